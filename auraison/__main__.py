@@ -1,0 +1,3 @@
+from auraison.cli import main
+
+main()

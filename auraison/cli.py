@@ -1,0 +1,233 @@
+"""The ``auraison`` command line: one entry point for every plane.
+
+Entry points only parse input, call the library and render the result; any ``UserError``
+(bad settings, a service that will not start) is printed as one line with its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from auraison.errors import AuraisonError, UserError
+from auraison.logging import configure_logging
+from auraison.settings import Settings, load_settings, masked_dump
+
+app = typer.Typer(help="Auraison: agents for robotics and ML platforms.", no_args_is_help=True)
+services_app = typer.Typer(help="Start/stop the services this project runs itself.")
+config_app = typer.Typer(help="Inspect the effective settings.")
+rosmcp_app = typer.Typer(help="The real ros-mcp (ros-mcp-server) in its own virtual env.")
+app.add_typer(services_app, name="services")
+app.add_typer(config_app, name="config")
+app.add_typer(rosmcp_app, name="rosmcp")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    config: Path | None = None
+    overrides: dict[str, str] = {}
+
+
+state = _State()
+
+
+@app.callback()
+def _main(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="console (people) or json (machines)")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level")] = None,
+) -> None:
+    state.config = config
+    state.overrides = {
+        k: v for k, v in {"log_format": log_format, "log_level": log_level}.items() if v
+    }
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+def get_settings() -> Settings:
+    return load_settings(state.config, **state.overrides)
+
+
+# ------------------------------------------------------------------------------ doctor
+@app.command()
+def doctor(
+    fix: Annotated[bool, typer.Option("--fix", help="install what can be installed locally")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Check every dependency and service; print the exact fix for each missing one."""
+    from auraison.doctor import diagnose
+
+    settings = get_settings()
+    rows = diagnose(settings, fix=fix)
+    if as_json:
+        console.print_json(json.dumps([r.__dict__ | {"status": r.status} for r in rows]))
+    else:
+        table = Table(title=f"auraison doctor — profile {settings.profile.value}")
+        for col in ("component", "status", "detail", "fix"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            color = "green" if r.ok else ("red" if r.needed else "yellow")
+            table.add_row(r.component, f"[{color}]{r.status}[/]", r.detail, r.fix)
+        console.print(table)
+    if any(r.needed and not r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------- services
+def _names(only: str | None) -> tuple[str, ...]:
+    from auraison.services.local import SERVICE_NAMES
+
+    if not only:
+        return SERVICE_NAMES
+    names = tuple(n.strip() for n in only.split(",") if n.strip())
+    bad = [n for n in names if n not in SERVICE_NAMES]
+    if bad:
+        raise UserError(f"unknown service(s) {bad}", f"choose from {', '.join(SERVICE_NAMES)}")
+    return names
+
+
+OnlyOpt = Annotated[str | None, typer.Option("--only", help="comma list of s3,ray,sim")]
+
+
+@services_app.command("up")
+def services_up(
+    only: OnlyOpt = None,
+    rosmcp: Annotated[
+        bool, typer.Option(help="also build the ros-mcp venv if missing")
+    ] = True,
+) -> None:
+    """Start SeaweedFS S3, a Ray head and the sim (idempotent: running ones are kept)."""
+    from auraison import rosmcp as rosmcp_mod
+    from auraison.services.local import LocalServices
+
+    settings = get_settings()
+    local = LocalServices(settings)
+    for name in _names(only):
+        with console.status(f"starting {name}…"):
+            ((_, rec, new),) = local.up((name,))
+        console.print(f"{name}: {'started' if new else 'already running'} (pid {rec.pid})")
+    if rosmcp:
+        rosmcp_mod.ensure_ros_mcp(settings.cache_dir, progress=lambda m: console.print(m))
+    console.print(f"endpoints written to {settings.home / 'services.toml'}")
+    _print_status(local)
+
+
+@services_app.command("down")
+def services_down(only: OnlyOpt = None) -> None:
+    """Stop what `services up` started (by PID file; nothing else is touched)."""
+    from auraison.services.local import LocalServices
+
+    local = LocalServices(get_settings())
+    for name, was in local.down(_names(only)):
+        console.print(f"{name}: {'stopped' if was else 'not running'}")
+    local.write_endpoints()
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Show the project's own services and the machine's PostgreSQL, Redis and NATS."""
+    from auraison.services.local import LocalServices
+
+    _print_status(LocalServices(get_settings()))
+
+
+def _print_status(local) -> None:  # noqa: ANN001 - LocalServices, imported lazily
+    from auraison.services import probes
+
+    s = local.settings
+    table = Table(title="services")
+    for col in ("service", "owner", "state", "pid", "endpoint / detail"):
+        table.add_column(col, overflow="fold")
+    for st in local.status():
+        state_txt = "[green]running[/]" if st.running else "[yellow]stopped[/]"
+        table.add_row(st.name, "auraison", state_txt, str(st.pid or "-"),
+                      f"{st.endpoint} — {st.detail}")  # fmt: skip
+    for name, probe in (
+        ("postgresql", probes.probe_postgres(s.postgres.dsn)),
+        ("redis", probes.probe_redis(s.redis.url)),
+        ("nats", probes.probe_nats(s.nats.url)),
+    ):
+        state_txt = "[green]up[/]" if probe.ok else "[red]down[/]"
+        table.add_row(name, "machine", state_txt, "-",
+                      probe.detail + (f" — fix: {probe.fix}" if probe.fix and not probe.ok else ""))  # fmt: skip
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------ config
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the effective settings (defaults < services.toml < file < env), secrets masked."""
+    data = masked_dump(get_settings())
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        console.print_json(json.dumps(data))
+
+
+# ------------------------------------------------------------------------------ rosmcp
+@rosmcp_app.command("install")
+def rosmcp_install() -> None:
+    """Build (once) the private venv of ros-mcp and print its executable's path."""
+    from auraison.rosmcp import ensure_ros_mcp
+
+    exe = ensure_ros_mcp(get_settings().cache_dir, progress=lambda m: err_console.print(m))
+    print(exe)
+
+
+@rosmcp_app.command("path")
+def rosmcp_path() -> None:
+    """Print the ros-mcp executable's path, or fail if it was not built yet."""
+    from auraison.rosmcp import executable
+
+    exe = executable(get_settings().cache_dir)
+    if exe is None:
+        raise UserError("ros-mcp is not built yet", "auraison rosmcp install")
+    print(exe)
+
+
+def _register_sim() -> None:
+    from auraison.sim.cli import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_register_sim()
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except UserError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except AuraisonError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

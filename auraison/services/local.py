@@ -1,0 +1,227 @@
+"""The services ``auraison services up`` runs itself, and the endpoints it writes.
+
+* ``s3``  — SeaweedFS ``weed mini`` (a real S3 server from PyPI) on loopback, generated keys;
+* ``ray`` — a Ray head (``ray start --head --block``) on a non-6379 port with the dashboard;
+* ``sim`` — the built-in TurtleBot maze simulator speaking rosbridge v2.
+
+Their endpoints land in ``<home>/services.toml``, which the ``services`` profile reads.
+PostgreSQL, Redis and NATS belong to the machine: we only probe them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from auraison.errors import ServiceError
+from auraison.services import probes
+from auraison.services.process import PidRecord, ProcessManager, ProcessSpec
+from auraison.settings import SERVICES_FILE, Settings
+
+SERVICE_NAMES = ("s3", "ray", "sim")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    running: bool
+    pid: int | None
+    endpoint: str
+    detail: str
+
+
+def weed_ports(s3_port: int) -> dict[str, int]:
+    """Every port ``weed mini`` binds, derived from the S3 port (defaults at 8333)."""
+    return {
+        "s3": s3_port,
+        "master": s3_port + 1000,  # 9333
+        "filer": s3_port + 555,  # 8888
+        "volume": s3_port - 253,  # 8080
+    }
+
+
+class LocalServices:
+    """Start/stop/status of the project's own services, all PID-file based."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.procs = ProcessManager(settings.run_dir)
+
+    # ----------------------------------------------------------------- credentials
+    def s3_credentials(self) -> tuple[str, str]:
+        """The generated S3 key pair, created on first use and kept under ``run_dir``."""
+        path = self.settings.run_dir / "s3.json"
+        if path.is_file():
+            ident = json.loads(path.read_text())["identities"][0]["credentials"][0]
+            return ident["accessKey"], ident["secretKey"]
+        access, secret = "auraison" + secrets.token_hex(6), secrets.token_urlsafe(30)
+        config = {
+            "identities": [
+                {
+                    "name": "lake",
+                    "credentials": [{"accessKey": access, "secretKey": secret}],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+            ]
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config))
+        path.chmod(0o600)
+        return access, secret
+
+    # ----------------------------------------------------------------------- specs
+    def spec(self, name: str) -> ProcessSpec:
+        return {"s3": self._s3_spec, "ray": self._ray_spec, "sim": self._sim_spec}[name]()
+
+    def _s3_spec(self) -> ProcessSpec:
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        access, secret = self.s3_credentials()
+        ports = weed_ports(self.settings.s3.port)
+        data = self.settings.data_dir / "s3"
+        data.mkdir(parents=True, exist_ok=True)
+        endpoint = f"127.0.0.1:{ports['s3']}"
+        argv = [
+            weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-s3.config={self.settings.run_dir / 's3.json'}",
+            f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
+            f"-filer.port={ports['filer']}", f"-volume.port={ports['volume']}",
+            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        ]  # fmt: skip
+        return ProcessSpec(
+            "s3",
+            argv,
+            ready=lambda: probes.probe_s3(endpoint, access, secret, False).ok,
+            ready_timeout_s=60,
+        )
+
+    def _ray_spec(self) -> ProcessSpec:
+        ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+        rs = self.settings.ray
+        temp = self.settings.run_dir / "ray"
+        argv = [
+            ray, "start", "--head", "--block", f"--port={rs.head_port}",
+            f"--num-cpus={rs.num_cpus}", "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={rs.dashboard_port}",
+            f"--temp-dir={temp}", "--disable-usage-stats",
+        ]  # fmt: skip
+        url = f"http://127.0.0.1:{rs.dashboard_port}"
+        return ProcessSpec(
+            "ray",
+            argv,
+            env={"RAY_USAGE_STATS_ENABLED": "0"},
+            ready=lambda: probes.probe_ray_dashboard(url).ok,
+            ready_timeout_s=90,
+        )
+
+    def _sim_spec(self) -> ProcessSpec:
+        host, port = probes.host_port(self.settings.robot.rosbridge_url, 9090)
+        argv = [
+            sys.executable, "-m", "auraison.sim", "run", "--world", self.settings.robot.world,
+            "--host", host, "--port", str(port), "--speed", str(self.settings.robot.sim_speed),
+        ]  # fmt: skip
+        return ProcessSpec("sim", argv, ready=lambda: probes.tcp_open(host, port))
+
+    # ------------------------------------------------------------------ lifecycle
+    def up(self, names: tuple[str, ...] = SERVICE_NAMES) -> list[tuple[str, PidRecord, bool]]:
+        """Start each named service unless ours already runs; write the endpoints file."""
+        started = []
+        for name in names:
+            self._check_ports_free(name)
+            rec, new = self.procs.start(self.spec(name))
+            started.append((name, rec, new))
+            if name == "s3":
+                self._ensure_bucket()
+        self.write_endpoints()
+        return started
+
+    def down(self, names: tuple[str, ...] = SERVICE_NAMES) -> list[tuple[str, bool]]:
+        """Stop only what our PID files name; returns (name, was_running)."""
+        stopped = []
+        for name in reversed(names):
+            stopped.append((name, self.procs.stop(name)))
+            if name == "ray":
+                (self.settings.run_dir / "ray" / "ray_current_cluster").unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> list[ServiceState]:
+        out = []
+        for name in SERVICE_NAMES:
+            rec = self.procs.running(name)
+            endpoint, probe = self._probe(name)
+            out.append(
+                ServiceState(name, rec is not None, rec.pid if rec else None, endpoint,
+                             probe.detail if probe.ok else f"down: {probe.detail}")
+            )  # fmt: skip
+        return out
+
+    def _probe(self, name: str) -> tuple[str, probes.Probe]:
+        s = self.settings
+        if name == "s3":
+            endpoint = f"127.0.0.1:{s.s3.port}"
+            access, secret = self.s3_credentials()
+            return endpoint, probes.probe_s3(endpoint, access, secret, False)
+        if name == "ray":
+            url = f"http://127.0.0.1:{s.ray.dashboard_port}"
+            return url, probes.probe_ray_dashboard(url)
+        return s.robot.rosbridge_url, probes.probe_tcp(
+            "rosbridge", s.robot.rosbridge_url, 9090, "auraison services up"
+        )
+
+    def _check_ports_free(self, name: str) -> None:
+        """Refuse to start over a port somebody else holds: say who to stop instead."""
+        if self.procs.running(name) is not None:
+            return
+        s = self.settings
+        ports = {
+            "s3": list(weed_ports(s.s3.port).values()),
+            "ray": [s.ray.head_port, s.ray.dashboard_port],
+            "sim": [probes.host_port(s.robot.rosbridge_url, 9090)[1]],
+        }[name]
+        busy = [p for p in ports if probes.tcp_open("127.0.0.1", p, timeout_s=0.2)]
+        if busy:
+            raise ServiceError(
+                f"{name}: port(s) {busy} already in use by a process auraison did not start; "
+                "stop it or choose other ports in the settings"
+            )
+
+    def _ensure_bucket(self) -> None:
+        from minio import Minio
+
+        access, secret = self.s3_credentials()
+        client = Minio(f"127.0.0.1:{self.settings.s3.port}", access_key=access,
+                       secret_key=secret, secure=False)  # fmt: skip
+        if not client.bucket_exists(self.settings.s3.bucket):
+            client.make_bucket(self.settings.s3.bucket)
+
+    def write_endpoints(self) -> Path:
+        """Write what the ``services`` profile needs to reach what runs now."""
+        s = self.settings
+        access, secret = self.s3_credentials()
+        lines = ["# written by `auraison services up`; read by the `services` profile"]
+        if self.procs.running("s3"):
+            lines += [
+                "[s3]",
+                f'endpoint = "127.0.0.1:{s.s3.port}"',
+                f'access_key = "{access}"',
+                f'secret_key = "{secret}"',
+            ]
+        if self.procs.running("ray"):
+            lines += [
+                "[ray]",
+                f'address = "127.0.0.1:{s.ray.head_port}"',
+                f'dashboard_url = "http://127.0.0.1:{s.ray.dashboard_port}"',
+            ]
+        if self.procs.running("sim"):
+            lines += ["[robot]", f'rosbridge_url = "{s.robot.rosbridge_url}"']
+        path = s.home / SERVICES_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+        return path

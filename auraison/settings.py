@@ -1,0 +1,265 @@
+"""One settings object that picks every backend: embedded defaults or real services.
+
+Precedence, lowest first: built-in defaults < ``<home>/services.toml`` (endpoints written by
+``auraison services up``) < the user's TOML file (``--config`` / ``AURAISON_CONFIG``) <
+``AURAISON_*`` environment variables (``__`` nests: ``AURAISON_REDIS__URL``) < keyword overrides.
+
+The ``profile`` only fills backend choices that were not set explicitly, so a user can run the
+embedded profile with, say, the PostgreSQL management store alone.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from auraison.errors import ConfigError
+
+ENV_PREFIX = "AURAISON_"
+SERVICES_FILE = "services.toml"
+
+
+class Profile(StrEnum):
+    embedded = "embedded"
+    services = "services"
+
+
+def default_home() -> Path:
+    """``$AURAISON_HOME`` or ``~/.auraison``: where data, caches and PID files live."""
+    return Path(os.environ.get("AURAISON_HOME", Path.home() / ".auraison")).expanduser()
+
+
+class PostgresSettings(BaseModel):
+    dsn: str = Field("postgresql://postgres@127.0.0.1:5432/test", description="libpq URL")
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "auraison:"
+
+
+class NatsSettings(BaseModel):
+    url: str = "nats://127.0.0.1:4222"
+
+
+class S3Settings(BaseModel):
+    endpoint: str = Field("127.0.0.1:8333", description="host:port of the S3 API")
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    bucket: str = "auraison"
+    region: str = "us-east-1"
+    secure: bool = False
+    port: int = Field(8333, ge=1, le=65535, description="port `services up` binds SeaweedFS to")
+
+
+class RaySettings(BaseModel):
+    backend: Literal["inprocess", "cluster"] | None = None
+    address: str | None = Field(None, description="ray://… or host:port of a running head")
+    dashboard_url: str = "http://127.0.0.1:8265"
+    head_port: int = Field(6390, ge=1, le=65535, description="never 6379: that is Redis")
+    dashboard_port: int = Field(8265, ge=1, le=65535)
+    num_cpus: int = Field(2, ge=1)
+
+
+class RobotSettings(BaseModel):
+    rosbridge_url: str = "ws://127.0.0.1:9090"
+    world: str = "maze_small"
+    sim_speed: float = Field(1.0, gt=0, le=100)
+
+
+class ModelSettings(BaseModel):
+    provider: Literal["offline", "anthropic"] | None = None
+    name: str = "claude-sonnet-4-5"
+
+
+class LakeSettings(BaseModel):
+    catalog: Literal["duckdb", "postgres"] | None = None
+    storage: Literal["local", "s3"] | None = None
+    s3_prefix: str = "lake/"
+
+
+class BusSettings(BaseModel):
+    backend: Literal["inprocess", "redis", "nats"] | None = None
+
+
+class ManagementSettings(BaseModel):
+    store: Literal["sqlite", "postgres"] | None = None
+
+
+# What each profile picks for a backend the user left unset.
+PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
+    Profile.embedded: {
+        ("lake", "catalog"): "duckdb",
+        ("lake", "storage"): "local",
+        ("bus", "backend"): "inprocess",
+        ("management", "store"): "sqlite",
+        ("ray", "backend"): "inprocess",
+        ("model", "provider"): "offline",
+    },
+    Profile.services: {
+        ("lake", "catalog"): "postgres",
+        ("lake", "storage"): "s3",
+        ("bus", "backend"): "redis",
+        ("management", "store"): "postgres",
+        ("ray", "backend"): "cluster",
+        ("model", "provider"): "anthropic",
+    },
+}
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "auraison_config_file", default=None
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of Auraison. Backends left ``None`` are filled from ``profile``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    profile: Profile = Profile.embedded
+    home: Path = Field(default_factory=default_home)
+    data_dir: Path | None = Field(None, description="defaults to <home>/data")
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    anthropic_api_key: SecretStr | None = Field(None, description="or ANTHROPIC_API_KEY")
+
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    nats: NatsSettings = NatsSettings()
+    s3: S3Settings = S3Settings()
+    ray: RaySettings = RaySettings()
+    robot: RobotSettings = RobotSettings()
+    model: ModelSettings = ModelSettings()
+    lake: LakeSettings = LakeSettings()
+    bus: BusSettings = BusSettings()
+    management: ManagementSettings = ManagementSettings()
+
+    @model_validator(mode="after")
+    def _fill_from_profile(self) -> Settings:
+        if self.data_dir is None:
+            self.data_dir = self.home / "data"
+        if self.anthropic_api_key is None and os.environ.get("ANTHROPIC_API_KEY"):
+            self.anthropic_api_key = SecretStr(os.environ["ANTHROPIC_API_KEY"])
+        for (section, field), value in PROFILE_DEFAULTS[self.profile].items():
+            part = getattr(self, section)
+            if getattr(part, field) is None:
+                setattr(part, field, value)
+        if self.model.provider == "anthropic" and self.anthropic_api_key is None:
+            # No key, no network model: fall back to the offline stand-in, loudly labelled later.
+            self.model.provider = "offline"
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        """PID files and generated credentials of the services this project starts."""
+        return self.home / "run"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def duckdb_extension_dir(self) -> Path:
+        return self.cache_dir / "duckdb_extensions"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        user_file = _config_file.get()
+        if user_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=user_file))
+        services_file = default_home() / SERVICES_FILE
+        if services_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=services_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the effective settings; every malformed input becomes one-line ``ConfigError``."""
+    path = config_file or os.environ.get("AURAISON_CONFIG")
+    path = Path(path).expanduser() if path else None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"settings file {path} does not exist", "pass an existing TOML file")
+        _check_toml(path)
+    _check_toml(default_home() / SERVICES_FILE, optional=True)
+    token = _config_file.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _check_toml(path: Path, optional: bool = False) -> None:
+    if optional and not path.is_file():
+        return
+    try:
+        tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the line it names") from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """One line per problem: which field, where it came from, what form is expected."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        env = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        where = f"{loc} (env {env}" + (f" or [{path}]" if path else "") + ")"
+        got = err.get("input")
+        got_text = "" if isinstance(got, dict) else f"; got {got!r}"
+        parts.append(f"{where}: {err['msg']}{got_text}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets shown as ``'****'``."""
+    data = settings.model_dump(mode="json")
+
+    def mask(model: BaseModel, out: dict[str, Any]) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                out[name] = "****"
+            elif isinstance(value, BaseModel):
+                mask(value, out[name])
+            elif name == "dsn" and isinstance(value, str) and "@" in value and ":" in value:
+                out[name] = mask_dsn(value)
+
+    mask(settings, data)
+    return data
+
+
+def mask_dsn(dsn: str) -> str:
+    scheme, _, rest = dsn.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return dsn
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}"

@@ -1,0 +1,84 @@
+"""DuckDB extensions without the network.
+
+The official, signed extension files ship inside PyPI wheels (``duckdb-extension-*``). We
+install them once into a directory the project owns; every connection then points at that
+directory with auto-install off, so DuckDB never tries to download anything at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+EXTENSIONS = ("ducklake", "httpfs", "postgres")
+# The postgres extension installs under its entry-point name.
+_LOADED_NAME = {"postgres": "postgres_scanner"}
+
+
+class ExtensionError(RuntimeError):
+    """An extension could not be installed or loaded offline."""
+
+
+def connect(
+    database: str | Path = ":memory:", extension_dir: Path | None = None, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that autoloads only the project's locally installed extensions."""
+    config: dict[str, str] = {"autoinstall_known_extensions": "false"}
+    if extension_dir is not None:
+        extension_dir.mkdir(parents=True, exist_ok=True)
+        config["extension_directory"] = str(extension_dir)
+    return duckdb.connect(str(database), read_only=read_only, config=config)
+
+
+def install_extensions(extension_dir: Path, names: tuple[str, ...] = EXTENSIONS) -> list[str]:
+    """Copy the wheel-shipped extension files into ``extension_dir``; returns what was new."""
+    from duckdb_extensions import import_extension
+
+    con = connect(extension_dir=extension_dir)
+    try:
+        before = installed(con)
+        for name in names:
+            try:
+                import_extension(name, con=con)
+            except ModuleNotFoundError as exc:
+                raise ExtensionError(
+                    f"extension package duckdb-extension-{name} is not installed",
+                ) from exc
+        return sorted(set(installed(con)) - set(before))
+    finally:
+        con.close()
+
+
+def installed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select extension_name from duckdb_extensions() where installed"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def load_extensions(
+    con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS
+) -> None:
+    """LOAD each extension; fails with a clear message instead of reaching for the network."""
+    for name in names:
+        real = _LOADED_NAME.get(name, name)
+        try:
+            con.execute(f"LOAD {real}")
+        except duckdb.Error as exc:
+            raise ExtensionError(
+                f"DuckDB extension {name!r} is not installed offline ({exc}); "
+                "run `auraison doctor --fix` or lakehouse.extensions.install_extensions()"
+            ) from exc
+
+
+def ensure_extensions(extension_dir: Path) -> duckdb.DuckDBPyConnection:
+    """Install (once) and load every extension; returns a ready in-memory connection."""
+    con = connect(extension_dir=extension_dir)
+    missing = [n for n in EXTENSIONS if _LOADED_NAME.get(n, n) not in installed(con)]
+    if missing:
+        con.close()
+        install_extensions(extension_dir, tuple(missing))
+        con = connect(extension_dir=extension_dir)
+    load_extensions(con)
+    return con

@@ -1,0 +1,102 @@
+"""``auraison sim …``: run the rosbridge simulator, or draw a world."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .world import BUILTIN, WorldError, load_world
+
+app = typer.Typer(help="The TurtleBot3 maze simulator (rosbridge v2 on a WebSocket).",
+                  no_args_is_help=True)  # fmt: skip
+
+WorldOpt = Annotated[str, typer.Option("--world", "-w", help=f"{', '.join(BUILTIN)} or a YAML file")]
+
+
+def _world(name: str):  # noqa: ANN202
+    try:
+        return load_world(name)
+    except WorldError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(
+    world: WorldOpt = "maze_small",
+    host: Annotated[str, typer.Option(help="interface to bind (keep loopback unless needed)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 9090,
+    speed: Annotated[float, typer.Option(min=0.01, max=100.0, help="sim seconds per second")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="seed for sensor/odometry noise")] = None,
+    odom_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="odometry σ in m")] = 0.0,
+    scan_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="scan σ in m")] = 0.0,
+    cmd_vel_timeout: Annotated[float, typer.Option(min=0.0, help="stop after s without /cmd_vel; 0 keeps the last command")] = 0.5,
+    strict: Annotated[bool, typer.Option(help="answer bad subscribe/publish with a status frame")] = False,
+) -> None:
+    """Serve a maze world over rosbridge v2 until Ctrl-C."""
+    from .bridge import RosbridgeServer
+    from .engine import SimConfig, Simulation
+
+    w = _world(world)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    sim = Simulation(w, SimConfig(seed=seed, odom_noise=odom_noise, scan_noise=scan_noise,
+                                  cmd_vel_timeout=cmd_vel_timeout))  # fmt: skip
+
+    async def main() -> None:
+        server = RosbridgeServer(sim, host, port, speed, strict=strict)
+        try:
+            await server.start()
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+        wm, hm = w.size_m
+        typer.echo(f"rosbridge v2 simulator: {server.url}  world {w.name} ({wm:g} m × {hm:g} m), speed {speed:g}×")
+        typer.echo("places: " + ", ".join(f"{n} ({x:g}, {y:g})" for n, (x, y, _) in w.places.items()))
+        typer.echo("Ctrl-C to stop")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(main())
+
+
+@app.command()
+def render(
+    world: WorldOpt = "maze_small",
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write")] = Path("map.png"),
+    path: Annotated[Path | None, typer.Option("--path", help="trajectory JSON ([[x, y], …])")] = None,
+    size: Annotated[int, typer.Option(min=200, max=4000, help="longest side in pixels")] = 900,
+) -> None:
+    """Draw the maze, its named places and (optionally) a driven path to a PNG."""
+    from .render import load_path, save_png
+    from .render import render as draw
+
+    w = _world(world)
+    points = None
+    if path is not None:
+        try:
+            points = load_path(path)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            typer.echo(f"error: cannot read trajectory {path}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    typer.echo(str(save_png(draw(w, points, size), out)))
+
+
+@app.command()
+def worlds() -> None:
+    """List the built-in worlds with their size and places."""
+    for name in BUILTIN:
+        w = load_world(name)
+        wm, hm = w.size_m
+        typer.echo(json.dumps({"world": name, "size_m": [wm, hm], "places": list(w.places)}))
