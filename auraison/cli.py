@@ -119,6 +119,10 @@ def services_up(
         with console.status(f"starting {name}…"):
             ((_, rec, new),) = local.up((name,))
         console.print(f"{name}: {'started' if new else 'already running'} (pid {rec.pid})")
+    from auraison.lakehouse.extensions import install_extensions
+
+    if new := install_extensions(settings.duckdb_extension_dir):
+        console.print(f"duckdb extensions installed offline: {', '.join(new)}")
     if rosmcp:
         rosmcp_mod.ensure_ros_mcp(settings.cache_dir, progress=lambda m: console.print(m))
     console.print(f"endpoints written to {settings.home / 'services.toml'}")
@@ -212,7 +216,9 @@ _register_sim()
 def main() -> None:
     """Console entry point: user errors become one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a typer.Exit's code in this mode
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

@@ -46,6 +46,7 @@ def run(
 
     w = _world(world)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     sim = Simulation(w, SimConfig(seed=seed, odom_noise=odom_noise, scan_noise=scan_noise,
                                   cmd_vel_timeout=cmd_vel_timeout))  # fmt: skip
 
@@ -91,6 +92,28 @@ def render(
             typer.echo(f"error: cannot read trajectory {path}: {exc}", err=True)
             raise typer.Exit(2) from None
     typer.echo(str(save_png(draw(w, points, size), out)))
+
+
+@app.command()
+def demo(
+    world: WorldOpt = "maze_small",
+    to: Annotated[str, typer.Option("--to", help="named place to drive to")] = "kitchen",
+    out: Annotated[Path, typer.Option("--out", help="folder for the PNG and trajectory")] = Path("out"),
+    speed: Annotated[float, typer.Option(min=0.1, max=100.0)] = 8.0,
+) -> None:
+    """Drive the robot to a place over rosbridge and draw the path (no ROS, no network)."""
+    from .demo import run_demo
+
+    w = _world(world)
+    if to not in w.places:
+        typer.echo(f"error: {w.name} has no place {to!r}; choose from {', '.join(w.places)}", err=True)
+        raise typer.Exit(2)
+    res = run_demo(w, to, out, speed)
+    typer.echo(f"{res.status.name}: {res.distance_m:.1f} m driven in {res.sim_seconds:.0f} s of sim time"
+               + (f" — {res.error_msg}" if res.error_msg else ""))
+    typer.echo(f"map with path: {res.png}\ntrajectory: {res.trajectory}")
+    if res.status.name != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 @app.command()

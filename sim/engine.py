@@ -210,11 +210,10 @@ class Simulation:
         collided = self.body.step(r, v, w, h, self.max_v(), self.max_w())
         self.nav.advance_backup(r.distance - before, collided)
         self.trail.add(r.x, r.y)
-        if collided and r.collisions and r.in_collision and r.v == 0.0 and before == r.distance:
-            if self._collision_new(r):
-                self.events.publish("/collision", {"data": True})
-                self.events.publish("/rosout", m.log(self.stamp_time(), 30, NODE[1:],
-                                    f"collision at ({r.x:.2f}, {r.y:.2f}): motion stopped"))  # fmt: skip
+        if collided and self._collision_new(r):
+            self.events.publish("/collision", {"data": True})
+            self.events.publish("/rosout", m.log(self.stamp_time(), 30, NODE[1:],
+                                f"collision at ({r.x:.2f}, {r.y:.2f}): motion stopped"))  # fmt: skip
         goal = self.nav.active or active_before
         if goal is not None and goal.status is GoalStatus.EXECUTING and self.t >= self._next_feedback:
             self._next_feedback = self.t + 1.0 / self.cfg.feedback_hz

@@ -29,8 +29,9 @@ class RobotState:
     v: float = 0.0
     w: float = 0.0
     distance: float = 0.0  # odometer, metres
-    collisions: int = 0
+    collisions: int = 0  # contacts with a wall (pushing on against it is the same contact)
     in_collision: bool = False
+    contact_odometer: float = 0.0
 
 
 def wrap(angle: float) -> float:
@@ -90,9 +91,11 @@ class Body:
             s.yaw = wrap(yaw)
             if not s.in_collision:
                 s.collisions += 1
+                s.contact_odometer = s.distance
             s.in_collision = True
             return True
         s.distance += math.hypot(nx - s.x, ny - s.y)
         s.x, s.y, s.yaw = nx, ny, wrap(yaw)
-        s.in_collision = False
+        if s.in_collision and s.distance - s.contact_odometer > 0.02:
+            s.in_collision = False  # clear of the wall again
         return False

@@ -75,7 +75,8 @@ def probe_nats(url: str) -> Probe:
                                 allow_reconnect=False)
         try:
             info = await nc.jetstream().account_info()
-            return f"NATS {nc.connected_server_version} with JetStream ({info.streams} streams)"
+            v = nc.connected_server_version
+            return f"NATS {v.major}.{v.minor}.{v.patch} with JetStream ({info.streams} streams)"
         finally:
             await nc.close()
 

@@ -1,0 +1,44 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test lint format services-up services-down bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Auraison needs Python >= 3.11 (set PYTHON=python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@touch $@
+
+demo: install
+	$(BIN)/auraison doctor --fix || true
+	$(BIN)/auraison sim demo --world maze_small --to kitchen --out out
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+services-up: install
+	$(BIN)/auraison services up
+
+services-down: install
+	$(BIN)/auraison services down
+
+bench: install
+	$(BIN)/python -m auraison.bench.sim_p5
+	$(BIN)/python -m auraison.bench.nav_p7
+
+clean:
+	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""The `auraison` command line as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    base.pop("ANTHROPIC_API_KEY", None)
+    return subprocess.run([sys.executable, "-m", "auraison", *args], capture_output=True, text=True,
+                          env=base | {"AURAISON_HOME": str(home)} | (env or {}), timeout=120)  # fmt: skip
+
+
+def test_config_show_json_masks_secrets(tmp_path: Path) -> None:
+    res = run(tmp_path, "config", "show", "--json", env={"AURAISON_S3__SECRET_KEY": "hunter2"})
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["profile"] == "embedded" and data["s3"]["secret_key"] == "****"
+    assert "hunter2" not in res.stdout
+
+
+@pytest.mark.parametrize("env", [{"AURAISON_PROFILE": "cloud"}, {"AURAISON_S3__PORT": "x"}])
+def test_bad_settings_are_one_line_not_a_traceback(tmp_path: Path, env: dict[str, str]) -> None:
+    res = run(tmp_path, "config", "show", env=env)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "invalid settings" in lines[0] and next(iter(env)) in lines[0]
+
+
+def test_malformed_settings_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[redis\n")
+    res = run(tmp_path, "--config", str(bad), "config", "show")
+    assert res.returncode == 2 and "not valid TOML" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_doctor_flags_a_stopped_service_with_its_fix(tmp_path: Path) -> None:
+    dead = free_port()
+    res = run(tmp_path, "doctor", "--json", env={
+        "AURAISON_PROFILE": "services", "AURAISON_REDIS__URL": f"redis://127.0.0.1:{dead}/0"})  # fmt: skip
+    rows = {r["component"]: r for r in json.loads(res.stdout)}
+    assert res.returncode == 1  # a service the profile needs is missing
+    assert rows["redis"]["status"] == "missing" and "redis-server" in rows["redis"]["fix"]
+    assert rows["postgresql"]["ok"] and rows["nats jetstream"]["ok"]
+    assert rows["python packages"]["ok"]
+
+
+def test_doctor_embedded_needs_only_local_parts(tmp_path: Path) -> None:
+    res = run(tmp_path, "doctor", "--fix", "--json")
+    rows = {r["component"]: r for r in json.loads(res.stdout)}
+    assert rows["duckdb extensions"]["ok"], rows["duckdb extensions"]
+    needed_missing = [r for r in rows.values() if r["needed"] and not r["ok"]]
+    assert res.returncode == (1 if needed_missing else 0)
+
+
+def test_sim_render_writes_png(tmp_path: Path) -> None:
+    traj = tmp_path / "t.json"
+    traj.write_text(json.dumps([[0.75, 0.75], [3.0, 0.75]]))
+    out = tmp_path / "m.png"
+    res = run(tmp_path, "sim", "render", "--world", "maze_small", "--path", str(traj), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sim_bad_world_file_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "w.yaml"
+    bad.write_text("name: x\nresolution: 0.5\nstart: {x: 0.75, y: 0.75}\ngrid: |\n  ###\n  #Z#\n  ###\n")
+    res = run(tmp_path, "sim", "render", "--world", str(bad), "--out", str(tmp_path / "x.png"))
+    assert res.returncode == 2 and "line 6" in res.stderr and "'Z'" in res.stderr
+
+
+def test_unknown_service_name(tmp_path: Path) -> None:
+    res = run(tmp_path, "services", "up", "--only", "mysql")
+    assert res.returncode == 2 and "unknown service" in res.stderr
