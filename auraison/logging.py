@@ -36,7 +36,9 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s: %(message)s")
-    logging.getLogger("websockets").setLevel(max(numeric, logging.WARNING))  # per-connection chatter
+    logging.getLogger("websockets").setLevel(
+        max(numeric, logging.WARNING)
+    )  # per-connection chatter
 
 
 def bind_trace(

@@ -51,15 +51,11 @@ def install_extensions(extension_dir: Path, names: tuple[str, ...] = EXTENSIONS)
 
 
 def installed(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.execute(
-        "select extension_name from duckdb_extensions() where installed"
-    ).fetchall()
+    rows = con.execute("select extension_name from duckdb_extensions() where installed").fetchall()
     return [r[0] for r in rows]
 
 
-def load_extensions(
-    con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS
-) -> None:
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS) -> None:
     """LOAD each extension; fails with a clear message instead of reaching for the network."""
     for name in names:
         real = _LOADED_NAME.get(name, name)

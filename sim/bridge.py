@@ -60,7 +60,7 @@ class Connection:
             await self.ws.send(text)
         except ConnectionClosed:
             self.closed = True
-        except Exception as exc:  # noqa: BLE001 - a broken peer must never hurt the server
+        except Exception as exc:
             log.debug("send to connection %s failed: %s", self.cid, exc)
             self.closed = True
 
@@ -86,8 +86,14 @@ def _nan_to_null(obj: Any) -> Any:
 class RosbridgeServer:
     """Serves one ``Simulation`` to any number of rosbridge v2 clients."""
 
-    def __init__(self, sim: Simulation, host: str = "127.0.0.1", port: int = 9090,
-                 speed: float = 1.0, strict: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sim: Simulation,
+        host: str = "127.0.0.1",
+        port: int = 9090,
+        speed: float = 1.0,
+        strict: bool = False,
+    ) -> None:
         self.sim = sim
         self.host, self.port = host, port
         self.speed = speed
@@ -106,9 +112,14 @@ class RosbridgeServer:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._server = await serve(
-            self._handle, self.host, self.port, max_size=MAX_FRAME, ping_interval=None,
-            open_timeout=10, compression=None,
-        )  # fmt: skip
+            self._handle,
+            self.host,
+            self.port,
+            max_size=MAX_FRAME,
+            ping_interval=None,
+            open_timeout=10,
+            compression=None,
+        )
         self.port = self._server.sockets[0].getsockname()[1] if self.port == 0 else self.port
         self._loop_task = asyncio.create_task(self._run_clock())
 
@@ -145,7 +156,7 @@ class RosbridgeServer:
             try:
                 self.sim.step(dt * self.speed)
                 await self._publish_periodic(now)
-            except Exception:  # noqa: BLE001 - keep the world turning, but say why
+            except Exception:
                 log.exception("simulation step failed")
 
     async def _publish_periodic(self, now: float) -> None:
@@ -201,7 +212,7 @@ class RosbridgeServer:
                 await self._dispatch(conn, raw)
         except ConnectionClosed:
             pass
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("connection %s failed", conn.cid)
         finally:
             conn.closed = True
@@ -215,23 +226,27 @@ class RosbridgeServer:
         if not isinstance(frame, dict):
             return self._bad(conn, None, "a rosbridge frame must be a JSON object")
         op = frame.get("op")
-        handler: Callable[[Connection, dict[str, Any]], Awaitable[None]] | None = {
-            "call_service": self._call_service,
-            "subscribe": self._subscribe,
-            "unsubscribe": self._unsubscribe,
-            "advertise": self._advertise,
-            "unadvertise": self._unadvertise,
-            "publish": self._publish,
-            "send_action_goal": self._send_action_goal,
-            "cancel_action_goal": self._cancel_action_goal,
-        }.get(op) if isinstance(op, str) else None  # fmt: skip
+        handler: Callable[[Connection, dict[str, Any]], Awaitable[None]] | None = (
+            {
+                "call_service": self._call_service,
+                "subscribe": self._subscribe,
+                "unsubscribe": self._unsubscribe,
+                "advertise": self._advertise,
+                "unadvertise": self._unadvertise,
+                "publish": self._publish,
+                "send_action_goal": self._send_action_goal,
+                "cancel_action_goal": self._cancel_action_goal,
+            }.get(op)
+            if isinstance(op, str)
+            else None
+        )
         if handler is None:
             if op in ("set_level", "fragment", "png", "cbor", "auth", "status"):
                 return None  # optional ops (R7): accepted, nothing to say
             return self._bad(conn, frame, f"Unknown operation: {op!r}")
         try:
             await handler(conn, frame)
-        except Exception as exc:  # noqa: BLE001 - one bad frame never takes the server down
+        except Exception as exc:
             log.exception("op %s failed", op)
             self._bad(conn, frame, f"{op}: {type(exc).__name__}: {exc}")
 
@@ -256,10 +271,7 @@ class RosbridgeServer:
         if handler is None:
             reply |= {"values": f"Service {name} does not exist", "result": False}
         elif not isinstance(args, dict):
-            if isinstance(args, list) and not args:
-                args = {}
-            else:
-                args = None
+            args = {} if isinstance(args, list) and not args else None
             if args is None:
                 reply |= {"values": "args must be an object of request fields", "result": False}
         if "result" not in reply:
@@ -313,9 +325,10 @@ class RosbridgeServer:
         if not isinstance(topic, str) or not isinstance(type_, str) or not topic:
             return self._bad(conn, frame, "advertise: 'topic' and 'type' must be strings")
         known = TOPICS.get(topic)
-        if known and interfaces.normalize(type_) != interfaces.normalize(known.type):
-            if not (topic == "/cmd_vel" and interfaces.normalize(type_) == "geometry_msgs/TwistStamped"):
-                return self._bad(conn, frame, f"advertise: {topic} already has type {known.type}")
+        want = interfaces.normalize(type_)
+        stamped_cmd = topic == "/cmd_vel" and want == "geometry_msgs/TwistStamped"
+        if known and want != interfaces.normalize(known.type) and not stamped_cmd:
+            return self._bad(conn, frame, f"advertise: {topic} already has type {known.type}")
         conn.advertised[topic] = type_
         if not known:
             self.dynamic_topics.setdefault(topic, type_)
@@ -338,8 +351,12 @@ class RosbridgeServer:
             goal = self._parse(conn, frame, "geometry_msgs/PoseStamped", msg)
             if goal is not None:
                 p = goal["pose"]
-                self.sim.navigate(f"goal_pose_{time.monotonic_ns()}", p["position"]["x"],
-                                  p["position"]["y"], yaw_of(p["orientation"]))  # fmt: skip
+                self.sim.navigate(
+                    f"goal_pose_{time.monotonic_ns()}",
+                    p["position"]["x"],
+                    p["position"]["y"],
+                    yaw_of(p["orientation"]),
+                )
             return None
         if interfaces.definition(type_) is not None:
             msg = self._parse(conn, frame, type_, msg)
@@ -349,20 +366,26 @@ class RosbridgeServer:
             await self._deliver(topic, msg)
         return None
 
-    def _parse(self, conn: Connection, frame: dict[str, Any], type_: str, msg: Any) -> dict[str, Any] | None:
+    def _parse(
+        self, conn: Connection, frame: dict[str, Any], type_: str, msg: Any
+    ) -> dict[str, Any] | None:
         try:
             return interfaces.from_json(type_, msg)
         except (interfaces.NonexistentFieldError, interfaces.FieldTypeError) as exc:
-            kind = ("NonexistentFieldException" if isinstance(exc, interfaces.NonexistentFieldError)
-                    else "FieldTypeMismatchException")  # fmt: skip
+            kind = (
+                "NonexistentFieldException"
+                if isinstance(exc, interfaces.NonexistentFieldError)
+                else "FieldTypeMismatchException"
+            )
             self._bad(conn, frame, f"publish: {kind}: {exc}")
             return None
 
     def _cmd_vel(self, conn: Connection, frame: dict[str, Any], msg: Any) -> None:
         # Accept both Twist and TwistStamped shapes (Humble vs Jazzy TB3).
         stamped = isinstance(msg, dict) and ("twist" in msg or "header" in msg)
-        twist = self._parse(conn, frame, "geometry_msgs/TwistStamped" if stamped else
-                            "geometry_msgs/Twist", msg)  # fmt: skip
+        twist = self._parse(
+            conn, frame, "geometry_msgs/TwistStamped" if stamped else "geometry_msgs/Twist", msg
+        )
         if twist is None:
             return
         if stamped:
@@ -377,19 +400,32 @@ class RosbridgeServer:
             goal_id = f"send_action_goal:{action}:{time.monotonic_ns()}"
         base = {"op": "action_result", "id": goal_id, "action": action}
         if action != ACTION:
-            await conn.send_text(dumps(base | {"values": f"Action {action} does not exist",
-                                               "status": 0, "result": False}))  # fmt: skip
+            await conn.send_text(
+                dumps(
+                    base
+                    | {"values": f"Action {action} does not exist", "status": 0, "result": False}
+                )
+            )
             return
         try:
             args = interfaces.from_json("nav2_msgs/NavigateToPose_Goal", frame.get("args") or {})
         except (interfaces.NonexistentFieldError, interfaces.FieldTypeError) as exc:
-            await conn.send_text(dumps(base | {"values": f"Goal rejected: {exc}", "status": 0,
-                                               "result": False}))  # fmt: skip
+            await conn.send_text(
+                dumps(base | {"values": f"Goal rejected: {exc}", "status": 0, "result": False})
+            )
             return
         frame_id = args["pose"]["header"]["frame_id"]
         if frame_id not in ("", "map", "odom"):
-            await conn.send_text(dumps(base | {"values": f"Goal rejected: unknown frame {frame_id!r}",
-                                               "status": 0, "result": False}))  # fmt: skip
+            await conn.send_text(
+                dumps(
+                    base
+                    | {
+                        "values": f"Goal rejected: unknown frame {frame_id!r}",
+                        "status": 0,
+                        "result": False,
+                    }
+                )
+            )
             return
         pose = args["pose"]["pose"]
         want_feedback = frame.get("feedback") is True
@@ -399,15 +435,42 @@ class RosbridgeServer:
             now = time.monotonic()
             if want_feedback and now - last_fb[0] >= FEEDBACK_MIN_PERIOD:
                 last_fb[0] = now
-                self._spawn(conn.send_text(dumps({"op": "action_feedback", "id": goal.goal_id,
-                                                  "action": ACTION, "values": values})))  # fmt: skip
+                self._spawn(
+                    conn.send_text(
+                        dumps(
+                            {
+                                "op": "action_feedback",
+                                "id": goal.goal_id,
+                                "action": ACTION,
+                                "values": values,
+                            }
+                        )
+                    )
+                )
 
         def on_result(goal: Goal) -> None:
-            self._spawn(conn.send_text(dumps(base | {"id": goal.goal_id, "values": goal.result(),
-                                                     "status": int(goal.status), "result": True})))  # fmt: skip
+            self._spawn(
+                conn.send_text(
+                    dumps(
+                        base
+                        | {
+                            "id": goal.goal_id,
+                            "values": goal.result(),
+                            "status": int(goal.status),
+                            "result": True,
+                        }
+                    )
+                )
+            )
 
-        self.sim.navigate(goal_id, pose["position"]["x"], pose["position"]["y"],
-                          yaw_of(pose["orientation"]), on_feedback, on_result)  # fmt: skip
+        self.sim.navigate(
+            goal_id,
+            pose["position"]["x"],
+            pose["position"]["y"],
+            yaw_of(pose["orientation"]),
+            on_feedback,
+            on_result,
+        )
 
     async def _cancel_action_goal(self, conn: Connection, frame: dict[str, Any]) -> None:
         goal_id = frame.get("id")
@@ -415,8 +478,13 @@ class RosbridgeServer:
             self._bad(conn, frame, f"cancel_action_goal: no goal with id {goal_id!r}")
 
 
-async def run_server(sim: Simulation, host: str, port: int, speed: float,
-                     ready: Callable[[RosbridgeServer], None] | None = None) -> None:  # fmt: skip
+async def run_server(
+    sim: Simulation,
+    host: str,
+    port: int,
+    speed: float,
+    ready: Callable[[RosbridgeServer], None] | None = None,
+) -> None:
     server = RosbridgeServer(sim, host, port, speed)
     await server.start()
     if ready:

@@ -44,20 +44,24 @@ TOPICS: dict[str, TopicInfo] = {
     "/odom": TopicInfo("nav_msgs/msg/Odometry", (NODE,), (), 30.0),
     "/scan": TopicInfo("sensor_msgs/msg/LaserScan", (NODE,), (), 5.0),
     "/camera/image_raw/compressed": TopicInfo("sensor_msgs/msg/CompressedImage", (NODE,), (), 4.0),
-    "/map": TopicInfo("nav_msgs/msg/OccupancyGrid", ("/map_server",), ("/bt_navigator",),
-                      latched=True),  # fmt: skip
+    "/map": TopicInfo(
+        "nav_msgs/msg/OccupancyGrid", ("/map_server",), ("/bt_navigator",), latched=True
+    ),
     "/tf": TopicInfo("tf2_msgs/msg/TFMessage", (NODE,), (), 30.0),
-    "/tf_static": TopicInfo("tf2_msgs/msg/TFMessage", ("/robot_state_publisher",), (),
-                            latched=True),  # fmt: skip
+    "/tf_static": TopicInfo(
+        "tf2_msgs/msg/TFMessage", ("/robot_state_publisher",), (), latched=True
+    ),
     "/amcl_pose": TopicInfo("geometry_msgs/msg/PoseWithCovarianceStamped", (NODE,), (), 5.0),
     "/plan": TopicInfo("nav_msgs/msg/Path", ("/bt_navigator",), (), latched=True),
     "/collision": TopicInfo("std_msgs/msg/Bool", (NODE,), ()),
     "/rosout": TopicInfo("rcl_interfaces/msg/Log", (NODE, "/bt_navigator"), ()),
     "/parameter_events": TopicInfo("rcl_interfaces/msg/ParameterEvent", (NODE,), ()),
-    f"{ACTION}/_action/status": TopicInfo("action_msgs/msg/GoalStatusArray", ("/bt_navigator",),
-                                          (), latched=True, hidden=True),  # fmt: skip
-    f"{ACTION}/_action/feedback": TopicInfo("nav2_msgs/action/NavigateToPose_FeedbackMessage",
-                                            ("/bt_navigator",), (), hidden=True),  # fmt: skip
+    f"{ACTION}/_action/status": TopicInfo(
+        "action_msgs/msg/GoalStatusArray", ("/bt_navigator",), (), latched=True, hidden=True
+    ),
+    f"{ACTION}/_action/feedback": TopicInfo(
+        "nav2_msgs/action/NavigateToPose_FeedbackMessage", ("/bt_navigator",), (), hidden=True
+    ),
 }
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -155,13 +159,22 @@ class Simulation:
         """A /cmd_vel sample. Non-finite values are refused (returns False); others clamped."""
         if not finite(v, w):
             return False
-        self.cmd = (max(-self.max_v(), min(self.max_v(), v)), max(-self.max_w(), min(self.max_w(), w)))
+        self.cmd = (
+            max(-self.max_v(), min(self.max_v(), v)),
+            max(-self.max_w(), min(self.max_w(), w)),
+        )
         self.cmd_time = self.t
         return True
 
-    def navigate(self, goal_id: str, x: float, y: float, yaw: float,
-                 on_feedback: Callable[[Goal, dict[str, Any]], None] | None = None,
-                 on_result: Callable[[Goal], None] | None = None) -> Goal:  # fmt: skip
+    def navigate(
+        self,
+        goal_id: str,
+        x: float,
+        y: float,
+        yaw: float,
+        on_feedback: Callable[[Goal, dict[str, Any]], None] | None = None,
+        on_result: Callable[[Goal], None] | None = None,
+    ) -> Goal:
         goal = Goal(goal_id, x, y, yaw, self.t, on_feedback, on_result)
         if not finite(x, y, yaw):
             goal.status = GoalStatus.ABORTED
@@ -212,10 +225,21 @@ class Simulation:
         self.trail.add(r.x, r.y)
         if collided and self._collision_new(r):
             self.events.publish("/collision", {"data": True})
-            self.events.publish("/rosout", m.log(self.stamp_time(), 30, NODE[1:],
-                                f"collision at ({r.x:.2f}, {r.y:.2f}): motion stopped"))  # fmt: skip
+            self.events.publish(
+                "/rosout",
+                m.log(
+                    self.stamp_time(),
+                    30,
+                    NODE[1:],
+                    f"collision at ({r.x:.2f}, {r.y:.2f}): motion stopped",
+                ),
+            )
         goal = self.nav.active or active_before
-        if goal is not None and goal.status is GoalStatus.EXECUTING and self.t >= self._next_feedback:
+        if (
+            goal is not None
+            and goal.status is GoalStatus.EXECUTING
+            and self.t >= self._next_feedback
+        ):
             self._next_feedback = self.t + 1.0 / self.cfg.feedback_hz
             self._send_feedback(goal)
         if active_before is not None and self.nav.active is not active_before:
@@ -242,9 +266,11 @@ class Simulation:
             goal.on_feedback(goal, values)
         self.events.publish(
             f"{ACTION}/_action/feedback",
-            {"goal_id": {"uuid": m.goal_status(goal.uuid, 0, 0)["goal_info"]["goal_id"]["uuid"]},
-             "feedback": values},
-        )  # fmt: skip
+            {
+                "goal_id": {"uuid": m.goal_status(goal.uuid, 0, 0)["goal_info"]["goal_id"]["uuid"]},
+                "feedback": values,
+            },
+        )
 
     def publish_status(self) -> None:
         self.events.publish(f"{ACTION}/_action/status", self.status_msg())
@@ -255,26 +281,44 @@ class Simulation:
         r, t = self.robot, self.stamp_time()
         if topic == "/odom":
             noise = float(self.params[f"{NODE}:odom_noise"])
-            dx, dy = (self.rng.normal(0, noise, 2) if noise > 0 else (0.0, 0.0))
+            dx, dy = self.rng.normal(0, noise, 2) if noise > 0 else (0.0, 0.0)
             return m.odometry(t, r.x + dx, r.y + dy, r.yaw, r.v, r.w)
         if topic == "/scan":
-            ranges = sensors.laser_ranges(self.world, r.x, r.y, r.yaw,
-                                          float(self.params[f"{NODE}:scan_noise"]), self.rng)  # fmt: skip
-            return m.laser_scan(t, ranges, sensors.ANGLE_INCREMENT, sensors.ANGLE_MAX,
-                                sensors.RANGE_MIN, sensors.RANGE_MAX, 0.2)  # fmt: skip
+            ranges = sensors.laser_ranges(
+                self.world, r.x, r.y, r.yaw, float(self.params[f"{NODE}:scan_noise"]), self.rng
+            )
+            return m.laser_scan(
+                t,
+                ranges,
+                sensors.ANGLE_INCREMENT,
+                sensors.ANGLE_MAX,
+                sensors.RANGE_MIN,
+                sensors.RANGE_MAX,
+                0.2,
+            )
         if topic == "/camera/image_raw/compressed":
             return m.compressed_image(t, sensors.camera_jpeg(self.world, r.x, r.y, r.yaw))
         if topic == "/map":
             return self.map_msg()
         if topic == "/tf":
-            return {"transforms": [m.transform(t, "map", "odom", 0, 0, 0),
-                                   m.transform(t, "odom", "base_footprint", r.x, r.y, r.yaw)]}  # fmt: skip
+            return {
+                "transforms": [
+                    m.transform(t, "map", "odom", 0, 0, 0),
+                    m.transform(t, "odom", "base_footprint", r.x, r.y, r.yaw),
+                ]
+            }
         if topic == "/tf_static":
-            return {"transforms": [m.transform(t, "base_footprint", "base_link", 0, 0, 0),
-                                   m.transform(t, "base_link", "base_scan", -0.032, 0, 0)]}  # fmt: skip
+            return {
+                "transforms": [
+                    m.transform(t, "base_footprint", "base_link", 0, 0, 0),
+                    m.transform(t, "base_link", "base_scan", -0.032, 0, 0),
+                ]
+            }
         if topic == "/amcl_pose":
-            return {"header": m.header(t, "map"),
-                    "pose": {"pose": m.pose(r.x, r.y, r.yaw), "covariance": m.COV_POSE}}  # fmt: skip
+            return {
+                "header": m.header(t, "map"),
+                "pose": {"pose": m.pose(r.x, r.y, r.yaw), "covariance": m.COV_POSE},
+            }
         if topic == f"{ACTION}/_action/status":
             return self.status_msg()
         if topic == "/plan":
@@ -300,21 +344,25 @@ class Simulation:
 
     def status_msg(self) -> dict[str, Any]:
         goals = sorted(self.nav.goals.values(), key=lambda g: g.stamp)
-        return {"status_list": [m.goal_status(g.uuid, self.epoch + g.stamp, int(g.status))
-                                for g in goals]}  # fmt: skip
+        return {
+            "status_list": [
+                m.goal_status(g.uuid, self.epoch + g.stamp, int(g.status)) for g in goals
+            ]
+        }
 
     def path_msg(self, path: list[tuple[float, float]]) -> dict[str, Any]:
         t = self.stamp_time()
         step = max(1, len(path) // 200)
-        return {"header": m.header(t, "map"),
-                "poses": [m.pose_stamped(t, x, y, 0.0) for x, y in path[::step]]}  # fmt: skip
+        return {
+            "header": m.header(t, "map"),
+            "poses": [m.pose_stamped(t, x, y, 0.0) for x, y in path[::step]],
+        }
 
     # ------------------------------------------------------------------ params
     def set_param(self, name: str, raw: str) -> tuple[bool, str]:
         """rosapi set_param: ``raw`` is JSON text. Types are kept; hard limits hold."""
-        if name not in self.params:
-            if ":" not in name:
-                return False, f"malformed parameter name {name!r}: expected /node:param"
+        if name not in self.params and ":" not in name:
+            return False, f"malformed parameter name {name!r}: expected /node:param"
         try:
             value = json.loads(raw)
         except (TypeError, ValueError):
@@ -330,6 +378,7 @@ class Simulation:
         if isinstance(value, float) and not math.isfinite(value):
             return False, "value must be finite"
         self.params[name] = value
-        self.events.publish("/parameter_events", {"stamp": m.stamp(self.stamp_time()),
-                                                  "node": name.split(":")[0]})  # fmt: skip
+        self.events.publish(
+            "/parameter_events", {"stamp": m.stamp(self.stamp_time()), "node": name.split(":")[0]}
+        )
         return True, ""

@@ -29,8 +29,18 @@ PRIMITIVES = {
     "float64": ("double", 0.0),
     "string": ("string", ""),
 }
-INT_TYPES = {"byte", "char", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
-             "uint64"}  # fmt: skip
+INT_TYPES = {
+    "byte",
+    "char",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+}
 FLOAT_TYPES = {"float32", "float64"}
 
 # name: "type field; type[] field; type[N] field; CONST_TYPE NAME=value"
@@ -136,7 +146,8 @@ SERVICES: dict[str, tuple[str, str]] = {
     "rosapi_msgs/ServiceProviders": ("string service", "string[] providers"),
     "rosapi_msgs/Nodes": ("", "string[] nodes"),
     "rosapi_msgs/NodeDetails": (
-        "string node", "string[] subscribing; string[] publishing; string[] services"
+        "string node",
+        "string[] subscribing; string[] publishing; string[] services",
     ),
     "rosapi_msgs/GetActionServers": ("", "string[] action_servers"),
     "rosapi_msgs/ActionType": ("string action", "string type"),
@@ -145,7 +156,8 @@ SERVICES: dict[str, tuple[str, str]] = {
     "rosapi_msgs/ActionResultDetails": ("string type", "rosapi_msgs/TypeDef[] typedefs"),
     "rosapi_msgs/ActionFeedbackDetails": ("string type", "rosapi_msgs/TypeDef[] typedefs"),
     "rosapi_msgs/GetParam": (
-        "string name; string default_value", "string value; bool successful; string reason"
+        "string name; string default_value",
+        "string value; bool successful; string reason",
     ),
     "rosapi_msgs/SetParam": ("string name; string value", "bool successful; string reason"),
     "rosapi_msgs/HasParam": ("string name", "bool exists"),

@@ -48,14 +48,24 @@ def odometry(t: float, x: float, y: float, yaw: float, v: float, w: float) -> di
         "child_frame_id": "base_footprint",
         "pose": {"pose": pose(x, y, yaw), "covariance": COV_POSE},
         "twist": {
-            "twist": {"linear": {"x": v, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": w}},
+            "twist": {
+                "linear": {"x": v, "y": 0.0, "z": 0.0},
+                "angular": {"x": 0.0, "y": 0.0, "z": w},
+            },
             "covariance": COV_TWIST,
         },
     }
 
 
-def laser_scan(t: float, ranges: list[float | None], angle_increment: float, angle_max: float,
-               range_min: float, range_max: float, scan_time: float) -> dict[str, Any]:  # fmt: skip
+def laser_scan(
+    t: float,
+    ranges: list[float | None],
+    angle_increment: float,
+    angle_max: float,
+    range_min: float,
+    range_max: float,
+    scan_time: float,
+) -> dict[str, Any]:
     return {
         "header": header(t, "base_scan"),
         "angle_min": 0.0,
@@ -72,8 +82,11 @@ def laser_scan(t: float, ranges: list[float | None], angle_increment: float, ang
 
 def compressed_image(t: float, jpeg: bytes) -> dict[str, Any]:
     # rosbridge encodes uint8[] as base64 text
-    return {"header": header(t, "camera_rgb_optical_frame"), "format": "jpeg",
-            "data": base64.b64encode(jpeg).decode()}  # fmt: skip
+    return {
+        "header": header(t, "camera_rgb_optical_frame"),
+        "format": "jpeg",
+        "data": base64.b64encode(jpeg).decode(),
+    }
 
 
 def transform(t: float, parent: str, child: str, x: float, y: float, yaw: float) -> dict[str, Any]:
@@ -93,5 +106,12 @@ def goal_status(uuid: bytes, t: float, status: int) -> dict[str, Any]:
 
 
 def log(t: float, level: int, name: str, msg: str) -> dict[str, Any]:
-    return {"stamp": stamp(t), "level": level, "name": name, "msg": msg, "file": "",
-            "function": "", "line": 0}  # fmt: skip
+    return {
+        "stamp": stamp(t),
+        "level": level,
+        "name": name,
+        "msg": msg,
+        "file": "",
+        "function": "",
+        "line": 0,
+    }

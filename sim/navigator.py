@@ -122,7 +122,9 @@ class Navigator:
 
     def _forget_old(self, now: float, keep_s: float = 900.0) -> None:
         """Finished goals stay visible in the status array for a while (rcl result_timeout)."""
-        for gid in [g for g, v in self.goals.items() if v.finished_at and now - v.finished_at > keep_s]:
+        for gid in [
+            g for g, v in self.goals.items() if v.finished_at and now - v.finished_at > keep_s
+        ]:
             del self.goals[gid]
 
     # ------------------------------------------------------------------ feedback
@@ -131,8 +133,7 @@ class Navigator:
             return 0.0
         path = goal.plan.path
         i = min(goal.path_index, len(path) - 1)
-        rest = sum(math.dist(a, b) for a, b in zip(path[i:], path[i + 1 :], strict=False))
-        return math.dist((robot.x, robot.y), path[i]) + rest
+        return math.dist((robot.x, robot.y), path[i]) + goal.plan.remaining_from(i)
 
     def feedback(self, goal: Goal, robot: RobotState, now: float) -> dict[str, float]:
         remaining = self.remaining(goal, robot)
@@ -169,7 +170,9 @@ class Navigator:
     def _pursue(self, goal: Goal, robot: RobotState, d_goal: float) -> tuple[float, float]:
         path = goal.plan.path  # type: ignore[union-attr]
         i = goal.path_index
-        best = min(range(i, min(i + 40, len(path))), key=lambda k: math.dist(path[k], (robot.x, robot.y)))
+        best = min(
+            range(i, min(i + 40, len(path))), key=lambda k: math.dist(path[k], (robot.x, robot.y))
+        )
         goal.path_index = best
         j = best
         while j < len(path) - 1 and math.dist(path[j], (robot.x, robot.y)) < LOOKAHEAD:
@@ -196,8 +199,13 @@ class Navigator:
     def _recover(self, goal: Goal, robot: RobotState, now: float) -> tuple[float, float]:
         goal.recoveries += 1
         if goal.recoveries > MAX_RECOVERIES:
-            self._finish(goal, GoalStatus.ABORTED, now, FAILED_TO_MAKE_PROGRESS,
-                         f"failed to make progress after {MAX_RECOVERIES} recoveries")  # fmt: skip
+            self._finish(
+                goal,
+                GoalStatus.ABORTED,
+                now,
+                FAILED_TO_MAKE_PROGRESS,
+                f"failed to make progress after {MAX_RECOVERIES} recoveries",
+            )
             return 0.0, 0.0
         plan = self.planner.plan((robot.x, robot.y), (goal.x, goal.y))
         if not plan.ok:

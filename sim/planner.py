@@ -10,6 +10,7 @@ cells' 8-connected graph, built once per world. Error codes follow Nav2 Jazzy's
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -46,9 +47,20 @@ class Plan:
     error_msg: str = ""
     path: list[tuple[float, float]] = field(default_factory=list)
 
+    _tail: list[float] = field(default_factory=list, repr=False)
+
     @property
     def length(self) -> float:
-        return float(sum(math.dist(a, b) for a, b in zip(self.path, self.path[1:], strict=False)))
+        return self.remaining_from(0)
+
+    def remaining_from(self, i: int) -> float:
+        """Path length from waypoint ``i`` to the end (suffix sums, computed once)."""
+        if len(self._tail) != len(self.path):
+            tail = [0.0] * len(self.path)
+            for k in range(len(self.path) - 2, -1, -1):
+                tail[k] = tail[k + 1] + math.dist(self.path[k], self.path[k + 1])
+            self._tail = tail
+        return self._tail[i] if self.path else 0.0
 
 
 class Costmap:
@@ -144,8 +156,11 @@ class Planner:
             return Plan(False, START_OUTSIDE_MAP, f"start {_fmt(start)} is outside the map")
         if not world.in_bounds(*goal):
             w, h = world.size_m
-            return Plan(False, GOAL_OUTSIDE_MAP,
-                        f"goal {_fmt(goal)} is outside the map (0..{w:g}, 0..{h:g} m)")  # fmt: skip
+            return Plan(
+                False,
+                GOAL_OUTSIDE_MAP,
+                f"goal {_fmt(goal)} is outside the map (0..{w:g}, 0..{h:g} m)",
+            )
         if not cm.is_free(*goal):
             what = "inside a wall" if world.occupied(*goal) else "too close to a wall"
             return Plan(False, GOAL_OCCUPIED, f"goal {_fmt(goal)} is {what}")
@@ -200,9 +215,11 @@ class Planner:
 
 def densify(pts: list[tuple[float, float]], spacing: float) -> list[tuple[float, float]]:
     out = [pts[0]]
-    for a, b in zip(pts, pts[1:], strict=False):
+    for a, b in itertools.pairwise(pts):
         n = max(1, math.ceil(math.dist(a, b) / spacing))
-        out += [(a[0] + (b[0] - a[0]) * t / n, a[1] + (b[1] - a[1]) * t / n) for t in range(1, n + 1)]
+        out += [
+            (a[0] + (b[0] - a[0]) * t / n, a[1] + (b[1] - a[1]) * t / n) for t in range(1, n + 1)
+        ]
     return out
 
 

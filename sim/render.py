@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import itertools
 import json
 import math
 from pathlib import Path
@@ -16,8 +17,16 @@ WALL_RGB = (38, 50, 72)
 FREE_RGB = (246, 244, 238)
 UNKNOWN_RGB = (190, 190, 196)
 GRID_RGB = (232, 229, 220)
-PLACE_COLORS = [(231, 111, 81), (42, 157, 143), (233, 196, 106), (38, 70, 83), (244, 162, 97),
-                (131, 56, 236), (6, 214, 160), (239, 71, 111)]  # fmt: skip
+PLACE_COLORS = [
+    (231, 111, 81),
+    (42, 157, 143),
+    (233, 196, 106),
+    (38, 70, 83),
+    (244, 162, 97),
+    (131, 56, 236),
+    (6, 214, 160),
+    (239, 71, 111),
+]
 
 
 def load_path(path: Path) -> list[tuple[float, float]]:
@@ -35,8 +44,12 @@ def load_path(path: Path) -> list[tuple[float, float]]:
     return out
 
 
-def render(world: World, path: list[tuple[float, float]] | None = None, size: int = 900,
-           title: str | None = None) -> Image.Image:  # fmt: skip
+def render(
+    world: World,
+    path: list[tuple[float, float]] | None = None,
+    size: int = 900,
+    title: str | None = None,
+) -> Image.Image:
     w_m, h_m = world.size_m
     margin, header = 24, 44
     scale = (size - 2 * margin) / max(w_m, h_m)
@@ -48,8 +61,10 @@ def render(world: World, path: list[tuple[float, float]] | None = None, size: in
     small = _font(12)
 
     def px(x: float, y: float) -> tuple[float, float]:
-        return (margin + (x - world.origin[0]) * scale,
-                header + margin + (h_m - (y - world.origin[1])) * scale)  # fmt: skip
+        return (
+            margin + (x - world.origin[0]) * scale,
+            header + margin + (h_m - (y - world.origin[1])) * scale,
+        )
 
     # Cells
     rgb = np.empty((*world.grid.shape, 3), dtype=np.uint8)
@@ -63,7 +78,9 @@ def render(world: World, path: list[tuple[float, float]] | None = None, size: in
     # A 1 m grid, drawn only on free space, helps read distances.
     for gx in range(1, math.ceil(w_m)):
         x0, _ = px(world.origin[0] + gx, 0)
-        draw.line([(x0, header + margin), (x0, header + margin + h_m * scale)], fill=GRID_RGB, width=1)
+        draw.line(
+            [(x0, header + margin), (x0, header + margin + h_m * scale)], fill=GRID_RGB, width=1
+        )
     for gy in range(1, math.ceil(h_m)):
         _, y0 = px(0, world.origin[1] + gy)
         draw.line([(margin, y0), (margin + w_m * scale, y0)], fill=GRID_RGB, width=1)
@@ -72,10 +89,13 @@ def render(world: World, path: list[tuple[float, float]] | None = None, size: in
     # Path, coloured from blue (start) to red (end)
     if path and len(path) > 1:
         n = len(path)
-        for i, (a, b) in enumerate(zip(path, path[1:], strict=False)):
+        for i, (a, b) in enumerate(itertools.pairwise(path)):
             r, g, bl = colorsys.hsv_to_rgb(0.62 - 0.62 * i / max(n - 2, 1), 0.85, 0.9)
-            draw.line([px(*a), px(*b)], fill=(int(r * 255), int(g * 255), int(bl * 255)),
-                      width=max(3, int(scale * 0.06)))  # fmt: skip
+            draw.line(
+                [px(*a), px(*b)],
+                fill=(int(r * 255), int(g * 255), int(bl * 255)),
+                width=max(3, int(scale * 0.06)),
+            )
         ex, ey = px(*path[-1])
         rr = max(5, scale * 0.11)
         draw.ellipse([ex - rr, ey - rr, ex + rr, ey + rr], outline=(200, 30, 30), width=3)
@@ -99,7 +119,7 @@ def render(world: World, path: list[tuple[float, float]] | None = None, size: in
 
     heading = title or f"{world.name} — {w_m:g} m × {h_m:g} m, {world.resolution} m/cell"
     if path:
-        length = sum(math.dist(a, b) for a, b in zip(path, path[1:], strict=False))
+        length = sum(math.dist(a, b) for a, b in itertools.pairwise(path))
         heading += f" — path {length:.1f} m"
     draw.text((margin, 14), heading, fill=(20, 20, 20), font=font)
     return img
@@ -112,8 +132,13 @@ def _walls_only(cells: Image.Image) -> Image.Image:
     return Image.fromarray(np.dstack([arr, alpha]), "RGBA")
 
 
-def _arrow(draw: ImageDraw.ImageDraw, at: tuple[float, float], yaw: float, length: float,
-           color: tuple[int, int, int]) -> None:  # fmt: skip
+def _arrow(
+    draw: ImageDraw.ImageDraw,
+    at: tuple[float, float],
+    yaw: float,
+    length: float,
+    color: tuple[int, int, int],
+) -> None:
     x, y = at
     tip = (x + length * math.cos(yaw), y - length * math.sin(yaw))
     left = (x + 0.45 * length * math.cos(yaw + 2.5), y - 0.45 * length * math.sin(yaw + 2.5))

@@ -17,8 +17,15 @@ from .engine import ACTION, ACTION_TYPE, NODE, TOPICS
 if TYPE_CHECKING:
     from .bridge import RosbridgeServer
 
-NODES = ("/bt_navigator", "/map_server", "/robot_state_publisher", "/rosapi", "/rosapi_params",
-         "/rosbridge_websocket", NODE)  # fmt: skip
+NODES = (
+    "/bt_navigator",
+    "/map_server",
+    "/robot_state_publisher",
+    "/rosapi",
+    "/rosapi_params",
+    "/rosbridge_websocket",
+    NODE,
+)
 PARAM_NODES = (NODE, "/bt_navigator", "/map_server")
 
 
@@ -70,7 +77,11 @@ def _topics(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
 @service("/rosapi/topics_and_raw_types", "rosapi_msgs/srv/TopicsAndRawTypes")
 def _topics_raw(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     types = topic_types(srv)
-    return {"topics": list(types), "types": list(types.values()), "typedefs_full_text": [""] * len(types)}
+    return {
+        "topics": list(types),
+        "types": list(types.values()),
+        "typedefs_full_text": [""] * len(types),
+    }
 
 
 @service("/rosapi/topics_for_type", "rosapi_msgs/srv/TopicsForType")
@@ -116,7 +127,9 @@ def _services(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
 @service("/rosapi/services_for_type", "rosapi_msgs/srv/ServicesForType")
 def _services_for_type(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     want = interfaces.normalize(_arg(args, "type"))
-    return {"services": sorted(s for s, t in SERVICE_TYPES.items() if interfaces.normalize(t) == want)}
+    return {
+        "services": sorted(s for s, t in SERVICE_TYPES.items() if interfaces.normalize(t) == want)
+    }
 
 
 @service("/rosapi/service_type", "rosapi_msgs/srv/ServiceType")
@@ -179,9 +192,13 @@ def _action_type(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
 
 @service("/rosapi/interfaces", "rosapi_msgs/srv/Interfaces")
 def _interfaces(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
-    msgs = [interfaces.full_name(n) for n in interfaces.MESSAGES
-            if not n.endswith(("_Request", "_Response", "_Goal", "_Result", "_Feedback",
-                               "_FeedbackMessage"))]  # fmt: skip
+    msgs = [
+        interfaces.full_name(n)
+        for n in interfaces.MESSAGES
+        if not n.endswith(
+            ("_Request", "_Response", "_Goal", "_Result", "_Feedback", "_FeedbackMessage")
+        )
+    ]
     srvs = [interfaces.full_name(n, "srv") for n in interfaces.SERVICES]
     acts = [interfaces.full_name(n, "action") for n in interfaces.ACTIONS]
     return {"interfaces": sorted(msgs + srvs + acts)}
@@ -216,10 +233,16 @@ def _get_param(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     if name in params:
         return {"value": json.dumps(params[name]), "successful": True, "reason": ""}
     default = args.get("default_value", "")
-    reason = (f"Parameter {name} does not exist" if ":" in name
-              else f"malformed name {name!r}: expected /node:param")  # fmt: skip
-    return {"value": default if isinstance(default, str) else "", "successful": False,
-            "reason": reason}  # fmt: skip
+    reason = (
+        f"Parameter {name} does not exist"
+        if ":" in name
+        else f"malformed name {name!r}: expected /node:param"
+    )
+    return {
+        "value": default if isinstance(default, str) else "",
+        "successful": False,
+        "reason": reason,
+    }
 
 
 @service("/rosapi/set_param", "rosapi_msgs/srv/SetParam", "/rosapi_params")

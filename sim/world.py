@@ -133,7 +133,9 @@ def parse_world(text: str, source: str = "<world>") -> World:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "somewhere"
-        raise WorldError(f"{source}: {line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise WorldError(
+            f"{source}: {line}: not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(data, dict):
         raise WorldError(f"{source}: line 1: a world file must be a mapping of keys")
     try:
@@ -188,8 +190,9 @@ def _rasterise(world: World, seg: tuple[float, float, float, float]) -> None:
             world.grid[iy, ix] = WALL
 
 
-def _check_pose(world: World, what: str, pose: tuple[float, float, float], line: int,
-                source: str) -> None:  # fmt: skip
+def _check_pose(
+    world: World, what: str, pose: tuple[float, float, float], line: int, source: str
+) -> None:
     x, y, _ = pose
     if not world.in_bounds(x, y):
         w, h = world.size_m
@@ -237,9 +240,11 @@ def generate_maze(cells_x: int, cells_y: int, corridor: int, seed: int) -> list[
     carve(0, 0)
     while stack:
         cx, cy = stack[-1]
-        nbrs = [(cx + dx, cy + dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
-                if 0 <= cx + dx < cells_x and 0 <= cy + dy < cells_y
-                and not visited[cy + dy, cx + dx]]  # fmt: skip
+        nbrs = [
+            (cx + dx, cy + dy)
+            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            if 0 <= cx + dx < cells_x and 0 <= cy + dy < cells_y and not visited[cy + dy, cx + dx]
+        ]
         if not nbrs:
             stack.pop()
             continue

@@ -86,12 +86,21 @@ class LocalServices:
         data.mkdir(parents=True, exist_ok=True)
         endpoint = f"127.0.0.1:{ports['s3']}"
         argv = [
-            weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            weed,
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
             f"-s3.config={self.settings.run_dir / 's3.json'}",
-            f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
-            f"-filer.port={ports['filer']}", f"-volume.port={ports['volume']}",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        ]  # fmt: skip
+            f"-s3.port={ports['s3']}",
+            f"-master.port={ports['master']}",
+            f"-filer.port={ports['filer']}",
+            f"-volume.port={ports['volume']}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
         return ProcessSpec(
             "s3",
             argv,
@@ -104,11 +113,18 @@ class LocalServices:
         rs = self.settings.ray
         temp = self.settings.run_dir / "ray"
         argv = [
-            ray, "start", "--head", "--block", f"--port={rs.head_port}",
-            f"--num-cpus={rs.num_cpus}", "--include-dashboard=true",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={rs.dashboard_port}",
-            f"--temp-dir={temp}", "--disable-usage-stats",
-        ]  # fmt: skip
+            ray,
+            "start",
+            "--head",
+            "--block",
+            f"--port={rs.head_port}",
+            f"--num-cpus={rs.num_cpus}",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={rs.dashboard_port}",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+        ]
         url = f"http://127.0.0.1:{rs.dashboard_port}"
         return ProcessSpec(
             "ray",
@@ -121,9 +137,19 @@ class LocalServices:
     def _sim_spec(self) -> ProcessSpec:
         host, port = probes.host_port(self.settings.robot.rosbridge_url, 9090)
         argv = [
-            sys.executable, "-m", "auraison.sim", "run", "--world", self.settings.robot.world,
-            "--host", host, "--port", str(port), "--speed", str(self.settings.robot.sim_speed),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "auraison.sim",
+            "run",
+            "--world",
+            self.settings.robot.world,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--speed",
+            str(self.settings.robot.sim_speed),
+        ]
         return ProcessSpec("sim", argv, ready=lambda: probes.tcp_open(host, port))
 
     # ------------------------------------------------------------------ lifecycle
@@ -154,9 +180,14 @@ class LocalServices:
             rec = self.procs.running(name)
             endpoint, probe = self._probe(name)
             out.append(
-                ServiceState(name, rec is not None, rec.pid if rec else None, endpoint,
-                             probe.detail if probe.ok else f"down: {probe.detail}")
-            )  # fmt: skip
+                ServiceState(
+                    name,
+                    rec is not None,
+                    rec.pid if rec else None,
+                    endpoint,
+                    probe.detail if probe.ok else f"down: {probe.detail}",
+                )
+            )
         return out
 
     def _probe(self, name: str) -> tuple[str, probes.Probe]:
@@ -193,8 +224,9 @@ class LocalServices:
         from minio import Minio
 
         access, secret = self.s3_credentials()
-        client = Minio(f"127.0.0.1:{self.settings.s3.port}", access_key=access,
-                       secret_key=secret, secure=False)  # fmt: skip
+        client = Minio(
+            f"127.0.0.1:{self.settings.s3.port}", access_key=access, secret_key=secret, secure=False
+        )
         if not client.bucket_exists(self.settings.s3.bucket):
             client.make_bucket(self.settings.s3.bucket)
 

@@ -50,7 +50,7 @@ def probe_postgres(dsn: str) -> Probe:
     try:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             version = conn.execute("show server_version").fetchone()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+    except Exception as exc:
         return Probe(False, _first_line(exc), PG_START)
     return Probe(True, f"PostgreSQL {version[0] if version else '?'} at {_redact(dsn)}")
 
@@ -62,7 +62,7 @@ def probe_redis(url: str) -> Probe:
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         info = client.info("server")
         client.close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Probe(False, _first_line(exc), REDIS_START)
     return Probe(True, f"Redis {info.get('redis_version', '?')} at {url}")
 
@@ -71,8 +71,9 @@ def probe_nats(url: str) -> Probe:
     async def check() -> str:
         import nats
 
-        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0,
-                                allow_reconnect=False)
+        nc = await nats.connect(
+            url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
+        )
         try:
             info = await nc.jetstream().account_info()
             v = nc.connected_server_version
@@ -82,7 +83,7 @@ def probe_nats(url: str) -> Probe:
 
     try:
         detail = asyncio.run(asyncio.wait_for(check(), timeout=3))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Probe(False, _first_line(exc) or type(exc).__name__, NATS_START)
     return Probe(True, f"{detail} at {url}")
 
@@ -99,7 +100,7 @@ def probe_s3(endpoint: str, access_key: str | None, secret_key: str | None, secu
     try:
         client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure)
         buckets = client.list_buckets()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Probe(False, _first_line(exc), fix)
     return Probe(True, f"S3 at {endpoint} ({len(buckets)} buckets)")
 
@@ -112,7 +113,7 @@ def probe_ray_dashboard(url: str) -> Probe:
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/api/version", timeout=2) as resp:
             data = json.loads(resp.read())
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Probe(False, f"Ray dashboard at {url}: {_first_line(exc)}", fix)
     return Probe(True, f"Ray {data.get('ray_version', '?')} head, Jobs API at {url}")
 

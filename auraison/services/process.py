@@ -7,6 +7,7 @@ from ``/proc``: a recycled PID that now belongs to somebody else is never signal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -148,10 +149,8 @@ class ProcessManager:
 
     @staticmethod
     def _reap(pid: int) -> None:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
     def _log_tail(self, name: str, lines: int = 3) -> str:
         try:

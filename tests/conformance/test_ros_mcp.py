@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from auraison.sim.navigator import GoalStatus
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from auraison.rosmcp import ensure_ros_mcp
-from auraison.sim.navigator import GoalStatus
 from tests.simthread import SimThread
 
 pytestmark = [pytest.mark.conformance, pytest.mark.asyncio(loop_scope="module")]
@@ -24,8 +24,12 @@ NAV_TYPE = "nav2_msgs/action/NavigateToPose"
 
 
 def nav_goal(x: float, y: float) -> dict[str, Any]:
-    return {"pose": {"header": {"frame_id": "map"},
-                     "pose": {"position": {"x": x, "y": y}, "orientation": {"w": 1.0}}}}  # fmt: skip
+    return {
+        "pose": {
+            "header": {"frame_id": "map"},
+            "pose": {"position": {"x": x, "y": y}, "orientation": {"w": 1.0}},
+        }
+    }
 
 
 class RosMcp:
@@ -51,11 +55,14 @@ def sim() -> AsyncIterator[SimThread]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def ros(sim: SimThread, tmp_path_factory: pytest.TempPathFactory, rosmcp_cache) -> AsyncIterator[RosMcp]:
+async def ros(
+    sim: SimThread, tmp_path_factory: pytest.TempPathFactory, rosmcp_cache
+) -> AsyncIterator[RosMcp]:
     exe = ensure_ros_mcp(rosmcp_cache)
     workdir = tmp_path_factory.mktemp("rosmcp")  # it writes ./camera/ images
-    transport = StdioTransport(str(exe), ["--transport", "stdio"], cwd=str(workdir),
-                               log_file=workdir / "ros-mcp.log")  # fmt: skip
+    transport = StdioTransport(
+        str(exe), ["--transport", "stdio"], cwd=str(workdir), log_file=workdir / "ros-mcp.log"
+    )
     async with Client(transport, timeout=180) as client:
         call = RosMcp(client, sim)
         res = await call("connect_to_robot", ip="127.0.0.1", port=sim.port)
@@ -105,8 +112,14 @@ async def test_05_topic_details(ros: RosMcp) -> None:
 async def test_06_message_details(ros: RosMcp, name: str) -> None:
     structure = (await ros("get_message_details", message_type=name))["structure"]
     assert structure["geometry_msgs/Twist"]["fields"] == {
-        "linear": "geometry_msgs/Vector3", "angular": "geometry_msgs/Vector3"}  # fmt: skip
-    assert structure["geometry_msgs/Vector3"]["fields"] == {"x": "double", "y": "double", "z": "double"}
+        "linear": "geometry_msgs/Vector3",
+        "angular": "geometry_msgs/Vector3",
+    }
+    assert structure["geometry_msgs/Vector3"]["fields"] == {
+        "x": "double",
+        "y": "double",
+        "z": "double",
+    }
 
 
 async def test_07_08_services(ros: RosMcp) -> None:
@@ -119,9 +132,13 @@ async def test_07_08_services(ros: RosMcp) -> None:
 
 
 async def test_09_call_service(ros: RosMcp) -> None:
-    ok = await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
+    ok = await ros(
+        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
+    )
     assert ok["success"] is True
-    bad = await ros("call_service", service_name="/nope", service_type="std_srvs/srv/Empty", request={})
+    bad = await ros(
+        "call_service", service_name="/nope", service_type="std_srvs/srv/Empty", request={}
+    )
     assert bad["success"] is False
     assert bad["error"] == "Service call failed: Service /nope does not exist"
 
@@ -158,18 +175,33 @@ async def test_12_13_actions(ros: RosMcp) -> None:
     assert (await ros("get_actions"))["actions"] == ["/navigate_to_pose"]
     d = await ros("get_action_details", action="/navigate_to_pose", action_type=NAV_TYPE)
     text = json.dumps(d)
-    for field in ("pose", "behavior_tree", "error_code", "error_msg", "current_pose",
-                  "navigation_time", "estimated_time_remaining", "number_of_recoveries",
-                  "distance_remaining"):  # fmt: skip
+    for field in (
+        "pose",
+        "behavior_tree",
+        "error_code",
+        "error_msg",
+        "current_pose",
+        "navigation_time",
+        "estimated_time_remaining",
+        "number_of_recoveries",
+        "distance_remaining",
+    ):
         assert field in text, field
-    bogus = await ros("get_action_details", action="/navigate_to_pose", action_type="bogus/action/X")
+    bogus = await ros(
+        "get_action_details", action="/navigate_to_pose", action_type="bogus/action/X"
+    )
     assert "error" in json.dumps(bogus) and NAV_TYPE in json.dumps(bogus)
     assert (await ros("get_actions"))["actions"] == ["/navigate_to_pose"]
 
 
-@pytest.mark.parametrize(("topic", "type_"), [
-    ("/odom", "nav_msgs/msg/Odometry"), ("/map", "nav_msgs/msg/OccupancyGrid"),
-    ("/scan", "sensor_msgs/msg/LaserScan")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("topic", "type_"),
+    [
+        ("/odom", "nav_msgs/msg/Odometry"),
+        ("/map", "nav_msgs/msg/OccupancyGrid"),
+        ("/scan", "sensor_msgs/msg/LaserScan"),
+    ],
+)
 async def test_14_subscribe_once(ros: RosMcp, topic: str, type_: str) -> None:
     res = await ros("subscribe_once", topic=topic, msg_type=type_)
     assert "msg" in res, res
@@ -181,16 +213,29 @@ async def test_14_subscribe_once(ros: RosMcp, topic: str, type_: str) -> None:
 
 
 async def test_15_subscribe_for_duration(ros: RosMcp) -> None:
-    res = await ros("subscribe_for_duration", topic="/scan", msg_type="sensor_msgs/msg/LaserScan",
-                    duration=1, max_messages=3)  # fmt: skip
+    res = await ros(
+        "subscribe_for_duration",
+        topic="/scan",
+        msg_type="sensor_msgs/msg/LaserScan",
+        duration=1,
+        max_messages=3,
+    )
     assert res["collected_count"] == 3
 
 
 async def test_16_17_publish_moves_robot(ros: RosMcp) -> None:
-    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
+    await ros(
+        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
+    )
     before = await odom(ros)
-    res = await ros("publish_for_durations", topic="/cmd_vel", msg_type="geometry_msgs/msg/Twist",
-                    messages=[{"linear": {"x": 0.1}}], durations=[1.0], rate_hz=10)  # fmt: skip
+    res = await ros(
+        "publish_for_durations",
+        topic="/cmd_vel",
+        msg_type="geometry_msgs/msg/Twist",
+        messages=[{"linear": {"x": 0.1}}],
+        durations=[1.0],
+        rate_hz=10,
+    )
     assert 8 <= res["published_count"] <= 12, res
     await wait_still(ros.sim)  # the cmd_vel watchdog stops it
     after = await odom(ros)
@@ -198,20 +243,39 @@ async def test_16_17_publish_moves_robot(ros: RosMcp) -> None:
     assert 0.05 < dx < 0.2, dx
     assert abs(after["position"]["y"] - before["position"]["y"]) < 0.02
     y0 = yaw(after)
-    assert (await ros("publish_once", topic="/cmd_vel", msg_type="geometry_msgs/msg/Twist",
-                      msg={"angular": {"z": 0.5}}))["success"] is True  # fmt: skip
-    assert (await ros("publish_once", topic="/cmd_vel", msg_type="geometry_msgs/msg/Twist",
-                      msg={"angular": {"z": 0.0}}))["success"] is True  # fmt: skip
+    assert (
+        await ros(
+            "publish_once",
+            topic="/cmd_vel",
+            msg_type="geometry_msgs/msg/Twist",
+            msg={"angular": {"z": 0.5}},
+        )
+    )["success"] is True
+    assert (
+        await ros(
+            "publish_once",
+            topic="/cmd_vel",
+            msg_type="geometry_msgs/msg/Twist",
+            msg={"angular": {"z": 0.0}},
+        )
+    )["success"] is True
     await wait_still(ros.sim)
     assert abs(yaw(await odom(ros)) - y0) > 0.1
 
 
 async def test_18_navigate_reachable(ros: RosMcp) -> None:
-    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
+    await ros(
+        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
+    )
     ros.sim.server.speed = 4.0  # type: ignore[union-attr]
     try:
-        res = await ros("send_action_goal", action_name="/navigate_to_pose", action_type=NAV_TYPE,
-                        goal=nav_goal(3.0, 0.75), timeout=120)  # fmt: skip
+        res = await ros(
+            "send_action_goal",
+            action_name="/navigate_to_pose",
+            action_type=NAV_TYPE,
+            goal=nav_goal(3.0, 0.75),
+            timeout=120,
+        )
     finally:
         ros.sim.server.speed = 1.0  # type: ignore[union-attr]
     assert res["status"] == GoalStatus.SUCCEEDED, res
@@ -222,23 +286,38 @@ async def test_18_navigate_reachable(ros: RosMcp) -> None:
 
 @pytest.mark.parametrize(("x", "y"), [(0.1, 0.1), (50.0, 50.0), (2.0, 1.5)])
 async def test_19_navigate_unreachable(ros: RosMcp, x: float, y: float) -> None:
+    await wait_still(ros.sim)  # the previous goal's deceleration is motion too
     start = ros.sim.call(lambda: ros.sim.sim.robot.distance)
-    res = await ros("send_action_goal", action_name="/navigate_to_pose", action_type=NAV_TYPE,
-                    goal=nav_goal(x, y), timeout=20)  # fmt: skip
+    res = await ros(
+        "send_action_goal",
+        action_name="/navigate_to_pose",
+        action_type=NAV_TYPE,
+        goal=nav_goal(x, y),
+        timeout=20,
+    )
     assert res["status"] == GoalStatus.ABORTED, res
     assert res["result"]["error_code"] != 0 and res["result"]["error_msg"]
     assert ros.sim.call(lambda: ros.sim.sim.robot.distance) == start  # refused before motion
 
 
 async def test_20_timeout_status_cancel(ros: RosMcp) -> None:
-    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
-    res = await ros("send_action_goal", action_name="/navigate_to_pose", action_type=NAV_TYPE,
-                    goal=nav_goal(5.75, 5.75), timeout=1)  # fmt: skip
+    await ros(
+        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
+    )
+    res = await ros(
+        "send_action_goal",
+        action_name="/navigate_to_pose",
+        action_type=NAV_TYPE,
+        goal=nav_goal(5.75, 5.75),
+        timeout=1,
+    )
     assert res["success"] is False and "timed out" in res["error"]
     assert "last_feedback" in res and "distance_remaining" in res["last_feedback"]
     status = await ros("get_action_status", action_name="/navigate_to_pose")
     assert status["active_goals"][-1]["status"] == GoalStatus.EXECUTING
-    cancel = await ros("cancel_action_goal", action_name="/navigate_to_pose", goal_id=res["goal_id"])
+    cancel = await ros(
+        "cancel_action_goal", action_name="/navigate_to_pose", goal_id=res["goal_id"]
+    )
     assert cancel["success"] is True
     status = await ros("get_action_status", action_name="/navigate_to_pose")
     assert status["active_goals"][-1]["status"] == GoalStatus.CANCELED

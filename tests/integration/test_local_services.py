@@ -58,8 +58,12 @@ def test_s3_up_is_idempotent_writes_endpoints_and_down_stops(local: LocalService
     data = tomllib.loads((s.home / "services.toml").read_text())
     assert data["s3"]["endpoint"] == s.s3.endpoint
     assert oct((s.home / "services.toml").stat().st_mode)[-3:] == "600"
-    client = Minio(s.s3.endpoint, access_key=s.s3.access_key.get_secret_value(),
-                   secret_key=s.s3.secret_key.get_secret_value(), secure=False)  # fmt: skip
+    client = Minio(
+        s.s3.endpoint,
+        access_key=s.s3.access_key.get_secret_value(),
+        secret_key=s.s3.secret_key.get_secret_value(),
+        secure=False,
+    )
     assert client.bucket_exists(s.s3.bucket)
     rows = {r.component: r for r in diagnose(s)}
     assert rows["s3 (seaweedfs)"].ok

@@ -16,8 +16,10 @@ def test_build_then_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert exe.is_file() and exe.name == "ros-mcp"
     assert any("installing ros-mcp==3.1.2" in m for m in messages)
     # ros-mcp's own deps stay in its venv: it pins fastmcp<3, Auraison runs fastmcp 4
-    out = subprocess.run([str(exe.parent / "python"), "-c", "import fastmcp; print(fastmcp.__version__)"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    probe = "import fastmcp; print(fastmcp.__version__)"
+    out = subprocess.run(
+        [str(exe.parent / "python"), "-c", probe], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("2.")
 
     def no_builds(*a: object, **k: object) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import roslibpy
-
 from auraison.sim.navigator import GoalStatus
+
 from tests.simthread import SimThread
 
 
@@ -79,12 +79,16 @@ def test_service_call(sim: SimThread, ros: roslibpy.Ros) -> None:
     )
     assert "/odom" in topics["topics"]
     sim.call(lambda: sim.sim.command_velocity(0.2, 0.0))
-    roslibpy.Service(ros, "/reset_sim", "std_srvs/srv/Empty").call(roslibpy.ServiceRequest(), timeout=5)
+    roslibpy.Service(ros, "/reset_sim", "std_srvs/srv/Empty").call(
+        roslibpy.ServiceRequest(), timeout=5
+    )
     x, y, _ = sim.sim.world.start
     r = sim.call(lambda: sim.sim.robot)
     assert abs(r.x - x) < 0.05 and abs(r.y - y) < 0.05
     with pytest.raises(Exception, match="does not exist"):
-        roslibpy.Service(ros, "/nope", "std_srvs/srv/Empty").call(roslibpy.ServiceRequest(), timeout=5)
+        roslibpy.Service(ros, "/nope", "std_srvs/srv/Empty").call(
+            roslibpy.ServiceRequest(), timeout=5
+        )
 
 
 def test_action_goal_feedback_and_result(sim: SimThread, ros: roslibpy.Ros) -> None:
@@ -98,14 +102,23 @@ def test_action_goal_feedback_and_result(sim: SimThread, ros: roslibpy.Ros) -> N
         result.update(r)
         done.set()
 
-    goal = {"pose": {"header": {"frame_id": "map"},
-                     "pose": {"position": {"x": 3.0, "y": 0.75}, "orientation": {"w": 1.0}}}}  # fmt: skip
+    goal = {
+        "pose": {
+            "header": {"frame_id": "map"},
+            "pose": {"position": {"x": 3.0, "y": 0.75}, "orientation": {"w": 1.0}},
+        }
+    }
     client.send_goal(goal, on_result, feedback.append, lambda e: on_result({"error": e}))
     wait(done, "navigation result", 60)
     assert status_of(result) == GoalStatus.SUCCEEDED, result
     assert feedback, "no feedback arrived"
-    assert {"current_pose", "distance_remaining", "navigation_time",
-            "estimated_time_remaining", "number_of_recoveries"} <= set(feedback[-1])  # fmt: skip
+    assert {
+        "current_pose",
+        "distance_remaining",
+        "navigation_time",
+        "estimated_time_remaining",
+        "number_of_recoveries",
+    } <= set(feedback[-1])
     r = sim.call(lambda: sim.sim.robot)
     assert abs(r.x - 3.0) < 0.2 and abs(r.y - 0.75) < 0.2
 
@@ -120,9 +133,15 @@ def test_action_cancel(sim: SimThread, ros: roslibpy.Ros) -> None:
         result.update(r)
         done.set()
 
-    goal = {"pose": {"header": {"frame_id": "map"},
-                     "pose": {"position": {"x": 5.75, "y": 5.75}, "orientation": {"w": 1.0}}}}  # fmt: skip
-    gid = client.send_goal(goal, on_result, lambda fb: first_feedback.set(), lambda e: on_result({"error": e}))
+    goal = {
+        "pose": {
+            "header": {"frame_id": "map"},
+            "pose": {"position": {"x": 5.75, "y": 5.75}, "orientation": {"w": 1.0}},
+        }
+    }
+    gid = client.send_goal(
+        goal, on_result, lambda fb: first_feedback.set(), lambda e: on_result({"error": e})
+    )
     wait(first_feedback, "first feedback")
     client.cancel_goal(gid)
     wait(done, "cancel result")

@@ -13,11 +13,18 @@ import pytest
 from tests.conftest import free_port
 
 
-def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
     base.pop("ANTHROPIC_API_KEY", None)
-    return subprocess.run([sys.executable, "-m", "auraison", *args], capture_output=True, text=True,
-                          env=base | {"AURAISON_HOME": str(home)} | (env or {}), timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "auraison", *args],
+        capture_output=True,
+        text=True,
+        env=base | {"AURAISON_HOME": str(home)} | (env or {}),
+        timeout=120,
+    )
 
 
 def test_config_show_json_masks_secrets(tmp_path: Path) -> None:
@@ -46,8 +53,12 @@ def test_malformed_settings_file(tmp_path: Path) -> None:
 
 def test_doctor_flags_a_stopped_service_with_its_fix(tmp_path: Path) -> None:
     dead = free_port()
-    res = run(tmp_path, "doctor", "--json", env={
-        "AURAISON_PROFILE": "services", "AURAISON_REDIS__URL": f"redis://127.0.0.1:{dead}/0"})  # fmt: skip
+    res = run(
+        tmp_path,
+        "doctor",
+        "--json",
+        env={"AURAISON_PROFILE": "services", "AURAISON_REDIS__URL": f"redis://127.0.0.1:{dead}/0"},
+    )
     rows = {r["component"]: r for r in json.loads(res.stdout)}
     assert res.returncode == 1  # a service the profile needs is missing
     assert rows["redis"]["status"] == "missing" and "redis-server" in rows["redis"]["fix"]
@@ -67,14 +78,18 @@ def test_sim_render_writes_png(tmp_path: Path) -> None:
     traj = tmp_path / "t.json"
     traj.write_text(json.dumps([[0.75, 0.75], [3.0, 0.75]]))
     out = tmp_path / "m.png"
-    res = run(tmp_path, "sim", "render", "--world", "maze_small", "--path", str(traj), "--out", str(out))
+    res = run(
+        tmp_path, "sim", "render", "--world", "maze_small", "--path", str(traj), "--out", str(out)
+    )
     assert res.returncode == 0, res.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_sim_bad_world_file_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "w.yaml"
-    bad.write_text("name: x\nresolution: 0.5\nstart: {x: 0.75, y: 0.75}\ngrid: |\n  ###\n  #Z#\n  ###\n")
+    bad.write_text(
+        "name: x\nresolution: 0.5\nstart: {x: 0.75, y: 0.75}\ngrid: |\n  ###\n  #Z#\n  ###\n"
+    )
     res = run(tmp_path, "sim", "render", "--world", str(bad), "--out", str(tmp_path / "x.png"))
     assert res.returncode == 2 and "line 6" in res.stderr and "'Z'" in res.stderr
 

@@ -29,4 +29,7 @@ def test_compose_settings_match_compose_ports(home: Path) -> None:
         assert urlparse(url).port in published, url
     env = compose["services"]["minio"]["environment"]
     assert s.s3.access_key.get_secret_value() == env["MINIO_ROOT_USER"]
-    assert s.postgres.dsn.split(":")[2].split("@")[0] == compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert (
+        s.postgres.dsn.split(":")[2].split("@")[0]
+        == compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    )

@@ -16,7 +16,7 @@ from auraison.services.process import ProcessManager, ProcessSpec, _start_ticks
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 
 
-def spec(name: str = "sleeper", argv: list[str] | None = None, ready=lambda: True) -> ProcessSpec:  # noqa: ANN001
+def spec(name: str = "sleeper", argv: list[str] | None = None, ready=lambda: True) -> ProcessSpec:
     return ProcessSpec(name, argv or SLEEPER, ready=ready, ready_timeout_s=5, stop_timeout_s=5)
 
 
@@ -38,8 +38,9 @@ def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     foreign = subprocess.Popen(SLEEPER)
     try:
         pm = ProcessManager(tmp_path)
-        (tmp_path / "sleeper.pid").write_text(json.dumps(
-            {"name": "sleeper", "pid": foreign.pid, "start_ticks": 1, "argv": SLEEPER}))  # fmt: skip
+        (tmp_path / "sleeper.pid").write_text(
+            json.dumps({"name": "sleeper", "pid": foreign.pid, "start_ticks": 1, "argv": SLEEPER})
+        )
         assert pm.running("sleeper") is None
         assert pm.stop("sleeper") is False
         assert foreign.poll() is None  # still alive
@@ -50,9 +51,13 @@ def test_stop_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
 
 def test_stop_takes_down_the_children_too(tmp_path: Path) -> None:
     pm = ProcessManager(tmp_path)
-    parent = [sys.executable, "-c",
-              "import subprocess,sys,time; p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(600)']);"
-              f"open(r'{tmp_path / 'child'}','w').write(str(p.pid)); time.sleep(600)"]  # fmt: skip
+    parent = [
+        sys.executable,
+        "-c",
+        "import subprocess,sys,time; "
+        "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(600)']);"
+        f"open(r'{tmp_path / 'child'}','w').write(str(p.pid)); time.sleep(600)",
+    ]
     pm.start(spec("family", parent, ready=lambda: (tmp_path / "child").exists()))
     child = int((tmp_path / "child").read_text())
     assert _start_ticks(child) is not None
@@ -66,7 +71,7 @@ def test_stop_takes_down_the_children_too(tmp_path: Path) -> None:
 def test_a_process_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
     pm = ProcessManager(tmp_path)
     bad = [sys.executable, "-c", "import sys; print('boom: port taken'); sys.exit(3)"]
-    with pytest.raises(ServiceError, match="exited with code 3.*boom: port taken"):
+    with pytest.raises(ServiceError, match=r"exited with code 3.*boom: port taken"):
         pm.start(spec("bad", bad, ready=lambda: False))
     assert pm.record("bad") is None
 

@@ -5,26 +5,27 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from auraison.sim.engine import SimConfig, Simulation
 from auraison.sim.navigator import GoalStatus
 from auraison.sim.physics import MAX_ANGULAR, MAX_LINEAR
 from auraison.sim.world import load_world
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 SMALL = load_world("maze_small")
 finite = st.floats(-50, 50, allow_nan=False)
 anything = st.floats(allow_nan=True, allow_infinity=True)
 
 
-def fresh(world=SMALL, **cfg) -> Simulation:  # noqa: ANN001
+def fresh(world=SMALL, **cfg) -> Simulation:
     return Simulation(world, SimConfig(seed=1, epoch=0, **cfg))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(anything, anything, st.floats(0.05, 1.5)), min_size=1, max_size=12))
-def test_robot_never_inside_a_wall_and_never_over_limits(commands: list[tuple[float, float, float]]) -> None:
+def test_robot_never_inside_a_wall_and_never_over_limits(
+    commands: list[tuple[float, float, float]],
+) -> None:
     """Whatever is published on /cmd_vel, the robot never overlaps a wall or exceeds limits."""
     sim = fresh(cmd_vel_timeout=0.0)
     for v, w, dur in commands:
@@ -65,7 +66,9 @@ def test_same_seed_same_trajectory() -> None:
         sim.navigate("g", *SMALL.places["lab"])
         for _ in range(200):
             sim.step(0.1)
-        runs.append((sim.robot.x, sim.robot.y, sim.sample("/odom")["pose"]["pose"]["position"]["x"]))
+        runs.append(
+            (sim.robot.x, sim.robot.y, sim.sample("/odom")["pose"]["pose"]["position"]["x"])
+        )
     assert runs[0] == runs[1]
 
 
@@ -119,8 +122,13 @@ def test_feedback_carries_nav2_fields_and_shrinks() -> None:
         sim.step(0.1)
     assert len(fbs) >= 40  # >= 4 Hz of sim time
     assert fbs[-1]["distance_remaining"] < fbs[0]["distance_remaining"]
-    assert set(fbs[0]) == {"current_pose", "navigation_time", "estimated_time_remaining",
-                           "number_of_recoveries", "distance_remaining"}  # fmt: skip
+    assert set(fbs[0]) == {
+        "current_pose",
+        "navigation_time",
+        "estimated_time_remaining",
+        "number_of_recoveries",
+        "distance_remaining",
+    }
 
 
 def test_planner_keeps_clear_of_walls() -> None:
@@ -128,4 +136,6 @@ def test_planner_keeps_clear_of_walls() -> None:
     w = sim.world
     plan = sim.planner.plan(w.start[:2], w.places["kitchen"][:2])
     assert plan.ok and plan.length > 20
-    assert min(sim.costmap.clearance_at(x, y) for x, y in plan.path) >= sim.costmap.cfg.lethal_radius
+    assert (
+        min(sim.costmap.clearance_at(x, y) for x, y in plan.path) >= sim.costmap.cfg.lethal_radius
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from auraison.sim.world import BUILTIN, FREE, WALL, WorldError, load_world, parse_world
 
 GOOD = """\
@@ -45,16 +44,19 @@ def test_user_file_by_path(tmp_path: Path) -> None:
     assert load_world(path).name == "tiny"
 
 
-@pytest.mark.parametrize(("text", "line", "needle"), [
-    (GOOD.replace("resolution: 0.5", "resolution: fast"), 2, "resolution"),
-    (GOOD.replace("start: {x: 0.75, y: 0.75}", "start: {x: 0.75}"), 3, "start.y"),
-    (GOOD.replace("  #...#\n  #####", "  #.X.#\n  #####"), 9, "'X'"),
-    (GOOD.replace("door: {x: 1.75", "door: {x: 0.25"), 5, "inside a wall"),
-    (GOOD.replace("start: {x: 0.75", "start: {x: 9.0"), 3, "outside the map"),
-    (GOOD + "colour: blue\n", 11, "colour"),
-    ("name: [unclosed\n", 2, "YAML"),
-    ("- just\n- a list\n", 1, "mapping"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "line", "needle"),
+    [
+        (GOOD.replace("resolution: 0.5", "resolution: fast"), 2, "resolution"),
+        (GOOD.replace("start: {x: 0.75, y: 0.75}", "start: {x: 0.75}"), 3, "start.y"),
+        (GOOD.replace("  #...#\n  #####", "  #.X.#\n  #####"), 9, "'X'"),
+        (GOOD.replace("door: {x: 1.75", "door: {x: 0.25"), 5, "inside a wall"),
+        (GOOD.replace("start: {x: 0.75", "start: {x: 9.0"), 3, "outside the map"),
+        (GOOD + "colour: blue\n", 11, "colour"),
+        ("name: [unclosed\n", 2, "YAML"),
+        ("- just\n- a list\n", 1, "mapping"),
+    ],
+)
 def test_bad_files_name_line_and_problem(text: str, line: int, needle: str) -> None:
     with pytest.raises(WorldError) as err:
         parse_world(text, "w.yaml")

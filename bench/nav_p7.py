@@ -1,0 +1,138 @@
+"""P7 — navigation quality: per world, random reachable goals and unreachable ones, sent
+through the rosbridge ``/navigate_to_pose`` action exactly as a client would.
+
+Run: ``python -m auraison.bench.nav_p7 [--reachable 20] [--unreachable 10] [--speed 50]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import time
+
+from auraison.sim.bridge import RosbridgeServer
+from auraison.sim.engine import ACTION, ACTION_TYPE, SimConfig, Simulation
+from auraison.sim.navigator import GoalStatus
+from auraison.sim.world import BUILTIN, load_world
+from websockets.asyncio.client import connect
+
+from ._common import machine, report
+
+
+def pick_goals(
+    sim: Simulation, rng: random.Random, n_ok: int, n_bad: int
+) -> list[tuple[float, float, bool]]:
+    w = sim.world
+    free = [
+        (ix, iy)
+        for iy in range(w.height)
+        for ix in range(w.width)
+        if sim.costmap.is_free(*w.cell_center(ix, iy))
+    ]
+    walls = [(ix, iy) for iy in range(w.height) for ix in range(w.width) if w.grid[iy, ix] != 0]
+    goals = [(*w.cell_center(*rng.choice(free)), True) for _ in range(n_ok)]
+    wm, hm = w.size_m
+    for i in range(n_bad):
+        if i % 2:
+            goals.append((*w.cell_center(*rng.choice(walls)), False))  # inside a wall
+        else:  # outside the map, on any side
+            goals.append((rng.choice([-2.0, wm + 2.0]), rng.uniform(-2, hm + 2), False))
+    rng.shuffle(goals)
+    return goals
+
+
+async def run_world(name: str, n_ok: int, n_bad: int, speed: float, seed: int) -> dict[str, float]:
+    world = load_world(name)
+    sim = Simulation(world, SimConfig(seed=seed))
+    server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
+    await server.start()
+    rng = random.Random(seed)
+    stats = {
+        "reached": 0,
+        "reachable": 0,
+        "refused": 0,
+        "unreachable": 0,
+        "moved_on_refusal": 0,
+        "sim_s": 0.0,
+    }
+    try:
+        async with connect(server.url, max_size=None) as ws:
+            for i, (x, y, ok) in enumerate(pick_goals(sim, rng, n_ok, n_bad)):
+                odometer = sim.robot.distance
+                t0 = sim.t
+                await ws.send(
+                    json.dumps(
+                        {
+                            "op": "send_action_goal",
+                            "id": f"p7-{i}",
+                            "action": ACTION,
+                            "action_type": ACTION_TYPE,
+                            "args": {
+                                "pose": {
+                                    "header": {"frame_id": "map"},
+                                    "pose": {
+                                        "position": {"x": x, "y": y},
+                                        "orientation": {"w": 1.0},
+                                    },
+                                }
+                            },
+                        }
+                    )
+                )
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 300))
+                    if frame["op"] == "action_result" and frame["id"] == f"p7-{i}":
+                        break
+                status = GoalStatus(frame["status"])
+                stats["sim_s"] += sim.t - t0
+                if ok:
+                    stats["reachable"] += 1
+                    near = math.dist((sim.robot.x, sim.robot.y), (x, y)) <= 0.25
+                    stats["reached"] += status is GoalStatus.SUCCEEDED and near
+                else:
+                    stats["unreachable"] += 1
+                    refused = status is GoalStatus.ABORTED
+                    stats["refused"] += refused
+                    stats["moved_on_refusal"] += refused and sim.robot.distance != odometer
+    finally:
+        await server.stop()
+    return stats
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reachable", type=int, default=20)
+    ap.add_argument("--unreachable", type=int, default=10)
+    ap.add_argument("--speed", type=float, default=50.0)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    print(f"P7 navigation benchmark — {machine()}; {args.speed:g}× real time, seed {args.seed}")
+    total_ok = total_reach = total_ref = total_bad = 0
+    for name in BUILTIN:
+        t0 = time.perf_counter()
+        s = asyncio.run(run_world(name, args.reachable, args.unreachable, args.speed, args.seed))
+        wall = time.perf_counter() - t0
+        total_ok += s["reached"]
+        total_reach += s["reachable"]
+        total_ref += s["refused"] - s["moved_on_refusal"]
+        total_bad += s["unreachable"]
+        report(
+            f"{name}: reachable goals reached",
+            f"{s['reached']}/{s['reachable']}",
+            "≥ 95%",
+            f"{s['sim_s'] / wall:.0f}× real time over {s['sim_s']:.0f} sim s",
+        )
+        report(
+            f"{name}: unreachable refused before motion",
+            f"{s['refused'] - s['moved_on_refusal']}/{s['unreachable']}",
+            "100%",
+        )
+    report("all worlds: reached", f"{100 * total_ok / total_reach:.1f}%", "≥ 95%")
+    report("all worlds: refused before any motion", f"{100 * total_ref / total_bad:.1f}%", "100%")
+
+
+if __name__ == "__main__":
+    main()
