@@ -43,7 +43,7 @@ TOPICS: dict[str, TopicInfo] = {
     "/goal_pose": TopicInfo("geometry_msgs/msg/PoseStamped", (), ("/bt_navigator",)),
     "/odom": TopicInfo("nav_msgs/msg/Odometry", (NODE,), (), 30.0),
     "/scan": TopicInfo("sensor_msgs/msg/LaserScan", (NODE,), (), 5.0),
-    "/camera/image_raw/compressed": TopicInfo("sensor_msgs/msg/CompressedImage", (NODE,), (), 4.0),
+    "/camera/image_raw/compressed": TopicInfo("sensor_msgs/msg/CompressedImage", (NODE,), (), 5.0),
     "/map": TopicInfo(
         "nav_msgs/msg/OccupancyGrid", ("/map_server",), ("/bt_navigator",), latched=True
     ),

@@ -15,6 +15,15 @@ from auraison.settings import Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by folder: `-m "not conformance"` skips the real-ros-mcp suite, etc."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for marker in ("integration", "conformance"):
+            if marker in parts:
+                item.add_marker(getattr(pytest.mark, marker))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,3 +71,43 @@ def pg_dsn() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real SeaweedFS S3 server of this test session, on free ports, stopped afterwards."""
+    from auraison.services.local import LocalServices, free_weed_port
+
+    home = tmp_path_factory.mktemp("s3home")
+    svc = LocalServices(Settings(home=home, s3={"port": free_weed_port()}))
+    svc.up(("s3",))
+    access, secret = svc.s3_credentials()
+    try:
+        yield {
+            "endpoint": f"127.0.0.1:{svc.settings.s3.port}",
+            "access_key": access,
+            "secret_key": secret,
+        }
+    finally:
+        svc.down(("s3",))
+
+
+@pytest.fixture
+def s3_bucket(s3_server: dict[str, str]) -> Iterator[tuple[object, str]]:
+    """A fresh, empty bucket for one test (client, name); emptied and removed afterwards."""
+    from minio import Minio
+
+    client = Minio(
+        s3_server["endpoint"],
+        access_key=s3_server["access_key"],
+        secret_key=s3_server["secret_key"],
+        secure=False,
+    )
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    client.make_bucket(name)
+    try:
+        yield client, name
+    finally:
+        for obj in client.list_objects(name, recursive=True):
+            client.remove_object(name, obj.object_name)
+        client.remove_bucket(name)

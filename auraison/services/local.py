@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,28 @@ def weed_ports(s3_port: int) -> dict[str, int]:
         "filer": s3_port + 555,  # 8888
         "volume": s3_port - 253,  # 8080
     }
+
+
+def free_weed_port(attempts: int = 50) -> int:
+    """An S3 port whose derived SeaweedFS ports (and their +10000 gRPC twins) are all free."""
+    for _ in range(attempts):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ports = list(weed_ports(port).values())
+        ports += [p + 10000 for p in ports]
+        if max(ports) < 65000 and min(ports) > 1024 and all(_bindable(p) for p in ports):
+            return port
+    raise ServiceError("no free block of ports for SeaweedFS")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class LocalServices:

@@ -11,36 +11,16 @@ from minio import Minio
 
 from auraison.doctor import diagnose
 from auraison.errors import ServiceError
-from auraison.services.local import LocalServices, weed_ports
+from auraison.services.local import LocalServices, free_weed_port
 from auraison.settings import load_settings
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def free_s3_port() -> int:
-    """An S3 port whose derived SeaweedFS ports (master, filer, volume, +10000 gRPC) are free."""
-    for _ in range(50):
-        port = free_port()
-        ports = list(weed_ports(port).values())
-        ports += [p + 10000 for p in ports]
-        if max(ports) < 65000 and min(ports) > 1024 and all(_free(p) for p in ports):
-            return port
-    raise RuntimeError("no free port block")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def local(home: Path, monkeypatch: pytest.MonkeyPatch) -> LocalServices:
-    monkeypatch.setenv("AURAISON_S3__PORT", str(free_s3_port()))
+    monkeypatch.setenv("AURAISON_S3__PORT", str(free_weed_port()))
     monkeypatch.setenv("AURAISON_ROBOT__ROSBRIDGE_URL", f"ws://127.0.0.1:{free_port()}")
     svc = LocalServices(load_settings())
     yield svc
@@ -93,3 +73,12 @@ def test_refuses_a_port_held_by_someone_else(local: LocalServices) -> None:
         squatter.listen()
         with pytest.raises(ServiceError, match="did not start"):
             local.up(("sim",))
+
+
+def test_fresh_bucket_fixture_round_trip(s3_bucket: tuple[Minio, str]) -> None:
+    import io
+
+    client, bucket = s3_bucket
+    assert list(client.list_objects(bucket)) == []
+    client.put_object(bucket, "a/b.txt", io.BytesIO(b"hello"), 5)
+    assert client.get_object(bucket, "a/b.txt").read() == b"hello"
