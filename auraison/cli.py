@@ -27,6 +27,10 @@ rosmcp_app = typer.Typer(help="The real ros-mcp (ros-mcp-server) in its own virt
 app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
 app.add_typer(rosmcp_app, name="rosmcp")
+approvals_app = typer.Typer(help="Human approvals of tool calls (AgentOps).")
+hook_app = typer.Typer(help="Claude Code hooks backed by the AgentOps policy.")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(hook_app, name="hook")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,18 +49,14 @@ state = _State()
 
 @app.callback()
 def _main(
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML settings file")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file")] = None,
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="console (people) or json (machines)")
     ] = None,
     log_level: Annotated[str | None, typer.Option("--log-level")] = None,
 ) -> None:
     state.config = config
-    state.overrides = {
-        k: v for k, v in {"log_format": log_format, "log_level": log_level}.items() if v
-    }
+    state.overrides = {k: v for k, v in {"log_format": log_format, "log_level": log_level}.items() if v}
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
 
@@ -68,9 +68,7 @@ def get_settings() -> Settings:
 # ------------------------------------------------------------------------------ doctor
 @app.command()
 def doctor(
-    fix: Annotated[
-        bool, typer.Option("--fix", help="install what can be installed locally")
-    ] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="install what can be installed locally")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Check every dependency and service; print the exact fix for each missing one."""
@@ -161,9 +159,7 @@ def _print_status(local) -> None:
         table.add_column(col, overflow="fold")
     for st in local.status():
         state_txt = "[green]running[/]" if st.running else "[yellow]stopped[/]"
-        table.add_row(
-            st.name, "auraison", state_txt, str(st.pid or "-"), f"{st.endpoint} — {st.detail}"
-        )
+        table.add_row(st.name, "auraison", state_txt, str(st.pid or "-"), f"{st.endpoint} — {st.detail}")
     for name, probe in (
         ("postgresql", probes.probe_postgres(s.postgres.dsn)),
         ("redis", probes.probe_redis(s.redis.url)),
@@ -212,6 +208,98 @@ def rosmcp_path() -> None:
     if exe is None:
         raise UserError("ros-mcp is not built yet", "auraison rosmcp install")
     print(exe)
+
+
+# ----------------------------------------------------------------------------- gateway
+@app.command()
+def gateway(
+    transport: Annotated[str, typer.Option(help="stdio (Claude Code, agents) or http")] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8700,
+) -> None:
+    """Serve every plane's tools behind AgentOps (HTTP: streamable at /mcp, bearer tokens)."""
+    from auraison.mcp_servers.gateway import build_gateway
+
+    if transport not in ("stdio", "http"):
+        raise UserError(f"unknown transport {transport!r}", "use stdio or http")
+    server = build_gateway(get_settings(), http=transport == "http")
+    if transport == "stdio":
+        server.run(transport="stdio", show_banner=False)
+    else:
+        err_console.print(f"auraison gateway on http://{host}:{port}/mcp (bearer token required)")
+        server.run(transport="http", host=host, port=port, show_banner=False)
+
+
+# --------------------------------------------------------------------------- approvals
+def _store():
+    from auraison.agentops.factory import approval_store
+
+    return approval_store(get_settings())
+
+
+@approvals_app.command("list")
+def approvals_list(
+    all_: Annotated[bool, typer.Option("--all", help="also decided and expired ones")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List approval requests (pending ones unless --all)."""
+    import asyncio
+
+    items = [a for a in asyncio.run(_store().list()) if all_ or a.status == "pending"]
+    if as_json:
+        print(json.dumps([a.model_dump() for a in items], indent=2))
+        return
+    table = Table(title="approvals")
+    for col in ("id", "tenant", "tool", "arguments", "status", "expires in"):
+        table.add_column(col, overflow="fold")
+    import time
+
+    for a in items:
+        left = max(0, a.expires_at - time.time())
+        table.add_row(a.id, a.tenant, a.tool, json.dumps(a.args)[:120], a.status, f"{left:.0f}s")
+    console.print(table if items else "no approval requests")
+
+
+def _decide(approval_id: str, approve: bool, reason: str) -> None:
+    import asyncio
+    import getpass
+
+    a = asyncio.run(_store().decide(approval_id, approve, by=f"cli:{getpass.getuser()}", reason=reason))
+    console.print(f"{a.id}: {a.status} ({a.tool} {json.dumps(a.args)[:120]})")
+
+
+@approvals_app.command("approve")
+def approvals_approve(approval_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
+    """Approve a pending request; the agent's identical retry then runs once."""
+    _decide(approval_id, True, reason)
+
+
+@approvals_app.command("deny")
+def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
+    """Deny a pending request; the agent is told it was denied and why."""
+    _decide(approval_id, False, reason)
+
+
+# -------------------------------------------------------------------------------- hook
+@hook_app.command("pre-tool-use")
+def hook_pre_tool_use() -> None:
+    """Claude Code PreToolUse hook: reads the hook JSON on stdin, prints the decision JSON."""
+    import asyncio
+
+    from auraison.agentops.hook import parse, pre_tool_use, tool_name
+
+    try:
+        payload = parse(sys.stdin.read())
+    except ValueError as exc:
+        raise UserError(f"hook input is not valid JSON: {exc}") from None
+    if tool_name(str(payload.get("tool_name", ""))) is None:
+        return  # not an MCP tool: no opinion, Claude Code's own rules apply
+    from auraison.agentops.factory import build_agentops, default_identity
+
+    settings = get_settings()
+    out = asyncio.run(pre_tool_use(build_agentops(settings), payload, default_identity(settings)))
+    if out is not None:
+        print(json.dumps(out))
 
 
 def _register_sim() -> None:

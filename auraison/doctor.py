@@ -95,9 +95,7 @@ def check_duckdb_extensions(settings: Settings, fix: bool = False) -> Row:
 
 
 def check_ros_mcp(settings: Settings, fix: bool = False) -> Row:
-    exe = (
-        rosmcp.ensure_ros_mcp(settings.cache_dir) if fix else rosmcp.executable(settings.cache_dir)
-    )
+    exe = rosmcp.ensure_ros_mcp(settings.cache_dir) if fix else rosmcp.executable(settings.cache_dir)
     if exe is None:
         return Row(
             "ros-mcp venv",

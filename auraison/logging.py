@@ -36,14 +36,10 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s: %(message)s")
-    logging.getLogger("websockets").setLevel(
-        max(numeric, logging.WARNING)
-    )  # per-connection chatter
+    logging.getLogger("websockets").setLevel(max(numeric, logging.WARNING))  # per-connection chatter
 
 
-def bind_trace(
-    trace_id: str | None = None, span_id: str | None = None, tenant: str | None = None
-) -> None:
+def bind_trace(trace_id: str | None = None, span_id: str | None = None, tenant: str | None = None) -> None:
     """Bind the known trace identifiers to every log line of the current context."""
     values = {"trace_id": trace_id, "span_id": span_id, "tenant": tenant}
     structlog.contextvars.bind_contextvars(**{k: v for k, v in values.items() if v is not None})

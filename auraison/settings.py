@@ -98,6 +98,27 @@ class ManagementSettings(BaseModel):
     store: Literal["sqlite", "postgres"] | None = None
 
 
+class GatewayToken(BaseModel):
+    """A static bearer token for the HTTP gateway and the identity it grants."""
+
+    token: SecretStr
+    tenant: str = "default"
+    role: str = "operator"
+    subject: str = "token"
+
+
+class AgentOpsSettings(BaseModel):
+    enabled: bool = True
+    policy_file: Path | None = Field(None, description="default: infra/policies/default.yaml")
+    approvals: Literal["memory", "sqlite", "redis"] | None = None
+    limiter: Literal["inprocess", "redis"] | None = None
+    trace_file: Path | None = Field(None, description="default: <data_dir>/traces/spans.jsonl")
+    otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    tenant: str = Field("default", description="identity for stdio, in-process and hook calls")
+    role: str = "operator"
+    tokens: list[GatewayToken] = []
+
+
 # What each profile picks for a backend the user left unset.
 PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
     Profile.embedded: {
@@ -107,6 +128,8 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("management", "store"): "sqlite",
         ("ray", "backend"): "inprocess",
         ("model", "provider"): "offline",
+        ("agentops", "approvals"): "sqlite",
+        ("agentops", "limiter"): "inprocess",
     },
     Profile.services: {
         ("lake", "catalog"): "postgres",
@@ -115,6 +138,8 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("management", "store"): "postgres",
         ("ray", "backend"): "cluster",
         ("model", "provider"): "anthropic",
+        ("agentops", "approvals"): "redis",
+        ("agentops", "limiter"): "redis",
     },
 }
 
@@ -150,6 +175,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = LakeSettings()
     bus: BusSettings = BusSettings()
     management: ManagementSettings = ManagementSettings()
+    agentops: AgentOpsSettings = AgentOpsSettings()
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:

@@ -22,9 +22,7 @@ from websockets.asyncio.client import connect
 from ._common import machine, report
 
 
-def pick_goals(
-    sim: Simulation, rng: random.Random, n_ok: int, n_bad: int
-) -> list[tuple[float, float, bool]]:
+def pick_goals(sim: Simulation, rng: random.Random, n_ok: int, n_bad: int) -> list[tuple[float, float, bool]]:
     w = sim.world
     free = [
         (ix, iy)

@@ -366,9 +366,7 @@ class RosbridgeServer:
             await self._deliver(topic, msg)
         return None
 
-    def _parse(
-        self, conn: Connection, frame: dict[str, Any], type_: str, msg: Any
-    ) -> dict[str, Any] | None:
+    def _parse(self, conn: Connection, frame: dict[str, Any], type_: str, msg: Any) -> dict[str, Any] | None:
         try:
             return interfaces.from_json(type_, msg)
         except (interfaces.NonexistentFieldError, interfaces.FieldTypeError) as exc:
@@ -401,10 +399,7 @@ class RosbridgeServer:
         base = {"op": "action_result", "id": goal_id, "action": action}
         if action != ACTION:
             await conn.send_text(
-                dumps(
-                    base
-                    | {"values": f"Action {action} does not exist", "status": 0, "result": False}
-                )
+                dumps(base | {"values": f"Action {action} does not exist", "status": 0, "result": False})
             )
             return
         try:

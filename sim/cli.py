@@ -12,18 +12,16 @@ from typing import Annotated
 
 import typer
 
-from .world import BUILTIN, WorldError, load_world
+BUILTIN = ("maze_small", "maze_medium", "maze_large")  # = world.BUILTIN, without importing numpy
 
-app = typer.Typer(
-    help="The TurtleBot3 maze simulator (rosbridge v2 on a WebSocket).", no_args_is_help=True
-)
+app = typer.Typer(help="The TurtleBot3 maze simulator (rosbridge v2 on a WebSocket).", no_args_is_help=True)
 
-WorldOpt = Annotated[
-    str, typer.Option("--world", "-w", help=f"{', '.join(BUILTIN)} or a YAML file")
-]
+WorldOpt = Annotated[str, typer.Option("--world", "-w", help=f"{', '.join(BUILTIN)} or a YAML file")]
 
 
 def _world(name: str):
+    from .world import WorldError, load_world
+
     try:
         return load_world(name)
     except WorldError as exc:
@@ -34,9 +32,7 @@ def _world(name: str):
 @app.command()
 def run(
     world: WorldOpt = "maze_small",
-    host: Annotated[
-        str, typer.Option(help="interface to bind (keep loopback unless needed)")
-    ] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="interface to bind (keep loopback unless needed)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 9090,
     speed: Annotated[float, typer.Option(min=0.01, max=100.0, help="sim seconds per second")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="seed for sensor/odometry noise")] = None,
@@ -45,9 +41,7 @@ def run(
     cmd_vel_timeout: Annotated[
         float, typer.Option(min=0.0, help="stop after s without /cmd_vel; 0 keeps the last command")
     ] = 0.5,
-    strict: Annotated[
-        bool, typer.Option(help="answer bad subscribe/publish with a status frame")
-    ] = False,
+    strict: Annotated[bool, typer.Option(help="answer bad subscribe/publish with a status frame")] = False,
 ) -> None:
     """Serve a maze world over rosbridge v2 until Ctrl-C."""
     from .bridge import RosbridgeServer
@@ -58,9 +52,7 @@ def run(
     logging.getLogger("websockets").setLevel(logging.WARNING)
     sim = Simulation(
         w,
-        SimConfig(
-            seed=seed, odom_noise=odom_noise, scan_noise=scan_noise, cmd_vel_timeout=cmd_vel_timeout
-        ),
+        SimConfig(seed=seed, odom_noise=odom_noise, scan_noise=scan_noise, cmd_vel_timeout=cmd_vel_timeout),
     )
 
     async def main() -> None:
@@ -73,9 +65,7 @@ def run(
         wm, hm = w.size_m
         typer.echo(f"rosbridge v2 simulator: {server.url}  world {w.name} ({wm:g} m × {hm:g} m)")
         typer.echo(f"speed {speed:g}× real time")
-        typer.echo(
-            "places: " + ", ".join(f"{n} ({x:g}, {y:g})" for n, (x, y, _) in w.places.items())
-        )
+        typer.echo("places: " + ", ".join(f"{n} ({x:g}, {y:g})" for n, (x, y, _) in w.places.items()))
         typer.echo("Ctrl-C to stop")
         sys.stdout.flush()
         stop = asyncio.Event()
@@ -92,9 +82,7 @@ def run(
 def render(
     world: WorldOpt = "maze_small",
     out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write")] = Path("map.png"),
-    path: Annotated[
-        Path | None, typer.Option("--path", help="trajectory JSON ([[x, y], …])")
-    ] = None,
+    path: Annotated[Path | None, typer.Option("--path", help="trajectory JSON ([[x, y], …])")] = None,
     size: Annotated[int, typer.Option(min=200, max=4000, help="longest side in pixels")] = 900,
 ) -> None:
     """Draw the maze, its named places and (optionally) a driven path to a PNG."""
@@ -116,9 +104,7 @@ def render(
 def demo(
     world: WorldOpt = "maze_small",
     to: Annotated[str, typer.Option("--to", help="named place to drive to")] = "kitchen",
-    out: Annotated[Path, typer.Option("--out", help="folder for the PNG and trajectory")] = Path(
-        "out"
-    ),
+    out: Annotated[Path, typer.Option("--out", help="folder for the PNG and trajectory")] = Path("out"),
     speed: Annotated[float, typer.Option(min=0.1, max=100.0)] = 8.0,
 ) -> None:
     """Drive the robot to a place over rosbridge and draw the path (no ROS, no network)."""
@@ -126,9 +112,7 @@ def demo(
 
     w = _world(world)
     if to not in w.places:
-        typer.echo(
-            f"error: {w.name} has no place {to!r}; choose from {', '.join(w.places)}", err=True
-        )
+        typer.echo(f"error: {w.name} has no place {to!r}; choose from {', '.join(w.places)}", err=True)
         raise typer.Exit(2)
     res = run_demo(w, to, out, speed)
     typer.echo(
@@ -143,6 +127,8 @@ def demo(
 @app.command()
 def worlds() -> None:
     """List the built-in worlds with their size and places."""
+    from .world import load_world
+
     for name in BUILTIN:
         w = load_world(name)
         wm, hm = w.size_m

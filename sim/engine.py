@@ -44,13 +44,9 @@ TOPICS: dict[str, TopicInfo] = {
     "/odom": TopicInfo("nav_msgs/msg/Odometry", (NODE,), (), 30.0),
     "/scan": TopicInfo("sensor_msgs/msg/LaserScan", (NODE,), (), 5.0),
     "/camera/image_raw/compressed": TopicInfo("sensor_msgs/msg/CompressedImage", (NODE,), (), 5.0),
-    "/map": TopicInfo(
-        "nav_msgs/msg/OccupancyGrid", ("/map_server",), ("/bt_navigator",), latched=True
-    ),
+    "/map": TopicInfo("nav_msgs/msg/OccupancyGrid", ("/map_server",), ("/bt_navigator",), latched=True),
     "/tf": TopicInfo("tf2_msgs/msg/TFMessage", (NODE,), (), 30.0),
-    "/tf_static": TopicInfo(
-        "tf2_msgs/msg/TFMessage", ("/robot_state_publisher",), (), latched=True
-    ),
+    "/tf_static": TopicInfo("tf2_msgs/msg/TFMessage", ("/robot_state_publisher",), (), latched=True),
     "/amcl_pose": TopicInfo("geometry_msgs/msg/PoseWithCovarianceStamped", (NODE,), (), 5.0),
     "/plan": TopicInfo("nav_msgs/msg/Path", ("/bt_navigator",), (), latched=True),
     "/collision": TopicInfo("std_msgs/msg/Bool", (NODE,), ()),
@@ -235,11 +231,7 @@ class Simulation:
                 ),
             )
         goal = self.nav.active or active_before
-        if (
-            goal is not None
-            and goal.status is GoalStatus.EXECUTING
-            and self.t >= self._next_feedback
-        ):
+        if goal is not None and goal.status is GoalStatus.EXECUTING and self.t >= self._next_feedback:
             self._next_feedback = self.t + 1.0 / self.cfg.feedback_hz
             self._send_feedback(goal)
         if active_before is not None and self.nav.active is not active_before:
@@ -344,11 +336,7 @@ class Simulation:
 
     def status_msg(self) -> dict[str, Any]:
         goals = sorted(self.nav.goals.values(), key=lambda g: g.stamp)
-        return {
-            "status_list": [
-                m.goal_status(g.uuid, self.epoch + g.stamp, int(g.status)) for g in goals
-            ]
-        }
+        return {"status_list": [m.goal_status(g.uuid, self.epoch + g.stamp, int(g.status)) for g in goals]}
 
     def path_msg(self, path: list[tuple[float, float]]) -> dict[str, Any]:
         t = self.stamp_time()

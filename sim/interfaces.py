@@ -65,9 +65,7 @@ MESSAGES: dict[str, str] = {
     "geometry_msgs/Twist": "geometry_msgs/Vector3 linear; geometry_msgs/Vector3 angular",
     "geometry_msgs/TwistStamped": "std_msgs/Header header; geometry_msgs/Twist twist",
     "geometry_msgs/TwistWithCovariance": "geometry_msgs/Twist twist; float64[36] covariance",
-    "geometry_msgs/Transform": (
-        "geometry_msgs/Vector3 translation; geometry_msgs/Quaternion rotation"
-    ),
+    "geometry_msgs/Transform": ("geometry_msgs/Vector3 translation; geometry_msgs/Quaternion rotation"),
     "geometry_msgs/TransformStamped": (
         "std_msgs/Header header; string child_frame_id; geometry_msgs/Transform transform"
     ),

@@ -122,9 +122,7 @@ class Navigator:
 
     def _forget_old(self, now: float, keep_s: float = 900.0) -> None:
         """Finished goals stay visible in the status array for a while (rcl result_timeout)."""
-        for gid in [
-            g for g, v in self.goals.items() if v.finished_at and now - v.finished_at > keep_s
-        ]:
+        for gid in [g for g, v in self.goals.items() if v.finished_at and now - v.finished_at > keep_s]:
             del self.goals[gid]
 
     # ------------------------------------------------------------------ feedback
@@ -170,9 +168,7 @@ class Navigator:
     def _pursue(self, goal: Goal, robot: RobotState, d_goal: float) -> tuple[float, float]:
         path = goal.plan.path  # type: ignore[union-attr]
         i = goal.path_index
-        best = min(
-            range(i, min(i + 40, len(path))), key=lambda k: math.dist(path[k], (robot.x, robot.y))
-        )
+        best = min(range(i, min(i + 40, len(path))), key=lambda k: math.dist(path[k], (robot.x, robot.y)))
         goal.path_index = best
         j = best
         while j < len(path) - 1 and math.dist(path[j], (robot.x, robot.y)) < LOOKAHEAD:

@@ -217,9 +217,7 @@ def densify(pts: list[tuple[float, float]], spacing: float) -> list[tuple[float,
     out = [pts[0]]
     for a, b in itertools.pairwise(pts):
         n = max(1, math.ceil(math.dist(a, b) / spacing))
-        out += [
-            (a[0] + (b[0] - a[0]) * t / n, a[1] + (b[1] - a[1]) * t / n) for t in range(1, n + 1)
-        ]
+        out += [(a[0] + (b[0] - a[0]) * t / n, a[1] + (b[1] - a[1]) * t / n) for t in range(1, n + 1)]
     return out
 
 

@@ -78,9 +78,7 @@ def render(
     # A 1 m grid, drawn only on free space, helps read distances.
     for gx in range(1, math.ceil(w_m)):
         x0, _ = px(world.origin[0] + gx, 0)
-        draw.line(
-            [(x0, header + margin), (x0, header + margin + h_m * scale)], fill=GRID_RGB, width=1
-        )
+        draw.line([(x0, header + margin), (x0, header + margin + h_m * scale)], fill=GRID_RGB, width=1)
     for gy in range(1, math.ceil(h_m)):
         _, y0 = px(0, world.origin[1] + gy)
         draw.line([(margin, y0), (margin + w_m * scale, y0)], fill=GRID_RGB, width=1)

@@ -127,9 +127,7 @@ def _services(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
 @service("/rosapi/services_for_type", "rosapi_msgs/srv/ServicesForType")
 def _services_for_type(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     want = interfaces.normalize(_arg(args, "type"))
-    return {
-        "services": sorted(s for s, t in SERVICE_TYPES.items() if interfaces.normalize(t) == want)
-    }
+    return {"services": sorted(s for s, t in SERVICE_TYPES.items() if interfaces.normalize(t) == want)}
 
 
 @service("/rosapi/service_type", "rosapi_msgs/srv/ServiceType")
@@ -195,9 +193,7 @@ def _interfaces(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     msgs = [
         interfaces.full_name(n)
         for n in interfaces.MESSAGES
-        if not n.endswith(
-            ("_Request", "_Response", "_Goal", "_Result", "_Feedback", "_FeedbackMessage")
-        )
+        if not n.endswith(("_Request", "_Response", "_Goal", "_Result", "_Feedback", "_FeedbackMessage"))
     ]
     srvs = [interfaces.full_name(n, "srv") for n in interfaces.SERVICES]
     acts = [interfaces.full_name(n, "action") for n in interfaces.ACTIONS]
@@ -297,6 +293,4 @@ def _list_parameters(node: str) -> Handler:
 
 
 for _node in PARAM_NODES:
-    service(f"{_node}/list_parameters", "rcl_interfaces/srv/ListParameters", _node)(
-        _list_parameters(_node)
-    )
+    service(f"{_node}/list_parameters", "rcl_interfaces/srv/ListParameters", _node)(_list_parameters(_node))

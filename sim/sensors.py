@@ -72,15 +72,13 @@ def camera_jpeg(
     angles = yaw + np.arctan((1 - 2 * (cols + 0.5) / width) * math.tan(fov / 2))
     dist, xface = cast(world, x, y, angles, 6.0, step=0.03)
     perp = dist * np.cos(angles - yaw)  # no fish-eye
-    wall_h = np.where(
-        np.isfinite(perp), np.minimum(height * 0.35 / np.maximum(perp, 1e-3), 4 * height), 0
-    )
+    wall_h = np.where(np.isfinite(perp), np.minimum(height * 0.35 / np.maximum(perp, 1e-3), 4 * height), 0)
     img = np.empty((height, width, 3), dtype=np.uint8)
     rows = np.arange(height)[:, None]
     horizon = height / 2
-    img[:] = np.where(rows < horizon, 1, 0)[..., None] * np.array(
-        [200, 215, 235], np.uint8
-    ) + np.where(rows >= horizon, 1, 0)[..., None] * np.array([120, 110, 95], np.uint8)
+    img[:] = np.where(rows < horizon, 1, 0)[..., None] * np.array([200, 215, 235], np.uint8) + np.where(
+        rows >= horizon, 1, 0
+    )[..., None] * np.array([120, 110, 95], np.uint8)
     shade = np.clip(1.0 - np.nan_to_num(perp, posinf=6.0) / 7.0, 0.25, 1.0)
     base = np.where(xface, 1.0, 0.8)[None, :, None] * np.array([70, 110, 170])[None, None, :]
     color = (base * shade[None, :, None]).astype(np.uint8)

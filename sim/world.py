@@ -120,9 +120,7 @@ def load_world(name_or_path: str | Path) -> World:
     else:
         path = Path(text_name).expanduser()
         if not path.is_file():
-            raise WorldError(
-                f"world {text_name!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file"
-            )
+            raise WorldError(f"world {text_name!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file")
     return parse_world(path.read_text(), str(path))
 
 
@@ -133,9 +131,7 @@ def parse_world(text: str, source: str = "<world>") -> World:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "somewhere"
-        raise WorldError(
-            f"{source}: {line}: not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise WorldError(f"{source}: {line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise WorldError(f"{source}: line 1: a world file must be a mapping of keys")
     try:
@@ -190,9 +186,7 @@ def _rasterise(world: World, seg: tuple[float, float, float, float]) -> None:
             world.grid[iy, ix] = WALL
 
 
-def _check_pose(
-    world: World, what: str, pose: tuple[float, float, float], line: int, source: str
-) -> None:
+def _check_pose(world: World, what: str, pose: tuple[float, float, float], line: int, source: str) -> None:
     x, y, _ = pose
     if not world.in_bounds(x, y):
         w, h = world.size_m

@@ -71,9 +71,7 @@ def probe_nats(url: str) -> Probe:
     async def check() -> str:
         import nats
 
-        nc = await nats.connect(
-            url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
-        )
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
         try:
             info = await nc.jetstream().account_info()
             v = nc.connected_server_version

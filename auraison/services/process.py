@@ -117,8 +117,7 @@ class ProcessManager:
             time.sleep(0.1)  # polling a readiness probe, not synchronising on time
         self.stop(spec.name, timeout_s=spec.stop_timeout_s)
         raise ServiceError(
-            f"{spec.name} was not ready after {spec.ready_timeout_s:.0f}s; "
-            f"see {self.log_file(spec.name)}"
+            f"{spec.name} was not ready after {spec.ready_timeout_s:.0f}s; see {self.log_file(spec.name)}"
         )
 
     def stop(self, name: str, timeout_s: float = 20.0) -> bool:

@@ -132,13 +132,9 @@ async def test_07_08_services(ros: RosMcp) -> None:
 
 
 async def test_09_call_service(ros: RosMcp) -> None:
-    ok = await ros(
-        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
-    )
+    ok = await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
     assert ok["success"] is True
-    bad = await ros(
-        "call_service", service_name="/nope", service_type="std_srvs/srv/Empty", request={}
-    )
+    bad = await ros("call_service", service_name="/nope", service_type="std_srvs/srv/Empty", request={})
     assert bad["success"] is False
     assert bad["error"] == "Service call failed: Service /nope does not exist"
 
@@ -187,9 +183,7 @@ async def test_12_13_actions(ros: RosMcp) -> None:
         "distance_remaining",
     ):
         assert field in text, field
-    bogus = await ros(
-        "get_action_details", action="/navigate_to_pose", action_type="bogus/action/X"
-    )
+    bogus = await ros("get_action_details", action="/navigate_to_pose", action_type="bogus/action/X")
     assert "error" in json.dumps(bogus) and NAV_TYPE in json.dumps(bogus)
     assert (await ros("get_actions"))["actions"] == ["/navigate_to_pose"]
 
@@ -224,9 +218,7 @@ async def test_15_subscribe_for_duration(ros: RosMcp) -> None:
 
 
 async def test_16_17_publish_moves_robot(ros: RosMcp) -> None:
-    await ros(
-        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
-    )
+    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
     before = await odom(ros)
     res = await ros(
         "publish_for_durations",
@@ -264,9 +256,7 @@ async def test_16_17_publish_moves_robot(ros: RosMcp) -> None:
 
 
 async def test_18_navigate_reachable(ros: RosMcp) -> None:
-    await ros(
-        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
-    )
+    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
     ros.sim.server.speed = 4.0  # type: ignore[union-attr]
     try:
         res = await ros(
@@ -301,9 +291,7 @@ async def test_19_navigate_unreachable(ros: RosMcp, x: float, y: float) -> None:
 
 
 async def test_20_timeout_status_cancel(ros: RosMcp) -> None:
-    await ros(
-        "call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={}
-    )
+    await ros("call_service", service_name="/reset_sim", service_type="std_srvs/srv/Empty", request={})
     res = await ros(
         "send_action_goal",
         action_name="/navigate_to_pose",
@@ -315,9 +303,7 @@ async def test_20_timeout_status_cancel(ros: RosMcp) -> None:
     assert "last_feedback" in res and "distance_remaining" in res["last_feedback"]
     status = await ros("get_action_status", action_name="/navigate_to_pose")
     assert status["active_goals"][-1]["status"] == GoalStatus.EXECUTING
-    cancel = await ros(
-        "cancel_action_goal", action_name="/navigate_to_pose", goal_id=res["goal_id"]
-    )
+    cancel = await ros("cancel_action_goal", action_name="/navigate_to_pose", goal_id=res["goal_id"])
     assert cancel["success"] is True
     status = await ros("get_action_status", action_name="/navigate_to_pose")
     assert status["active_goals"][-1]["status"] == GoalStatus.CANCELED

@@ -160,9 +160,7 @@ async def test_goal_outlives_its_connection_and_cancels_from_another(sim: SimThr
         "action": "/navigate_to_pose",
         "action_type": "nav2_msgs/action/NavigateToPose",
         "feedback": True,
-        "args": {
-            "pose": {"header": {"frame_id": "map"}, "pose": {"position": {"x": 5.75, "y": 5.75}}}
-        },
+        "args": {"pose": {"header": {"frame_id": "map"}, "pose": {"position": {"x": 5.75, "y": 5.75}}}},
     }
     async with connect(sim.url) as ws:
         await ws.send(json.dumps(goal))
@@ -171,9 +169,7 @@ async def test_goal_outlives_its_connection_and_cancels_from_another(sim: SimThr
     assert sim.call(lambda: sim.sim.nav.active.goal_id) == "far-goal"  # type: ignore[union-attr]
     async with connect(sim.url) as ws:
         await ws.send(
-            json.dumps(
-                {"op": "cancel_action_goal", "id": "far-goal", "action": "/navigate_to_pose"}
-            )
+            json.dumps({"op": "cancel_action_goal", "id": "far-goal", "action": "/navigate_to_pose"})
         )
         await ws.send(json.dumps({"op": "subscribe", "topic": "/navigate_to_pose/_action/status"}))
         status = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -199,12 +195,8 @@ async def test_latched_and_periodic_topics_arrive_at_once(sim: SimThread) -> Non
 
 async def test_dynamic_topic_relays_between_clients(sim: SimThread) -> None:
     async with connect(sim.url) as sub, connect(sim.url) as pub:
-        await pub.send(
-            json.dumps({"op": "advertise", "topic": "/chatter", "type": "std_msgs/msg/String"})
-        )
-        await sub.send(
-            json.dumps({"op": "subscribe", "topic": "/chatter", "type": "std_msgs/msg/String"})
-        )
+        await pub.send(json.dumps({"op": "advertise", "topic": "/chatter", "type": "std_msgs/msg/String"}))
+        await sub.send(json.dumps({"op": "subscribe", "topic": "/chatter", "type": "std_msgs/msg/String"}))
         await sub.send(json.dumps(TOPICS_CALL))
         assert "/chatter" in json.loads(await asyncio.wait_for(sub.recv(), 5))["values"]["topics"]
         await pub.send(json.dumps({"op": "publish", "topic": "/chatter", "msg": {"data": "hi"}}))

@@ -79,16 +79,12 @@ def test_service_call(sim: SimThread, ros: roslibpy.Ros) -> None:
     )
     assert "/odom" in topics["topics"]
     sim.call(lambda: sim.sim.command_velocity(0.2, 0.0))
-    roslibpy.Service(ros, "/reset_sim", "std_srvs/srv/Empty").call(
-        roslibpy.ServiceRequest(), timeout=5
-    )
+    roslibpy.Service(ros, "/reset_sim", "std_srvs/srv/Empty").call(roslibpy.ServiceRequest(), timeout=5)
     x, y, _ = sim.sim.world.start
     r = sim.call(lambda: sim.sim.robot)
     assert abs(r.x - x) < 0.05 and abs(r.y - y) < 0.05
     with pytest.raises(Exception, match="does not exist"):
-        roslibpy.Service(ros, "/nope", "std_srvs/srv/Empty").call(
-            roslibpy.ServiceRequest(), timeout=5
-        )
+        roslibpy.Service(ros, "/nope", "std_srvs/srv/Empty").call(roslibpy.ServiceRequest(), timeout=5)
 
 
 def test_action_goal_feedback_and_result(sim: SimThread, ros: roslibpy.Ros) -> None:

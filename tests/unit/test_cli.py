@@ -13,9 +13,7 @@ import pytest
 from tests.conftest import free_port
 
 
-def run(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def run(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
     base.pop("ANTHROPIC_API_KEY", None)
     return subprocess.run(
@@ -78,18 +76,14 @@ def test_sim_render_writes_png(tmp_path: Path) -> None:
     traj = tmp_path / "t.json"
     traj.write_text(json.dumps([[0.75, 0.75], [3.0, 0.75]]))
     out = tmp_path / "m.png"
-    res = run(
-        tmp_path, "sim", "render", "--world", "maze_small", "--path", str(traj), "--out", str(out)
-    )
+    res = run(tmp_path, "sim", "render", "--world", "maze_small", "--path", str(traj), "--out", str(out))
     assert res.returncode == 0, res.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_sim_bad_world_file_names_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "w.yaml"
-    bad.write_text(
-        "name: x\nresolution: 0.5\nstart: {x: 0.75, y: 0.75}\ngrid: |\n  ###\n  #Z#\n  ###\n"
-    )
+    bad.write_text("name: x\nresolution: 0.5\nstart: {x: 0.75, y: 0.75}\ngrid: |\n  ###\n  #Z#\n  ###\n")
     res = run(tmp_path, "sim", "render", "--world", str(bad), "--out", str(tmp_path / "x.png"))
     assert res.returncode == 2 and "line 6" in res.stderr and "'Z'" in res.stderr
 

@@ -22,9 +22,7 @@ def test_defaults_are_the_embedded_profile(home: Path) -> None:
     assert s.data_dir == home / "data"
 
 
-def test_services_profile_switches_every_backend(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_services_profile_switches_every_backend(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AURAISON_PROFILE", "services")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
     s = load_settings()
@@ -67,9 +65,7 @@ def test_precedence_defaults_services_file_user_file_env(
     assert load_settings(user, log_format="json").log_format == "json"  # overrides beat all
 
 
-def test_config_file_from_env_var(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_config_file_from_env_var(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     user = tmp_path / "a.toml"
     user.write_text('profile = "services"\n')
     monkeypatch.setenv("AURAISON_CONFIG", str(user))

@@ -66,9 +66,7 @@ def test_same_seed_same_trajectory() -> None:
         sim.navigate("g", *SMALL.places["lab"])
         for _ in range(200):
             sim.step(0.1)
-        runs.append(
-            (sim.robot.x, sim.robot.y, sim.sample("/odom")["pose"]["pose"]["position"]["x"])
-        )
+        runs.append((sim.robot.x, sim.robot.y, sim.sample("/odom")["pose"]["pose"]["position"]["x"]))
     assert runs[0] == runs[1]
 
 
@@ -136,6 +134,4 @@ def test_planner_keeps_clear_of_walls() -> None:
     w = sim.world
     plan = sim.planner.plan(w.start[:2], w.places["kitchen"][:2])
     assert plan.ok and plan.length > 20
-    assert (
-        min(sim.costmap.clearance_at(x, y) for x, y in plan.path) >= sim.costmap.cfg.lethal_radius
-    )
+    assert min(sim.costmap.clearance_at(x, y) for x, y in plan.path) >= sim.costmap.cfg.lethal_radius

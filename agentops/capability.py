@@ -1,0 +1,91 @@
+"""Enforcement point 2: a Pydantic AI capability for agents that call tools in-process.
+
+* ``prepare_tools`` hides tools the policy would deny outright (as the gateway's list does);
+* ``wrap_tool_execute`` runs every call through the engine: a denial or a shed becomes
+  ``ModelRetry`` with the hint (the model learns what to do instead); a call that needs a human
+  becomes ``ApprovalRequired`` → ``DeferredToolRequests``; when the run resumes with
+  ``DeferredToolResults`` approving it, the approval is recorded and the call runs;
+* ``wrap_model_request`` records a ``chat {model}`` span with token usage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+from pydantic_ai import ModelRetry
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.exceptions import ApprovalRequired
+from pydantic_ai.messages import ToolCallPart
+from pydantic_ai.tools import RunContext, ToolDefinition
+
+from .decision import Identity, ToolCall
+from .engine import AgentOps
+from .errors import AgentOpsError, ApprovalPending
+
+
+@dataclass
+class AgentOpsCapability(AbstractCapability[Any]):
+    engine: AgentOps
+    identity: Identity = field(default_factory=Identity)
+    agent_name: str = "agent"
+
+    async def prepare_tools(
+        self, ctx: RunContext[Any], tool_defs: list[ToolDefinition]
+    ) -> list[ToolDefinition]:
+        return [t for t in tool_defs if self.engine.visible(self.identity, t.name)]
+
+    async def wrap_tool_execute(
+        self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: Any, handler: Any
+    ) -> Any:
+        plain = args if isinstance(args, dict) else getattr(args, "model_dump", lambda: {})()
+        tc = ToolCall(
+            identity=self.identity,
+            tool=tool_def.name,
+            args=dict(plain),
+            call_id=call.tool_call_id,
+            point="agent",
+        )
+        if ctx.tool_call_approved:
+            await self._record_human_approval(tc, ctx)
+        try:
+            return await self.engine.execute(tc, lambda: handler(args))
+        except ApprovalPending as exc:
+            raise ApprovalRequired(
+                metadata={"approval_id": exc.decision.approval_id, "reason": exc.decision.reason}
+            ) from None
+        except AgentOpsError as exc:
+            raise ModelRetry(exc.decision.message()) from None
+
+    async def _record_human_approval(self, tc: ToolCall, ctx: RunContext[Any]) -> None:
+        """The run resumed with this call approved: mark its pending approval approved."""
+        store = self.engine.approvals
+        existing = await store.find(tc.identity.tenant, tc.args_hash())
+        if existing is not None and existing.status == "pending":
+            by = (ctx.tool_call_metadata or {}).get("approved_by", "deferred-tool-results")
+            await store.decide(existing.id, True, by=str(by))
+
+    async def wrap_model_request(self, ctx: RunContext[Any], *, request_context: Any, handler: Any) -> Any:
+        model = getattr(request_context.model, "model_name", "model")
+        with self.engine.tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": model,
+                    "gen_ai.agent.name": self.agent_name,
+                    "auraison.tenant": self.identity.tenant,
+                }
+            )
+            response = await handler(request_context)
+            usage = getattr(response, "usage", None)
+            if usage is not None:
+                span.set_attributes(
+                    {
+                        "gen_ai.usage.input_tokens": usage.input_tokens or 0,
+                        "gen_ai.usage.output_tokens": usage.output_tokens or 0,
+                    }
+                )
+            if getattr(response, "model_name", None):
+                span.set_attribute("gen_ai.response.model", response.model_name)
+            return response

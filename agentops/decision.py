@@ -1,0 +1,78 @@
+"""Decisions as data, and the call they are about."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DecisionKind = Literal["allow", "deny", "needs_approval", "shed"]
+EnforcementPoint = Literal["gateway", "agent", "hook", "engine"]
+
+
+class Identity(BaseModel):
+    """Who is calling: the tenant and the role inside it."""
+
+    model_config = ConfigDict(frozen=True)
+    tenant: str = "default"
+    role: str = "operator"
+    subject: str = "local"
+
+
+class ToolCall(BaseModel):
+    """One tool call as every enforcement point sees it (namespaced tool name)."""
+
+    identity: Identity = Identity()
+    tool: str
+    args: dict[str, Any] = {}
+    call_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])
+    point: EnforcementPoint = "engine"
+    traceparent: str | None = None
+
+    @property
+    def plane(self) -> str:
+        return self.tool.split("_", 1)[0]
+
+    def args_hash(self) -> str:
+        """Hash of the exact arguments: an approval is bound to it."""
+        canonical = json.dumps(self.args, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(f"{self.tool}\0{canonical}".encode()).hexdigest()
+
+
+class Decision(BaseModel):
+    """allow / deny(reason, hint) / needs_approval(approval_id) / shed(retry_after_s)."""
+
+    kind: DecisionKind
+    reason: str = ""
+    hint: str = ""
+    rule: str | None = None
+    approval_id: str | None = None
+    retry_after_s: float | None = None
+
+    @classmethod
+    def allow(cls, rule: str | None = None, reason: str = "") -> Decision:
+        return cls(kind="allow", rule=rule, reason=reason)
+
+    @classmethod
+    def deny(cls, reason: str, hint: str = "", rule: str | None = None) -> Decision:
+        return cls(kind="deny", reason=reason, hint=hint, rule=rule)
+
+    def message(self) -> str:
+        """What a model reads: what happened and what it may do instead."""
+        if self.kind == "deny":
+            return f"Denied: {self.reason}." + (f" {self.hint}" if self.hint else "")
+        if self.kind == "needs_approval":
+            return (
+                f"Needs human approval (approval id {self.approval_id}): {self.reason}. "
+                "Wait for a decision, then call again with exactly the same arguments."
+            )
+        if self.kind == "shed":
+            return f"Overloaded: {self.reason}. Retry after {self.retry_after_s:.2f} s."
+        return "Allowed."
+
+    def payload(self) -> dict[str, Any]:
+        """Machine-readable form (e.g. a shed's retry-after) carried with the error text."""
+        return self.model_dump(exclude_none=True, exclude_defaults=False)

@@ -1,0 +1,319 @@
+"""The AgentOps engine: one pipeline every enforcement point calls.
+
+``decide`` applies the policy (allow/deny globs, argument guardrails, approvals);
+``execute`` wraps a tool call in the whole chain — decide → quota reservation → backpressure →
+call → commit — inside an ``execute_tool`` span that records the decision. Every decision is
+logged (structlog) and kept in a bounded in-memory log for inspection and parity tests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import guardrails
+from .approvals import ApprovalStore, MemoryApprovalStore
+from .backpressure import InProcessLimiter, Limiter
+from .decision import Decision, Identity, ToolCall
+from .errors import AgentOpsError, ApprovalPending, PolicyError, ToolDenied
+from .policy import DEFAULT_POLICY, Limit, Policy, load_policy
+from .quotas import InProcessLedger, QuotaExceeded, QuotaLedger
+from .redaction import Redactor
+from .tracing import TRACER_NAME, context_from_meta
+
+log = structlog.get_logger("auraison.agentops")
+T = TypeVar("T")
+UNLIMITED = Limit()
+
+
+class PolicySource:
+    """The policy file, reloaded when it changes (checked at most every ``check_s``).
+
+    A broken edit never takes effect: the last good policy stays, and the error is logged.
+    """
+
+    def __init__(self, path: Path | None = None, policy: Policy | None = None, check_s: float = 0.5):
+        self.path = path
+        self.check_s = check_s
+        self._policy = policy or load_policy(path or DEFAULT_POLICY)
+        self._mtime = path.stat().st_mtime_ns if path else None
+        self._checked = time.monotonic()
+        self.reloads = 0
+
+    def current(self) -> Policy:
+        if self.path is None or time.monotonic() - self._checked < self.check_s:
+            return self._policy
+        self._checked = time.monotonic()
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return self._policy
+        if mtime != self._mtime:
+            self._mtime = mtime
+            self.reload()
+        return self._policy
+
+    def reload(self) -> None:
+        try:
+            new = load_policy(self.path)  # type: ignore[arg-type]
+        except PolicyError as exc:
+            log.error("policy reload failed; keeping the previous policy", error=str(exc))
+            return
+        log.info("policy reloaded", path=str(self.path), diff=policy_diff(self._policy, new))
+        self._policy = new
+        self.reloads += 1
+
+
+def policy_diff(old: Policy, new: Policy) -> dict[str, list[str]]:
+    before = {r.name: r.model_dump() for r in old.rules}
+    after = {r.name: r.model_dump() for r in new.rules}
+    return {
+        "added": sorted(set(after) - set(before)),
+        "removed": sorted(set(before) - set(after)),
+        "changed": sorted(n for n in set(before) & set(after) if before[n] != after[n]),
+    }
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    point: str
+    tenant: str
+    role: str
+    tool: str
+    args_hash: str
+    kind: str
+    reason: str
+    rule: str | None
+
+
+class AgentOps:
+    def __init__(
+        self,
+        policy: PolicySource | Policy | Path | None = None,
+        approvals: ApprovalStore | None = None,
+        limiter: Limiter | None = None,
+        ledger: QuotaLedger | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        enabled: bool = True,
+    ) -> None:
+        if isinstance(policy, Policy):
+            policy = PolicySource(policy=policy)
+        elif policy is None or isinstance(policy, Path):
+            policy = PolicySource(policy)
+        self.policy_source = policy
+        self.approvals = approvals or MemoryApprovalStore()
+        self.limiter = limiter or InProcessLimiter()
+        self.ledger = ledger or InProcessLedger()
+        self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
+        self.enabled = enabled
+        self.decisions: deque[DecisionRecord] = deque(maxlen=10_000)
+
+    @property
+    def policy(self) -> Policy:
+        return self.policy_source.current()
+
+    def redactor(self) -> Redactor:
+        return Redactor(self.policy.redact)
+
+    # ----------------------------------------------------------------- visibility
+    def visible(self, identity: Identity, tool: str) -> bool:
+        return not self.enabled or self.policy.visible(identity.tenant, identity.role, tool)
+
+    # ------------------------------------------------------------------- decision
+    async def decide(self, call: ToolCall) -> Decision:
+        """The policy's verdict on one call (may open a pending approval request)."""
+        if not self.enabled:
+            return Decision.allow(reason="agentops disabled")
+        decision = await self._decide(call)
+        self._record(call, decision)
+        return decision
+
+    async def _decide(self, call: ToolCall) -> Decision:
+        p, i = self.policy, call.identity
+        blocks = p.blocks(i.tenant, i.role)
+        for b in blocks:
+            if any(_match(call.tool, g) for g in b.deny):
+                return Decision.deny(
+                    f"{call.tool} is denied for role {i.role} (rule {b.name})", _alternatives(p, i), b.name
+                )
+        allowing = next((b for b in blocks if any(_match(call.tool, g) for g in b.allow)), None)
+        if allowing is None:
+            return Decision.deny(
+                f"{call.tool} is not allowed for tenant {i.tenant}, role {i.role}", _alternatives(p, i)
+            )
+        for rule, constraints in p.constraints_for(i.tenant, i.role, call.tool):
+            if (violation := guardrails.check(rule, constraints, call.args)) is not None:
+                return violation
+        approver = next((b for b in blocks if any(_match(call.tool, g) for g in b.approval)), None)
+        if approver is not None:
+            return await self._approval(call, approver.name)
+        return Decision.allow(allowing.name)
+
+    async def _approval(self, call: ToolCall, rule: str) -> Decision:
+        existing = await self.approvals.find(call.identity.tenant, call.args_hash())
+        if existing is not None:
+            if existing.status == "approved":
+                if await self.approvals.consume(existing.id):
+                    return Decision.allow(rule, f"approved by {existing.decided_by} ({existing.id})")
+            elif existing.status == "pending":
+                return Decision(
+                    kind="needs_approval",
+                    reason=f"{call.tool} needs a human decision",
+                    approval_id=existing.id,
+                    rule=rule,
+                )
+            elif existing.status == "denied" and time.time() <= existing.expires_at:
+                why = f": {existing.reason}" if existing.reason else ""
+                return Decision.deny(
+                    f"{existing.decided_by} denied this exact call{why}",
+                    "do something else, or change the arguments",
+                    rule,
+                )
+            elif existing.status == "expired" and not existing.decided_by:
+                # Expiry is a deny, once; the next identical call opens a new request.
+                await self.approvals.transition(
+                    existing.id, ("pending", "expired"), "expired", "expiry", "no decision before the TTL"
+                )
+                return Decision.deny(
+                    f"approval {existing.id} expired without a decision",
+                    "call again to open a new approval request",
+                    rule,
+                )
+        approval = await self.approvals.request(call, self.redactor()(call.args), self.policy.approval_ttl_s)
+        log.info("approval requested", approval_id=approval.id, tool=call.tool, tenant=call.identity.tenant)
+        return Decision(
+            kind="needs_approval",
+            reason=f"{call.tool} needs a human decision",
+            approval_id=approval.id,
+            rule=rule,
+        )
+
+    def _record(self, call: ToolCall, d: Decision) -> None:
+        i = call.identity
+        self.decisions.append(
+            DecisionRecord(
+                call.point, i.tenant, i.role, call.tool, call.args_hash(), d.kind, d.reason, d.rule
+            )
+        )
+        log.info(
+            "decision",
+            point=call.point,
+            tool=call.tool,
+            tenant=i.tenant,
+            role=i.role,
+            decision=d.kind,
+            reason=d.reason,
+            rule=d.rule,
+            call_id=call.call_id,
+        )
+
+    # ------------------------------------------------------------------ execution
+    async def execute(
+        self, call: ToolCall, fn: Callable[[], Awaitable[T]], meta: dict[str, Any] | None = None
+    ) -> T:
+        """Run ``fn`` under the full policy; raises an ``AgentOpsError`` if it may not run."""
+        ctx = context_from_meta(meta) if meta else None
+        with self.tracer.start_as_current_span(
+            f"execute_tool {call.tool}", context=ctx, kind=SpanKind.INTERNAL
+        ) as span:
+            i = call.identity
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": call.tool,
+                    "gen_ai.tool.call.id": call.call_id,
+                    "gen_ai.tool.type": "function",
+                    "auraison.tenant": i.tenant,
+                    "auraison.role": i.role,
+                    "auraison.plane": call.plane,
+                    "auraison.enforcement_point": call.point,
+                    "gen_ai.tool.call.arguments": json.dumps(self.redactor()(call.args), default=str),
+                }
+            )
+            decision = await self.decide(call)
+            span.set_attributes(
+                {
+                    "auraison.decision": decision.kind,
+                    "auraison.decision.reason": decision.reason,
+                    "auraison.decision.rule": decision.rule or "",
+                }
+            )
+            try:
+                if decision.kind == "deny":
+                    raise ToolDenied(decision)
+                if decision.kind == "needs_approval":
+                    span.set_attribute("auraison.approval_id", decision.approval_id or "")
+                    raise ApprovalPending(decision)
+                return await self._run(call, fn, span)
+            except AgentOpsError as exc:
+                span.set_attribute("auraison.decision", exc.decision.kind)
+                if exc.decision.retry_after_s is not None:
+                    span.set_attribute("auraison.retry_after_s", exc.decision.retry_after_s)
+                span.set_status(Status(StatusCode.ERROR, exc.decision.kind))
+                raise
+
+    async def _run(self, call: ToolCall, fn: Callable[[], Awaitable[T]], span: trace.Span) -> T:
+        p, i = self.policy, call.identity
+        cost = p.cost_for(i.tenant, i.role, call.tool) if self.enabled else 0.0
+        lease = None
+        if cost > 0:
+            try:
+                lease = await self.ledger.reserve(i.tenant, cost, idempotency_key=call.call_id)
+            except QuotaExceeded as exc:
+                raise ToolDenied(
+                    Decision.deny(
+                        f"quota exhausted: {exc}",
+                        "wait for the next period or ask for a higher plan",
+                        "quota",
+                    )
+                ) from None
+        limit = (p.limit_for(i.tenant, i.role, call.tool) if self.enabled else None) or UNLIMITED
+        key = f"{i.tenant}:{call.plane}:{call.tool}"
+        try:
+            permit = await self.limiter.acquire(key, limit)
+        except AgentOpsError as exc:
+            if lease is not None:
+                await self.ledger.release(lease)
+            span.set_attribute("auraison.queue.shed", True)
+            self._record(call, exc.decision)
+            raise
+        span.set_attributes(
+            {
+                "auraison.queue.wait_ms": round(permit.wait_s * 1000, 3),
+                "auraison.queue.depth": permit.depth,
+                "auraison.cost": cost,
+            }
+        )
+        try:
+            result = await fn()
+        except BaseException as exc:
+            if lease is not None:
+                await self.ledger.release(lease)
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            permit.release()
+        if lease is not None:
+            await self.ledger.commit(lease, cost)
+        return result
+
+
+def _match(name: str, glob: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, glob)
+
+
+def _alternatives(p: Policy, i: Identity) -> str:
+    allowed = p.allowed_globs(i.tenant, i.role)
+    return f"tools you may use: {', '.join(allowed)}" if allowed else "this role may use no tools"

@@ -1,0 +1,56 @@
+"""The one place that wires AgentOps's real or embedded adapters from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auraison.settings import Settings
+
+from .approvals import ApprovalStore, MemoryApprovalStore, RedisApprovalStore, SqliteApprovalStore
+from .backpressure import InProcessLimiter, Limiter
+from .decision import Identity
+from .engine import AgentOps, PolicySource
+from .policy import DEFAULT_POLICY
+from .tracing import TraceSink, build_provider
+
+
+def approval_store(settings: Settings) -> ApprovalStore:
+    kind = settings.agentops.approvals
+    if kind == "redis":
+        return RedisApprovalStore(settings.redis.url, settings.redis.key_prefix)
+    if kind == "memory":
+        return MemoryApprovalStore()
+    return SqliteApprovalStore(Path(settings.data_dir) / "agentops" / "approvals.sqlite")
+
+
+def limiter(settings: Settings) -> Limiter:
+    if settings.agentops.limiter == "redis":
+        from .redis_limiter import RedisLimiter
+
+        return RedisLimiter(settings.redis.url, settings.redis.key_prefix)
+    return InProcessLimiter()
+
+
+def trace_file(settings: Settings) -> Path:
+    return settings.agentops.trace_file or Path(settings.data_dir) / "traces" / "spans.jsonl"
+
+
+def build_agentops(settings: Settings, sink: TraceSink | None = None) -> AgentOps:
+    ao = settings.agentops
+    provider = build_provider(
+        jsonl=trace_file(settings),
+        sink=sink,
+        spool_dir=Path(settings.data_dir) / "traces" / "spool",
+        otlp_endpoint=ao.otlp_endpoint,
+    )
+    return AgentOps(
+        policy=PolicySource(ao.policy_file or DEFAULT_POLICY),
+        approvals=approval_store(settings),
+        limiter=limiter(settings),
+        tracer_provider=provider,
+        enabled=ao.enabled,
+    )
+
+
+def default_identity(settings: Settings) -> Identity:
+    return Identity(tenant=settings.agentops.tenant, role=settings.agentops.role, subject="local")

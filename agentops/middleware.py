@@ -1,0 +1,88 @@
+"""Enforcement point 1: FastMCP middleware on the gateway.
+
+``on_list_tools`` hides the tools a caller may not use (a tenant never sees another's tools);
+``on_call_tool`` runs the call through the engine. The caller's identity comes from the HTTP
+bearer token when there is one, else from the gateway's configured identity (stdio,
+in-process). Trace context arrives in the request's ``_meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastmcp.exceptions import ToolError
+from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import Tool, ToolResult
+from opentelemetry import trace
+
+from .decision import Identity, ToolCall
+from .engine import AgentOps
+from .errors import AgentOpsError
+
+IdentityResolver = Callable[[MiddlewareContext[Any]], Identity]
+
+
+def token_identity(default: Identity) -> IdentityResolver:
+    """Identity from the verified bearer token's claims, else ``default``."""
+
+    def resolve(context: MiddlewareContext[Any]) -> Identity:
+        token = get_access_token()
+        if token is None:
+            return default
+        claims = token.claims or {}
+        return Identity(
+            tenant=str(claims.get("tenant", default.tenant)),
+            role=str(claims.get("role", default.role)),
+            subject=str(token.client_id),
+        )
+
+    return resolve
+
+
+def _request_meta(context: MiddlewareContext[Any]) -> dict[str, Any]:
+    fc = context.fastmcp_context
+    rc = getattr(fc, "request_context", None) if fc is not None else None
+    meta = getattr(rc, "meta", None)
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+class AgentOpsMiddleware(Middleware):
+    def __init__(self, engine: AgentOps, identity: IdentityResolver | Identity) -> None:
+        self.engine = engine
+        self.identity = identity if callable(identity) else (lambda _ctx, i=identity: i)
+
+    async def on_list_tools(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Sequence[Tool]]
+    ) -> Sequence[Tool]:
+        tools = await call_next(context)
+        who = self.identity(context)
+        return [t for t in tools if self.engine.visible(who, t.name)]
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, ToolResult]
+    ) -> ToolResult:
+        msg = context.message
+        meta = _request_meta(context)
+        call = ToolCall(
+            identity=self.identity(context),
+            tool=msg.name,
+            args=dict(msg.arguments or {}),
+            point="gateway",
+            traceparent=meta.get("traceparent"),
+        )
+        try:
+            return await self.engine.execute(call, lambda: self._next(context, call_next), meta=meta)
+        except AgentOpsError as exc:
+            raise ToolError(exc.to_text()) from None
+
+    @staticmethod
+    async def _next(context: MiddlewareContext[Any], call_next: CallNext[Any, ToolResult]) -> ToolResult:
+        span = trace.get_current_span()
+        span.set_attribute("mcp.method.name", "tools/call")
+        fc = context.fastmcp_context
+        session = getattr(fc, "session_id", None) if fc is not None else None
+        if session:
+            span.set_attribute("mcp.session.id", str(session))
+        return await call_next(context)

@@ -1,0 +1,141 @@
+"""The Auraison gateway: every plane server mounted under its namespace, behind AgentOps.
+
+``auraison gateway --transport stdio`` (Claude Code, agents) or ``--transport http --port N``
+(streamable HTTP at ``/mcp``, bearer tokens required). The gateway adds two tools of its own,
+``approvals_list`` and ``approvals_decide``, so a human (or an operator agent) can decide
+pending approvals over MCP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+from typing import Annotated, Any, Literal
+
+from auraison.agentops.approvals import ApprovalError
+from auraison.agentops.engine import AgentOps
+from auraison.agentops.factory import build_agentops, default_identity
+from auraison.agentops.middleware import AgentOpsMiddleware, token_identity
+from auraison.mcp_servers import PLANES
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.server.auth import AccessToken, TokenVerifier
+from pydantic import Field
+
+from auraison.settings import GatewayToken, Settings
+
+
+def plane_servers(settings: Settings) -> dict[str, FastMCP]:
+    """The plane servers that exist in this installation, by namespace."""
+    servers = {}
+    for namespace, module_name in PLANES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that plane has not landed yet
+            raise
+        servers[namespace] = module.build_server(settings)
+    return servers
+
+
+class HashedTokenVerifier(TokenVerifier):
+    """Static bearer tokens from the settings, compared by SHA-256 in constant time."""
+
+    def __init__(self, tokens: list[GatewayToken]) -> None:
+        super().__init__()
+        self._tokens = {hashlib.sha256(t.token.get_secret_value().encode()).hexdigest(): t for t in tokens}
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        for known, grant in self._tokens.items():
+            if hmac.compare_digest(known, digest):
+                return AccessToken(
+                    token=token,
+                    client_id=grant.subject,
+                    scopes=[],
+                    claims={"tenant": grant.tenant, "role": grant.role},
+                )
+        return None
+
+
+def build_gateway(
+    settings: Settings,
+    engine: AgentOps | None = None,
+    servers: dict[str, FastMCP] | None = None,
+    http: bool = False,
+) -> FastMCP:
+    """The gateway server; ``servers`` overrides discovery (tests, benchmarks)."""
+    engine = engine or build_agentops(settings)
+    auth = None
+    if http:
+        if not settings.agentops.tokens:
+            from auraison.errors import UserError
+
+            raise UserError(
+                "the HTTP gateway needs at least one bearer token",
+                'set AURAISON_AGENTOPS__TOKENS=\'[{"token": "…", "tenant": "…", '
+                '"role": "operator"}]\' or [[agentops.tokens]] in your settings file',
+            )
+        auth = HashedTokenVerifier(settings.agentops.tokens)
+    gateway = FastMCP(
+        "auraison",
+        auth=auth,
+        instructions="Auraison: robot, world, cluster, lake and billing tools "
+        "behind AgentOps. Denials say what to do instead.",
+    )
+    for namespace, server in (plane_servers(settings) if servers is None else servers).items():
+        gateway.mount(server, namespace=namespace)
+    resolve = token_identity(default_identity(settings))
+    _approval_tools(gateway, engine, resolve)
+    gateway.add_middleware(AgentOpsMiddleware(engine, resolve))
+    gateway.engine = engine  # type: ignore[attr-defined]
+    return gateway
+
+
+def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:
+    from fastmcp.server.dependencies import get_access_token
+    from mcp.types import ToolAnnotations
+
+    def caller():
+        token = get_access_token()
+        claims = (token.claims or {}) if token else {}
+        return claims.get("tenant"), (token.client_id if token else "local")
+
+    @gateway.tool(annotations=ToolAnnotations(readOnlyHint=True))
+    async def approvals_list(
+        status: Annotated[
+            Literal["pending", "approved", "denied", "expired", "used", "all"],
+            Field(description="which approvals to show"),
+        ] = "pending",
+    ) -> list[dict[str, Any]]:
+        """Approval requests of your tenant: id, tool, (redacted) arguments, status, expiry."""
+        tenant = caller()[0] or engine_identity_tenant(resolve)
+        items = await engine.approvals.list(tenant)
+        return [a.model_dump() for a in items if status in ("all", a.status)]
+
+    @gateway.tool(annotations=ToolAnnotations(destructiveHint=True))
+    async def approvals_decide(
+        approval_id: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^apr_[0-9a-f]+$")],
+        approve: bool,
+        reason: Annotated[str, Field(max_length=500)] = "",
+    ) -> dict[str, Any]:
+        """Approve or deny a pending request; the agent may then call the tool again with the
+        exact same arguments (an approval is single-use and bound to those arguments)."""
+        tenant, subject = caller()
+        tenant = tenant or engine_identity_tenant(resolve)
+        current = await engine.approvals.get(approval_id)
+        if current is None or current.tenant != tenant:
+            raise ToolError(f"no approval {approval_id} in tenant {tenant}; see approvals_list")
+        try:
+            decided = await engine.approvals.decide(approval_id, approve, by=subject, reason=reason)
+        except ApprovalError as exc:
+            raise ToolError(str(exc)) from None
+        return decided.model_dump()
+
+
+def engine_identity_tenant(resolve: Any) -> str:
+    from fastmcp.server.middleware import MiddlewareContext
+
+    return resolve(MiddlewareContext(message=None)).tenant

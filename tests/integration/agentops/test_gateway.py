@@ -1,0 +1,141 @@
+"""The gateway: tools/list per identity, enforcement, approvals over MCP, HTTP bearer auth."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from auraison.agentops import AgentOps
+from auraison.mcp_servers.gateway import build_gateway
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from auraison.settings import Settings
+from tests.conftest import free_port
+from tests.planes import lake_plane, robot_plane
+
+
+def settings(home: Path, **agentops: object) -> Settings:
+    return Settings(home=home, agentops={"approvals": "memory", **agentops})
+
+
+def gateway(home: Path, engine: AgentOps | None = None, **agentops: object):
+    s = settings(home, **agentops)
+    return build_gateway(s, engine or AgentOps(), servers={"robot": robot_plane(), "lake": lake_plane()})
+
+
+def decision_of(result) -> dict:
+    return json.loads(result.content[0].text.splitlines()[1])["decision"]
+
+
+async def test_tools_list_follows_the_role(tmp_path: Path) -> None:
+    async with Client(gateway(tmp_path, role="viewer")) as c:
+        viewer = {t.name for t in await c.list_tools()}
+    async with Client(gateway(tmp_path, role="operator")) as c:
+        operator = {t.name for t in await c.list_tools()}
+    assert "robot_drive" not in viewer and "robot_navigate_to" not in viewer
+    assert {"robot_get_state", "robot_stop", "lake_query"} <= viewer
+    assert {"robot_drive", "robot_navigate_to", "approvals_decide"} <= operator
+
+
+async def test_denial_carries_reason_and_hint_and_tool_never_runs(tmp_path: Path) -> None:
+    async with Client(gateway(tmp_path)) as c:
+        res = await c.call_tool("robot_navigate_to", {"x": 30.0, "y": 1.0}, raise_on_error=False)
+        assert res.is_error
+        d = decision_of(res)
+        assert d["kind"] == "deny" and "geofence" in d["reason"] and "polygon" in d["hint"]
+        ok = await c.call_tool("robot_navigate_to", {"x": 3.0, "y": 1.0})
+        assert ok.data == "arrived at (3.0, 1.0)"
+
+
+async def test_approval_round_trip_over_mcp(tmp_path: Path) -> None:
+    gw = gateway(tmp_path)
+    async with Client(gw) as c:
+        res = await c.call_tool("robot_drive", {"linear": 0.1}, raise_on_error=False)
+        d = decision_of(res)
+        assert d["kind"] == "needs_approval"
+        pending = (await c.call_tool("approvals_list", {})).structured_content["result"]
+        assert [p["id"] for p in pending] == [d["approval_id"]]
+        await c.call_tool("approvals_decide", {"approval_id": d["approval_id"], "approve": True})
+        assert (await c.call_tool("robot_drive", {"linear": 0.1})).data == "drove 0.1 for 1.0s"
+        bad = await c.call_tool(
+            "approvals_decide", {"approval_id": "not-an-id", "approve": True}, raise_on_error=False
+        )
+        assert bad.is_error
+    kinds = [(r.tool, r.kind) for r in gw.engine.decisions if r.tool == "robot_drive"]
+    assert kinds == [("robot_drive", "needs_approval"), ("robot_drive", "allow")]
+
+
+async def test_overload_is_shed_with_machine_readable_retry_after(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nrules:\n  - name: r\n    allow: ['*']\n"
+        "    limits: {lake_query: {rate_per_s: 1, burst: 1}}\n"
+    )
+    async with Client(gateway(tmp_path, AgentOps(policy))) as c:
+        await c.call_tool("lake_query", {"sql": "select 1"})
+        res = await c.call_tool("lake_query", {"sql": "select 1"}, raise_on_error=False)
+        d = decision_of(res)
+        assert d["kind"] == "shed" and 0 < d["retry_after_s"] <= 1
+
+
+@pytest.fixture
+def http_gateway(tmp_path: Path) -> Iterator[str]:
+    tokens = [
+        {"token": "tok-acme-operator", "tenant": "acme", "role": "operator"},
+        {"token": "tok-globex-viewer", "tenant": "globex", "role": "viewer"},
+    ]
+    s = settings(tmp_path, tokens=tokens)
+    gw = build_gateway(s, AgentOps(), servers={"robot": robot_plane(), "lake": lake_plane()}, http=True)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.01)  # wait for uvicorn's own readiness flag
+    yield f"http://127.0.0.1:{port}/mcp"
+    server.should_exit = True
+    thread.join(5)
+
+
+async def test_http_refuses_calls_without_a_valid_token(http_gateway: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}).encode()
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+    def status(extra: dict[str, str]) -> int:
+        req = urllib.request.Request(http_gateway, body, headers | extra, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert status({}) == 401
+    assert status({"Authorization": "Bearer wrong"}) == 401
+    assert status({"Authorization": "Bearer tok-acme-operator"}) != 401  # auth passed
+
+
+async def test_http_identity_comes_from_the_token(http_gateway: str) -> None:
+    async def names(token: str) -> set[str]:
+        async with Client(StreamableHttpTransport(http_gateway, auth=token)) as c:
+            return {t.name for t in await c.list_tools()}
+
+    acme, globex = await names("tok-acme-operator"), await names("tok-globex-viewer")
+    assert "robot_drive" in acme and "robot_drive" not in globex
+    async with Client(StreamableHttpTransport(http_gateway, auth="tok-acme-operator")) as c:
+        res = await c.call_tool("robot_drive", {"linear": 0.2}, raise_on_error=False)
+        acme_approval = decision_of(res)["approval_id"]
+    async with Client(StreamableHttpTransport(http_gateway, auth="tok-globex-viewer")) as c:
+        listed = (await c.call_tool("approvals_list", {"status": "all"})).structured_content["result"]
+        assert listed == []  # tenant B never sees tenant A's approvals
+        res = await c.call_tool(
+            "approvals_decide", {"approval_id": acme_approval, "approve": True}, raise_on_error=False
+        )
+        assert res.is_error  # and viewers may not decide at all
