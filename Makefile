@@ -39,6 +39,8 @@ services-down: install
 bench: install
 	$(BIN)/python -m auraison.bench.sim_p5
 	$(BIN)/python -m auraison.bench.nav_p7
+	$(BIN)/python -m auraison.bench.agentops_p1
+	$(BIN)/python -m auraison.bench.agentops_r4
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

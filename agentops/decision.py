@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 DecisionKind = Literal["allow", "deny", "needs_approval", "shed"]
 EnforcementPoint = Literal["gateway", "agent", "hook", "engine"]
@@ -28,9 +28,10 @@ class ToolCall(BaseModel):
     identity: Identity = Identity()
     tool: str
     args: dict[str, Any] = {}
-    call_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16])
+    call_id: str = Field(default_factory=lambda: f"{random.getrandbits(64):016x}")
     point: EnforcementPoint = "engine"
     traceparent: str | None = None
+    _hash: str | None = PrivateAttr(default=None)
 
     @property
     def plane(self) -> str:
@@ -38,8 +39,10 @@ class ToolCall(BaseModel):
 
     def args_hash(self) -> str:
         """Hash of the exact arguments: an approval is bound to it."""
-        canonical = json.dumps(self.args, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(f"{self.tool}\0{canonical}".encode()).hexdigest()
+        if self._hash is None:
+            canonical = json.dumps(self.args, sort_keys=True, separators=(",", ":"), default=str)
+            self._hash = hashlib.sha256(f"{self.tool}\0{canonical}".encode()).hexdigest()
+        return self._hash
 
 
 class Decision(BaseModel):
@@ -54,7 +57,7 @@ class Decision(BaseModel):
 
     @classmethod
     def allow(cls, rule: str | None = None, reason: str = "") -> Decision:
-        return cls(kind="allow", rule=rule, reason=reason)
+        return cls.model_construct(kind="allow", rule=rule, reason=reason)  # trusted: hot path
 
     @classmethod
     def deny(cls, reason: str, hint: str = "", rule: str | None = None) -> Decision:

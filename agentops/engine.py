@@ -116,13 +116,17 @@ class AgentOps:
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
         self.enabled = enabled
         self.decisions: deque[DecisionRecord] = deque(maxlen=10_000)
+        self._redactor: tuple[Policy, Redactor] | None = None
 
     @property
     def policy(self) -> Policy:
         return self.policy_source.current()
 
     def redactor(self) -> Redactor:
-        return Redactor(self.policy.redact)
+        policy = self.policy
+        if self._redactor is None or self._redactor[0] is not policy:
+            self._redactor = (policy, Redactor(policy.redact))
+        return self._redactor[1]
 
     # ----------------------------------------------------------------- visibility
     def visible(self, identity: Identity, tool: str) -> bool:
@@ -139,24 +143,23 @@ class AgentOps:
 
     async def _decide(self, call: ToolCall) -> Decision:
         p, i = self.policy, call.identity
-        blocks = p.blocks(i.tenant, i.role)
-        for b in blocks:
-            if any(_match(call.tool, g) for g in b.deny):
-                return Decision.deny(
-                    f"{call.tool} is denied for role {i.role} (rule {b.name})", _alternatives(p, i), b.name
-                )
-        allowing = next((b for b in blocks if any(_match(call.tool, g) for g in b.allow)), None)
-        if allowing is None:
+        r = p.resolve(i.tenant, i.role, call.tool)
+        if r.deny_rule is not None:
+            return Decision.deny(
+                f"{call.tool} is denied for role {i.role} (rule {r.deny_rule})",
+                _alternatives(p, i),
+                r.deny_rule,
+            )
+        if r.allow_rule is None:
             return Decision.deny(
                 f"{call.tool} is not allowed for tenant {i.tenant}, role {i.role}", _alternatives(p, i)
             )
-        for rule, constraints in p.constraints_for(i.tenant, i.role, call.tool):
+        for rule, constraints in r.constraints:
             if (violation := guardrails.check(rule, constraints, call.args)) is not None:
                 return violation
-        approver = next((b for b in blocks if any(_match(call.tool, g) for g in b.approval)), None)
-        if approver is not None:
-            return await self._approval(call, approver.name)
-        return Decision.allow(allowing.name)
+        if r.approval_rule is not None:
+            return await self._approval(call, r.approval_rule)
+        return Decision.allow(r.allow_rule)
 
     async def _approval(self, call: ToolCall, rule: str) -> Decision:
         existing = await self.approvals.find(call.identity.tenant, call.args_hash())
@@ -201,10 +204,17 @@ class AgentOps:
         i = call.identity
         self.decisions.append(
             DecisionRecord(
-                call.point, i.tenant, i.role, call.tool, call.args_hash(), d.kind, d.reason, d.rule
+                call.point,
+                i.tenant,
+                i.role,
+                call.tool,
+                call.args_hash() if d.kind != "allow" else "",
+                d.kind,
+                d.reason,
+                d.rule,
             )
         )
-        log.info(
+        (log.debug if d.kind == "allow" else log.info)(
             "decision",
             point=call.point,
             tool=call.tool,
@@ -222,46 +232,53 @@ class AgentOps:
     ) -> T:
         """Run ``fn`` under the full policy; raises an ``AgentOpsError`` if it may not run."""
         ctx = context_from_meta(meta) if meta else None
+        i = call.identity
+        base = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.tool,
+            "gen_ai.tool.call.id": call.call_id,
+            "gen_ai.tool.type": "function",
+            "auraison.tenant": i.tenant,
+            "auraison.role": i.role,
+            "auraison.plane": call.plane,
+            "auraison.enforcement_point": call.point,
+            "gen_ai.tool.call.arguments": json.dumps(self.redactor()(call.args), default=str),
+        }
         with self.tracer.start_as_current_span(
-            f"execute_tool {call.tool}", context=ctx, kind=SpanKind.INTERNAL
+            f"execute_tool {call.tool}", context=ctx, kind=SpanKind.INTERNAL, attributes=base
         ) as span:
-            i = call.identity
-            span.set_attributes(
-                {
-                    "gen_ai.operation.name": "execute_tool",
-                    "gen_ai.tool.name": call.tool,
-                    "gen_ai.tool.call.id": call.call_id,
-                    "gen_ai.tool.type": "function",
-                    "auraison.tenant": i.tenant,
-                    "auraison.role": i.role,
-                    "auraison.plane": call.plane,
-                    "auraison.enforcement_point": call.point,
-                    "gen_ai.tool.call.arguments": json.dumps(self.redactor()(call.args), default=str),
-                }
-            )
-            decision = await self.decide(call)
-            span.set_attributes(
-                {
-                    "auraison.decision": decision.kind,
-                    "auraison.decision.reason": decision.reason,
-                    "auraison.decision.rule": decision.rule or "",
-                }
-            )
-            try:
-                if decision.kind == "deny":
-                    raise ToolDenied(decision)
-                if decision.kind == "needs_approval":
-                    span.set_attribute("auraison.approval_id", decision.approval_id or "")
-                    raise ApprovalPending(decision)
-                return await self._run(call, fn, span)
-            except AgentOpsError as exc:
-                span.set_attribute("auraison.decision", exc.decision.kind)
-                if exc.decision.retry_after_s is not None:
-                    span.set_attribute("auraison.retry_after_s", exc.decision.retry_after_s)
-                span.set_status(Status(StatusCode.ERROR, exc.decision.kind))
-                raise
+            sc = span.get_span_context()
+            with structlog.contextvars.bound_contextvars(
+                trace_id=f"{sc.trace_id:032x}", span_id=f"{sc.span_id:016x}", tenant=i.tenant
+            ):  # every log line of this call carries the span's ids
+                return await self._decide_and_run(call, fn, span)
 
-    async def _run(self, call: ToolCall, fn: Callable[[], Awaitable[T]], span: trace.Span) -> T:
+    async def _decide_and_run(self, call: ToolCall, fn: Callable[[], Awaitable[T]], span: trace.Span) -> T:
+        decision = await self.decide(call)
+        try:
+            if decision.kind == "deny":
+                raise ToolDenied(decision)
+            if decision.kind == "needs_approval":
+                span.set_attribute("auraison.approval_id", decision.approval_id or "")
+                raise ApprovalPending(decision)
+            return await self._run(call, fn, span, decision)
+        except AgentOpsError as exc:
+            d = exc.decision
+            span.set_attributes(
+                {
+                    "auraison.decision": d.kind,
+                    "auraison.decision.reason": d.reason,
+                    "auraison.decision.rule": d.rule or "",
+                }
+            )
+            if d.retry_after_s is not None:
+                span.set_attribute("auraison.retry_after_s", d.retry_after_s)
+            span.set_status(Status(StatusCode.ERROR, d.kind))
+            raise
+
+    async def _run(
+        self, call: ToolCall, fn: Callable[[], Awaitable[T]], span: trace.Span, decision: Decision
+    ) -> T:
         p, i = self.policy, call.identity
         cost = p.cost_for(i.tenant, i.role, call.tool) if self.enabled else 0.0
         lease = None
@@ -288,6 +305,8 @@ class AgentOps:
             raise
         span.set_attributes(
             {
+                "auraison.decision": decision.kind,
+                "auraison.decision.rule": decision.rule or "",
                 "auraison.queue.wait_ms": round(permit.wait_s * 1000, 3),
                 "auraison.queue.depth": permit.depth,
                 "auraison.cost": cost,
@@ -306,12 +325,6 @@ class AgentOps:
         if lease is not None:
             await self.ledger.commit(lease, cost)
         return result
-
-
-def _match(name: str, glob: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(name, glob)
 
 
 def _alternatives(p: Policy, i: Identity) -> str:

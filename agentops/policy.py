@@ -27,6 +27,7 @@ and among equally specific ones the later block.
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,22 @@ class RuleBlock(_Strict):
         return _any(tenant, self.tenants) and _any(role, self.roles)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """Everything the policy says about one (tenant, role, tool), computed once and cached."""
+
+    deny_rule: str | None
+    allow_rule: str | None
+    approval_rule: str | None
+    constraints: tuple[tuple[str, ToolConstraints], ...]
+    limit: Limit | None
+    cost: float
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     _cache: dict[tuple[str, str], list[RuleBlock]] = PrivateAttr(default_factory=dict)
+    _resolved: dict[tuple[str, str, str], Resolved] = PrivateAttr(default_factory=dict)
 
     version: int = Field(1, ge=1, le=1)
     redact: list[str] = ["*password*", "*secret*", "*token*", "api_key", "authorization"]
@@ -130,22 +144,38 @@ class Policy(BaseModel):
             self._cache[key] = [b for b in self.rules if b.applies(tenant, role)]
         return self._cache[key]
 
+    def resolve(self, tenant: str, role: str, tool: str) -> Resolved:
+        key = (tenant, role, tool)
+        hit = self._resolved.get(key)
+        if hit is None:
+            if len(self._resolved) > 16384:
+                self._resolved.clear()
+            blocks = self.blocks(tenant, role)
+            hit = Resolved(
+                deny_rule=next((b.name for b in blocks if _any(tool, b.deny)), None),
+                allow_rule=next((b.name for b in blocks if _any(tool, b.allow)), None),
+                approval_rule=next((b.name for b in blocks if _any(tool, b.approval)), None),
+                constraints=tuple(self.constraints_for(tenant, role, tool)),
+                limit=_last(blocks, "limits", tool),
+                cost=_last(blocks, "costs", tool) or 0.0,
+            )
+            self._resolved[key] = hit
+        return hit
+
     def allowed_globs(self, tenant: str, role: str) -> list[str]:
         blocks = self.blocks(tenant, role)
         return sorted({g for b in blocks for g in b.allow})
 
     def visible(self, tenant: str, role: str, tool: str) -> bool:
         """Would a call to ``tool`` get past allow/deny (before argument checks)?"""
-        blocks = self.blocks(tenant, role)
-        if any(_any(tool, b.deny) for b in blocks):
-            return False
-        return any(_any(tool, b.allow) for b in blocks)
+        r = self.resolve(tenant, role, tool)
+        return r.deny_rule is None and r.allow_rule is not None
 
     def limit_for(self, tenant: str, role: str, tool: str) -> Limit | None:
-        return _last(self.blocks(tenant, role), "limits", tool)
+        return self.resolve(tenant, role, tool).limit
 
     def cost_for(self, tenant: str, role: str, tool: str) -> float:
-        return _last(self.blocks(tenant, role), "costs", tool) or 0.0
+        return self.resolve(tenant, role, tool).cost
 
     def constraints_for(self, tenant: str, role: str, tool: str) -> list[tuple[str, ToolConstraints]]:
         return [

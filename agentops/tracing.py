@@ -53,6 +53,10 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+def _rows(items: list[ReadableSpan | dict[str, Any]]) -> list[dict[str, Any]]:
+    return [i if isinstance(i, dict) else span_to_row(i) for i in items]
+
+
 class JsonlExporter(SpanExporter):
     """One JSON object per finished span, appended to a file."""
 
@@ -115,7 +119,7 @@ class SinkProcessor(SpanProcessor):
         self.sink = sink
         self.spool = Spool(spool_dir)
         self.batch, self.max_buffer, self.interval_s = batch, max_buffer, interval_s
-        self._buf: deque[dict[str, Any]] = deque()
+        self._buf: deque[ReadableSpan | dict[str, Any]] = deque()  # rows built off the hot path
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._drain_lock = threading.Lock()
@@ -128,10 +132,10 @@ class SinkProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        self.add(span_to_row(span))
+        self.add(span)
 
-    def add(self, row: dict[str, Any]) -> None:
-        spill: list[dict[str, Any]] = []
+    def add(self, row: ReadableSpan | dict[str, Any]) -> None:
+        spill: list[ReadableSpan | dict[str, Any]] = []
         with self._lock:
             if len(self._buf) >= self.max_buffer:  # the drain is behind: hand a whole block
                 spill = list(self._buf)  # to the spool in one write, never drop
@@ -139,7 +143,7 @@ class SinkProcessor(SpanProcessor):
             self._buf.append(row)
             full = len(self._buf) >= self.batch
         if spill:
-            self.spool.append(spill)
+            self.spool.append(_rows(spill))
         if full:
             self._wake.set()
 
@@ -162,7 +166,7 @@ class SinkProcessor(SpanProcessor):
             with self._lock:
                 if not self._buf:
                     return
-                rows = [self._buf.popleft() for _ in range(min(self.batch, len(self._buf)))]
+                rows = _rows([self._buf.popleft() for _ in range(min(self.batch, len(self._buf)))])
             try:
                 self.sink.write(rows)
             except Exception as exc:
@@ -174,7 +178,7 @@ class SinkProcessor(SpanProcessor):
 
     def _spill_buffer(self) -> None:
         with self._lock:
-            rows = list(self._buf)
+            rows = _rows(list(self._buf))
             self._buf.clear()
         if rows:
             self.spool.append(rows)

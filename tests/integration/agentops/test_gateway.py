@@ -139,3 +139,36 @@ async def test_http_identity_comes_from_the_token(http_gateway: str) -> None:
             "approvals_decide", {"approval_id": acme_approval, "approve": True}, raise_on_error=False
         )
         assert res.is_error  # and viewers may not decide at all
+
+
+async def test_a_tenant_never_sees_or_calls_another_tenants_tools(tmp_path: Path) -> None:
+    policy = AgentOps(
+        __import__("auraison.agentops.policy", fromlist=["parse_policy"]).parse_policy(
+            "version: 1\nrules:\n"
+            "  - name: acme-robots\n    tenants: [acme]\n    allow: ['robot_*']\n"
+            "  - name: globex-lake\n    tenants: [globex]\n    allow: ['lake_*']\n"
+        )
+    )
+    seen = {}
+    for tenant in ("acme", "globex"):
+        gw = gateway(tmp_path, policy, tenant=tenant)
+        async with Client(gw) as c:
+            seen[tenant] = {t.name for t in await c.list_tools()}
+            other = "lake_query" if tenant == "acme" else "robot_get_state"
+            args = {"sql": "select 1"} if other == "lake_query" else {}
+            res = await c.call_tool(other, args, raise_on_error=False)
+            assert res.is_error and decision_of(res)["kind"] == "deny"
+    assert seen["acme"] == {"robot_get_state", "robot_navigate_to", "robot_drive", "robot_stop"}
+    assert seen["globex"] == {"lake_query"}
+
+
+async def test_log_lines_carry_the_span_ids(tmp_path: Path) -> None:
+    import structlog
+    from structlog.testing import capture_logs
+
+    eng = AgentOps()
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with Client(gateway(tmp_path, eng)) as c:
+            await c.call_tool("robot_navigate_to", {"x": 99.0, "y": 1.0}, raise_on_error=False)
+    (line,) = [x for x in logs if x.get("event") == "decision"]
+    assert len(line["trace_id"]) == 32 and len(line["span_id"]) == 16 and line["tenant"] == "default"
