@@ -115,14 +115,19 @@ async def main(calls: int, http_calls: int) -> None:
     base50, base99 = pct(results["bare mount"], 50), pct(results["bare mount"], 99)
     d50 = pct(results["direct"], 50)
     for name, xs in results.items():
-        report(f"in-memory, {name}", f"p50 {pct(xs, 50):.3f} ms, p99 {pct(xs, 99):.3f} ms",
-               "full ≤ 1.10× bare at p50" if name == "full policy" else "",
-               f"{pct(xs, 50) / base50:.2f}× bare p50, {pct(xs, 99) / base99:.2f}× bare p99, "
-               f"{pct(xs, 50) / d50:.2f}× direct p50")
+        report(
+            f"in-memory, {name}",
+            f"p50 {pct(xs, 50):.3f} ms, p99 {pct(xs, 99):.3f} ms",
+            "full ≤ 1.10× bare at p50" if name == "full policy" else "",
+            f"{pct(xs, 50) / base50:.2f}× bare p50, {pct(xs, 99) / base99:.2f}× bare p99, "
+            f"{pct(xs, 50) / d50:.2f}× direct p50",
+        )
     # streamable HTTP on loopback
     http: dict[str, list[float]] = {}
-    for name, app in (("bare mount", bare_gateway().http_app()),
-                      ("full policy", full_gateway(tmp, http=True).http_app())):
+    for name, app in (
+        ("bare mount", bare_gateway().http_app()),
+        ("full policy", full_gateway(tmp, http=True).http_app()),
+    ):
         server, thread, port = serve(app)
         auth = "bench-token" if name == "full policy" else None
         async with Client(StreamableHttpTransport(f"http://127.0.0.1:{port}/mcp", auth=auth)) as c:
@@ -132,8 +137,12 @@ async def main(calls: int, http_calls: int) -> None:
     added = pct(http["full policy"], 50) - pct(http["bare mount"], 50)
     for name, xs in http.items():
         report(f"streamable HTTP, {name}", f"p50 {pct(xs, 50):.3f} ms, p99 {pct(xs, 99):.3f} ms")
-    report("streamable HTTP, policy adds at p50", f"{added:.3f} ms", "≤ 1 ms",
-           f"{pct(http['full policy'], 50) / pct(http['bare mount'], 50):.2f}× bare p50")
+    report(
+        "streamable HTTP, policy adds at p50",
+        f"{added:.3f} ms",
+        "≤ 1 ms",
+        f"{pct(http['full policy'], 50) / pct(http['bare mount'], 50):.2f}× bare p50",
+    )
     print(f"spans delivered to the sink: {NullSink.rows}")
 
 

@@ -52,10 +52,15 @@ async def main(concurrency: int, work_ms: float, seconds: float, factor: float) 
         f"max_wait_s: {work_ms / 2000:.4f}}}}}\n"  # wait at most half a call: bounds admitted p99
     )
     tmp = Path(tempfile.mkdtemp())
-    gw = build_gateway(Settings(home=tmp, agentops={"approvals": "memory"}), AgentOps(policy),
-                       servers={"bench": plane(work_ms / 1000)})
-    print(f"R4 overload — {machine()}; sustainable ≈ {sustainable:.0f} calls/s "
-          f"(concurrency {concurrency} × {work_ms:g} ms), offered {factor:g}× for {seconds:g} s")
+    gw = build_gateway(
+        Settings(home=tmp, agentops={"approvals": "memory"}),
+        AgentOps(policy),
+        servers={"bench": plane(work_ms / 1000)},
+    )
+    print(
+        f"R4 overload — {machine()}; sustainable ≈ {sustainable:.0f} calls/s "
+        f"(concurrency {concurrency} × {work_ms:g} ms), offered {factor:g}× for {seconds:g} s"
+    )
     async with Client(gw) as c:
         unloaded = []
         for _ in range(300):
@@ -95,15 +100,26 @@ async def main(concurrency: int, work_ms: float, seconds: float, factor: float) 
         tracemalloc.stop()
     offered = n / elapsed
     report("unloaded admitted latency", f"p50 {pct(unloaded, 50):.2f} ms, p99 {pct(unloaded, 99):.2f} ms")
-    report("overloaded admitted latency", f"p50 {pct(admitted, 50):.2f} ms, p99 {pct(admitted, 99):.2f} ms",
-           "p99 ≤ 2× unloaded", f"{pct(admitted, 99) / pct(unloaded, 99):.2f}× unloaded p99")
-    report("offered / admitted / shed", f"{offered:.0f}/s offered; {len(admitted)} admitted "
-           f"({len(admitted) / elapsed:.0f}/s); {len(shed_retry)} shed; {errors} other errors",
-           "shed with retry-after")
+    report(
+        "overloaded admitted latency",
+        f"p50 {pct(admitted, 50):.2f} ms, p99 {pct(admitted, 99):.2f} ms",
+        "p99 ≤ 2× unloaded",
+        f"{pct(admitted, 99) / pct(unloaded, 99):.2f}× unloaded p99",
+    )
+    report(
+        "offered / admitted / shed",
+        f"{offered:.0f}/s offered; {len(admitted)} admitted "
+        f"({len(admitted) / elapsed:.0f}/s); {len(shed_retry)} shed; {errors} other errors",
+        "shed with retry-after",
+    )
     if shed_retry:
         report("retry-after on shed calls", f"min {min(shed_retry):.3f} s, p50 {pct(shed_retry, 50):.3f} s")
-    report("memory during the overload", f"peak traced {peak / 2**20:.1f} MiB; "
-           f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", "bounded")
+    report(
+        "memory during the overload",
+        f"peak traced {peak / 2**20:.1f} MiB; "
+        f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB",
+        "bounded",
+    )
 
 
 if __name__ == "__main__":

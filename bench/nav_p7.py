@@ -13,11 +13,12 @@ import math
 import random
 import time
 
+from websockets.asyncio.client import connect
+
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import ACTION, ACTION_TYPE, SimConfig, Simulation
 from auraison.sim.navigator import GoalStatus
 from auraison.sim.world import BUILTIN, load_world
-from websockets.asyncio.client import connect
 
 from ._common import machine, report
 

@@ -13,16 +13,16 @@ import hmac
 import importlib
 from typing import Annotated, Any, Literal
 
-from auraison.agentops.approvals import ApprovalError
-from auraison.agentops.engine import AgentOps
-from auraison.agentops.factory import build_agentops, default_identity
-from auraison.agentops.middleware import AgentOpsMiddleware, token_identity
-from auraison.mcp_servers import PLANES
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from pydantic import Field
 
+from auraison.agentops.approvals import ApprovalError
+from auraison.agentops.engine import AgentOps
+from auraison.agentops.factory import build_agentops, default_identity
+from auraison.agentops.middleware import AgentOpsMiddleware, token_identity
+from auraison.mcp_servers import PLANES
 from auraison.settings import GatewayToken, Settings
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from auraison.sim.navigator import GoalStatus
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
 from auraison.rosmcp import ensure_ros_mcp
+from auraison.sim.navigator import GoalStatus
 from tests.simthread import SimThread
 
 pytestmark = [pytest.mark.conformance, pytest.mark.asyncio(loop_scope="module")]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import roslibpy
-from auraison.sim.navigator import GoalStatus
 
+from auraison.sim.navigator import GoalStatus
 from tests.simthread import SimThread
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from auraison.sim import interfaces as itf
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from auraison.sim.engine import SimConfig, Simulation
 from auraison.sim.navigator import GoalStatus
 from auraison.sim.physics import MAX_ANGULAR, MAX_LINEAR
 from auraison.sim.world import load_world
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SMALL = load_world("maze_small")
 finite = st.floats(-50, 50, allow_nan=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from auraison.sim.world import BUILTIN, FREE, WALL, WorldError, load_world, parse_world
 
 GOOD = """\

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from auraison.agentops import AgentOps, Identity, ToolCall
 from auraison.agentops.approvals import (
     ApprovalError,

@@ -5,10 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from auraison.agentops import AgentOps, Identity
-from auraison.agentops.capability import AgentOpsCapability
-from auraison.agentops.hook import pre_tool_use
-from auraison.mcp_servers.gateway import build_gateway
 from fastmcp import Client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,6 +20,10 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from auraison.agentops import AgentOps, Identity
+from auraison.agentops.capability import AgentOpsCapability
+from auraison.agentops.hook import pre_tool_use
+from auraison.mcp_servers.gateway import build_gateway
 from auraison.settings import Settings
 from tests.planes import lake_plane, robot_plane
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from auraison.agentops import AgentOps
-from auraison.mcp_servers.gateway import build_gateway
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from auraison.agentops import AgentOps
+from auraison.mcp_servers.gateway import build_gateway
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.planes import lake_plane, robot_plane

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+
 from auraison.agentops.errors import ToolShed
 from auraison.agentops.policy import Limit
 from auraison.agentops.redis_limiter import RedisLimiter

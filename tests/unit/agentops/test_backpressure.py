@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from auraison.agentops.backpressure import InProcessLimiter
 from auraison.agentops.errors import ToolShed
 from auraison.agentops.policy import Limit

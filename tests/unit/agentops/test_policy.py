@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from auraison.agentops import AgentOps, Identity, PolicyError, ToolCall
 from auraison.agentops.engine import PolicySource
 from auraison.agentops.guardrails import inside
 from auraison.agentops.policy import DEFAULT_POLICY, load_policy, parse_policy
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
 
 BASE = """\
 version: 1

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auraison.agentops import AgentOps, Identity, ToolCall, ToolDenied
-from auraison.agentops.policy import parse_policy
-from auraison.agentops.tracing import JsonlExporter, SinkProcessor, build_provider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from auraison.agentops import AgentOps, Identity, ToolCall, ToolDenied
+from auraison.agentops.policy import parse_policy
+from auraison.agentops.tracing import JsonlExporter, SinkProcessor, build_provider
 
 POLICY = parse_policy("""\
 version: 1
