@@ -79,6 +79,19 @@ class RobotSettings(BaseModel):
     sim_speed: float = Field(1.0, gt=0, le=100)
 
 
+class WorldSettings(BaseModel):
+    """Cosmos world-model backends: the local stand-in, or real endpoints."""
+
+    backend: Literal["local", "openai", "nim"] = "local"
+    reason_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (vLLM/NIM)")
+    reason_model: str = "nvidia/Cosmos-Reason2-8B"
+    predict_url: str = Field("http://127.0.0.1:8001", description="Cosmos-Predict2 NIM base URL")
+    transfer_url: str = Field("http://127.0.0.1:8002", description="Cosmos-Transfer2.5 NIM base URL")
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    min_clearance_m: float = Field(0.3, gt=0, description="the critic's comfortable clearance")
+
+
 class ModelSettings(BaseModel):
     provider: Literal["offline", "anthropic"] | None = None
     name: str = "claude-sonnet-4-5"
@@ -172,6 +185,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     robot: RobotSettings = RobotSettings()
     model: ModelSettings = ModelSettings()
+    world: WorldSettings = WorldSettings()
     lake: LakeSettings = LakeSettings()
     bus: BusSettings = BusSettings()
     management: ManagementSettings = ManagementSettings()

@@ -47,6 +47,7 @@ class Plan:
     error_msg: str = ""
     path: list[tuple[float, float]] = field(default_factory=list)
 
+    corners: list[tuple[float, float]] = field(default_factory=list)  # the path before densifying
     _tail: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -179,7 +180,8 @@ class Planner:
         cells.reverse()
         pts = [cm.center(c % w, c // w) for c in cells]
         pts = [start, *pts[1:-1], goal] if len(pts) > 1 else [start, goal]
-        return Plan(True, path=densify(self.shortcut(pts), 0.05))
+        corners = self.shortcut(pts)
+        return Plan(True, path=densify(corners, 0.05), corners=corners)
 
     def reachable(self, start: tuple[float, float], goal: tuple[float, float]) -> bool:
         return self.plan(start, goal).ok

@@ -16,9 +16,10 @@ T = TypeVar("T")
 
 
 class SimThread:
-    def __init__(self, world: str = "maze_small", speed: float = 1.0, **config: Any) -> None:
+    def __init__(self, world: str = "maze_small", speed: float = 1.0, port: int = 0, **config: Any) -> None:
         self.sim = Simulation(load_world(world), SimConfig(**config))
         self.speed = speed
+        self.requested_port = port
         self.loop = asyncio.new_event_loop()
         self.server: RosbridgeServer | None = None
         self._ready = threading.Event()
@@ -26,7 +27,7 @@ class SimThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.server = RosbridgeServer(self.sim, "127.0.0.1", 0, self.speed)
+        self.server = RosbridgeServer(self.sim, "127.0.0.1", self.requested_port, self.speed)
         self.loop.run_until_complete(self.server.start())
         self._ready.set()
         self.loop.run_forever()

@@ -1,0 +1,87 @@
+"""The robot plane's data: what its tools take and return (pydantic, JSON-schema'd for MCP)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Pose(BaseModel):
+    x: float = Field(description="metres, map frame")
+    y: float = Field(description="metres, map frame")
+    yaw: float = Field(0.0, description="radians, counter-clockwise from +x")
+
+
+class Place(Pose):
+    name: str
+    distance_m: float | None = Field(None, description="straight-line distance from the robot now")
+
+
+class Navigation(BaseModel):
+    state: Literal["idle", "navigating", "succeeded", "aborted", "canceled"] = "idle"
+    goal: Pose | None = None
+    goal_id: str | None = None
+    distance_remaining_m: float | None = None
+    message: str = ""
+
+
+class RobotState(BaseModel):
+    pose: Pose
+    linear_mps: float
+    angular_rps: float
+    navigation: Navigation
+    estop_at: float | None = Field(None, description="unix time of the last e-stop, if any")
+    connected: bool
+    rosbridge_url: str
+    max_linear_mps: float
+    max_angular_rps: float
+
+
+class Sector(BaseModel):
+    name: str
+    bearing_deg: float = Field(description="centre of the sector; 0 = straight ahead, +90 = left")
+    min_distance_m: float | None = Field(description="nearest return in the sector; None = nothing in range")
+
+
+class ScanSummary(BaseModel):
+    sectors: list[Sector]
+    closest_m: float | None
+    closest_bearing_deg: float | None
+    beams_without_return: int
+    range_max_m: float
+
+
+class PathPlan(BaseModel):
+    reachable: bool
+    goal: Pose
+    length_m: float | None = None
+    eta_s: float | None = None
+    waypoints: list[tuple[float, float]] = Field(
+        default_factory=list, description="at most 20, start to goal"
+    )
+    min_clearance_m: float | None = None
+    error_code: int = 0
+    reason: str = ""
+
+
+class NavOutcome(BaseModel):
+    status: Literal["succeeded", "aborted", "canceled", "refused", "timeout"]
+    goal: Pose
+    reached: bool
+    distance_travelled_m: float
+    duration_s: float
+    final_pose: Pose
+    error_code: int = 0
+    message: str = ""
+    number_of_recoveries: int = 0
+
+
+class DriveResult(BaseModel):
+    linear_mps: float
+    angular_rps: float
+    duration_s: float
+    clamped: bool = Field(description="True if the request exceeded the robot's limits")
+    stopped_early: bool = Field(description="True if an e-stop ended the drive")
+    distance_travelled_m: float
+    final_pose: Pose

@@ -1,0 +1,144 @@
+"""The ``robot`` MCP server: robot-level tools with safety built in (mounted by the gateway as
+``robot_*``). Entry points only validate input, call ``RobotService`` and shape the result."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastmcp import Context, FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.utilities.types import Image
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from auraison.mcp_servers.world.backend import WorldModel
+from auraison.settings import Settings
+
+from .loop import SafeNavOutcome
+from .loop import navigate_safely as navigate_safely_loop
+from .models import DriveResult, Navigation, NavOutcome, PathPlan, Place, RobotState, ScanSummary
+from .rosbridge import RobotUnavailable, RosbridgeClient, ServiceFailed
+from .service import RobotError, RobotService
+
+READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
+MOVES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True)
+
+Coordinate = Annotated[float | None, Field(default=None, ge=-1000, le=1000, allow_inf_nan=False,
+                                           description="metres in the map frame")]  # fmt: skip
+Yaw = Annotated[float | None, Field(default=None, ge=-2 * math.pi, le=2 * math.pi, allow_inf_nan=False,
+                                    description="final heading in radians (optional)")]  # fmt: skip
+PlaceName = Annotated[str | None, Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
+                                        description="a named place (see list_places)")]  # fmt: skip
+
+
+def places_for(settings: Settings) -> dict[str, tuple[float, float, float]]:
+    from auraison.sim.world import WorldError, load_world
+
+    try:
+        return dict(load_world(settings.robot.world).places)
+    except WorldError:
+        return {}
+
+
+def build_server(settings: Settings, service: RobotService | None = None) -> FastMCP:
+    service = service or RobotService(RosbridgeClient(settings.robot.rosbridge_url), places_for(settings))
+    mcp = FastMCP("robot", instructions="A TurtleBot3 behind rosbridge (the built-in maze sim or a real robot). "
+                  "Read state and plan freely; motion tools move a real machine: plan first, stop anytime.")  # fmt: skip
+    mcp.service = service  # type: ignore[attr-defined]
+
+    async def guarded(coro: Any) -> Any:
+        try:
+            return await coro
+        except RobotError as exc:
+            raise ToolError(str(exc)) from None
+        except RobotUnavailable as exc:
+            raise ToolError(f"robot unavailable: {exc}") from None
+        except ServiceFailed as exc:
+            raise ToolError(f"the robot refused: {exc}") from None
+
+    @mcp.tool(annotations=READ)
+    async def get_state() -> RobotState:
+        """Pose (map frame), velocity, navigation status, last e-stop and the connection."""
+        return await guarded(service.state())
+
+    @mcp.tool(annotations=READ)
+    async def list_places() -> list[Place]:
+        """Named places you can navigate to, with their distance from the robot."""
+        return await guarded(service.list_places())
+
+    @mcp.tool(annotations=READ)
+    async def get_map(max_px: Annotated[int, Field(ge=100, le=1200)] = 480) -> list[Any]:
+        """The occupancy map as a PNG (walls, places, the robot) plus its metadata."""
+        png, meta = await guarded(service.map_png(max_px))
+        return [meta, Image(data=png, format="png")]
+
+    @mcp.tool(annotations=READ)
+    async def get_scan_summary() -> ScanSummary:
+        """Nearest obstacle per 45° sector from the 360° lidar (never the raw 360 ranges)."""
+        return await guarded(service.scan_summary())
+
+    @mcp.tool(annotations=READ)
+    async def get_camera_image() -> Image:
+        """The robot's camera, as a JPEG image."""
+        return Image(data=await guarded(service.camera_jpeg()), format="jpeg")
+
+    @mcp.tool(annotations=READ)
+    async def plan_path(place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
+                        yaw: Yaw = None) -> PathPlan:  # fmt: skip
+        """Dry run: is the goal reachable, how long, how soon, by which waypoints. Never moves."""
+        goal = _goal(service, place, x, y, yaw)
+        return (await guarded(service.plan(goal)))[0]
+
+    @mcp.tool(annotations=MOVES)
+    async def navigate_to(ctx: Context, place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
+                          yaw: Yaw = None,
+                          timeout_s: Annotated[float | None, Field(default=None, gt=0, le=3600)] = None) -> NavOutcome:  # fmt: skip
+        """Drive to a place or x/y (Nav2): plans first and refuses unreachable goals without moving;
+        reports progress while driving; returns the outcome, distance travelled and time."""
+        goal = _goal(service, place, x, y, yaw)
+
+        async def progress(done: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        return await guarded(service.navigate(goal, progress, timeout_s))
+
+    @mcp.tool(annotations=MOVES)
+    async def navigate_safely(ctx: Context, place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
+                              yaw: Yaw = None) -> SafeNavOutcome:  # fmt: skip
+        """Predict → transfer → reason before driving: executes only a route judged safe, tries
+        a wider-clearance re-plan and a detour via a place on no-go, else asks for a human."""
+        goal = _goal(service, place, x, y, yaw)
+
+        async def progress(done: float, total: float | None, message: str) -> None:
+            await ctx.report_progress(done, total, message)
+
+        return await guarded(navigate_safely_loop(service, WorldModel(settings.world), goal, progress))
+
+    @mcp.tool(annotations=MOVES)
+    async def cancel_navigation() -> Navigation:
+        """Cancel the active navigation goal (the robot stops where it is)."""
+        return await guarded(service.cancel())
+
+    @mcp.tool(annotations=MOVES)
+    async def drive(
+        linear: Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False, description="m/s, clamped to the robot's limit")],
+        angular: Annotated[float, Field(ge=-20, le=20, allow_inf_nan=False, description="rad/s, clamped")] = 0.0,
+        duration: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False, description="seconds; stops at the end")] = 1.0,
+    ) -> DriveResult:  # fmt: skip
+        """Open-loop velocity for a fixed time, then stop. Prefer navigate_to: drive sees no walls."""
+        return await guarded(service.drive(linear, angular, duration))
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True))
+    async def stop() -> RobotState:
+        """E-stop: zero velocity now and cancel navigation. Always allowed; never queued."""
+        return await guarded(service.stop())
+
+    return mcp
+
+
+def _goal(service: RobotService, place: str | None, x: float | None, y: float | None, yaw: float | None):
+    try:
+        return service.resolve_goal(place, x, y, yaw)
+    except RobotError as exc:
+        raise ToolError(str(exc)) from None

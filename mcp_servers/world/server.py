@@ -1,0 +1,99 @@
+"""The ``world`` MCP server: Cosmos predict / transfer / reason (``world_*`` on the gateway).
+
+The ``local`` backend is a stand-in (kinematic rollout, pass-through transfer, geometric critic)
+and says so in every answer (``stand_in: true``); ``openai`` and ``nim`` call real endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.utilities.types import Image
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from auraison.mcp_servers.robot.rosbridge import RobotUnavailable, RosbridgeClient
+from auraison.mcp_servers.robot.server import places_for
+from auraison.mcp_servers.robot.service import RobotService
+from auraison.settings import Settings
+
+from .backend import WorldModel
+from .models import Frame, Verdict
+from .remote import WorldBackendError
+
+READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
+Point = tuple[Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
+              Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]]  # fmt: skip
+
+
+def build_server(settings: Settings, robot: RobotService | None = None) -> FastMCP:
+    model = WorldModel(settings.world)
+    robot = robot or RobotService(RosbridgeClient(settings.robot.rosbridge_url), places_for(settings))
+    stand_in = (
+        " (local stand-in: kinematic rollout, pass-through, geometric critic)"
+        if model.backend == "local"
+        else ""
+    )
+    mcp = FastMCP("world", instructions=f"Cosmos world-model tools, backend {model.backend}{stand_in}.")
+
+    async def world_and_costmap():
+        try:
+            w = await robot.world()
+        except RobotUnavailable as exc:
+            raise ToolError(f"no map: {exc}") from None
+        return w, robot.planner(w, 0.0).costmap
+
+    @mcp.tool(annotations=READ)
+    async def predict(
+        path: Annotated[
+            list[Point], Field(min_length=2, max_length=500, description="[[x, y], …] from plan_path")
+        ],
+        speed_mps: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)] = 0.18,
+    ) -> list[Any]:
+        """Predict the robot's trajectory along a planned path and render frames of it."""
+        w, _ = await world_and_costmap()
+        from auraison.sim.planner import densify
+
+        try:
+            pred = await model.predict(w, densify([tuple(p) for p in path], 0.05), speed_mps)
+        except WorldBackendError as exc:
+            raise ToolError(str(exc)) from None
+        head = pred.model_dump(exclude={"frames"}) | {"frames": [f.model_dump() for f in pred.frames]}
+        return [head, *[Image(data=base64.b64decode(f.data), format=f.format) for f in pred.frames[:4]]]
+
+    @mcp.tool(annotations=READ)
+    async def transfer(frames: Annotated[list[Frame], Field(min_length=1, max_length=32)]) -> list[Frame]:
+        """Make synthetic frames photoreal (the local stand-in passes them through unchanged)."""
+        try:
+            return await model.transfer(frames)
+        except WorldBackendError as exc:
+            raise ToolError(str(exc)) from None
+
+    @mcp.tool(annotations=READ)
+    async def reason(
+        frames: Annotated[list[Frame], Field(min_length=1, max_length=32)],
+        question: Annotated[str, Field(min_length=3, max_length=2000)] = "Is it safe to execute this motion?",
+        path: Annotated[list[Point] | None, Field(max_length=500, description="the planned path, for the geometric check")] = None,
+    ) -> Verdict:  # fmt: skip
+        """Go / no-go / uncertain with a rationale. With ``path``, geometry is checked too and a
+        critic's go never overrides a failed geometric check."""
+        try:
+            if path:
+                from auraison.sim.planner import densify
+
+                from . import local
+
+                w, cm = await world_and_costmap()
+                pred = local.predict(w, densify([tuple(p) for p in path], 0.05), 0.18)
+                return await model.assess(w, cm, pred, frames, question)
+            verdict = await model.critic(frames, question)
+        except WorldBackendError as exc:
+            raise ToolError(str(exc)) from None
+        if verdict is None:
+            raise ToolError("the local stand-in judges geometry only: pass the planned `path` too")
+        return verdict
+
+    return mcp
