@@ -39,6 +39,7 @@ services-down: install
 bench: install
 	$(BIN)/python -m auraison.bench.sim_p5
 	$(BIN)/python -m auraison.bench.nav_p7
+	$(BIN)/python -m auraison.bench.nav_p7 --through robot
 	$(BIN)/python -m auraison.bench.agentops_p1
 	$(BIN)/python -m auraison.bench.agentops_r4
 

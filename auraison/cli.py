@@ -28,6 +28,8 @@ app.add_typer(services_app, name="services")
 app.add_typer(config_app, name="config")
 app.add_typer(rosmcp_app, name="rosmcp")
 approvals_app = typer.Typer(help="Human approvals of tool calls (AgentOps).")
+robot_app = typer.Typer(help="The robot, for people (through the gateway and AgentOps).")
+app.add_typer(robot_app, name="robot")
 hook_app = typer.Typer(help="Claude Code hooks backed by the AgentOps policy.")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(hook_app, name="hook")
@@ -278,6 +280,109 @@ def approvals_approve(approval_id: str, reason: Annotated[str, typer.Option()] =
 def approvals_deny(approval_id: str, reason: Annotated[str, typer.Option()] = "") -> None:
     """Deny a pending request; the agent is told it was denied and why."""
     _decide(approval_id, False, reason)
+
+
+# ------------------------------------------------------------------------------- robot
+def _robot_call(tool: str, args: dict | None = None, progress: bool = False) -> dict:
+    """Call a robot tool through the in-process gateway, so people get AgentOps too."""
+    import asyncio
+    import logging
+
+    from fastmcp import Client
+
+    from auraison.mcp_servers.gateway import build_gateway
+
+    logging.getLogger("fastmcp").setLevel(logging.CRITICAL)  # a refused call is reported below, once
+
+    async def run() -> dict:
+        async with Client(build_gateway(get_settings())) as c:
+            if progress:
+                with console.status("navigating…") as status:
+
+                    async def on_progress(done: float, total: float | None, msg: str | None) -> None:
+                        status.update(f"navigating… {msg or ''}")
+
+                    res = await c.call_tool(
+                        tool, args or {}, raise_on_error=False, progress_handler=on_progress
+                    )
+            else:
+                res = await c.call_tool(tool, args or {}, raise_on_error=False)
+        if res.is_error:
+            raise UserError(res.content[0].text.splitlines()[0])
+        data = res.structured_content or {}
+        return data.get("result", data) if set(data) == {"result"} else data
+
+    return asyncio.run(run())
+
+
+@robot_app.command("state")
+def robot_state() -> None:
+    """Pose, speed, navigation and connection."""
+    s = _robot_call("robot_get_state")
+    p = s["pose"]
+    import math
+
+    console.print(
+        f"pose ({p['x']:.2f}, {p['y']:.2f}) heading {math.degrees(p['yaw']):.0f}°, "
+        f"speed {s['linear_mps']:.2f} m/s, navigation {s['navigation']['state']}, "
+        f"{'connected to' if s['connected'] else 'NOT connected to'} {s['rosbridge_url']}"
+    )
+
+
+@robot_app.command("places")
+def robot_places() -> None:
+    """Named places and their distance from the robot."""
+    table = Table(title="places")
+    for col in ("place", "x", "y", "distance"):
+        table.add_column(col)
+    for p in _robot_call("robot_list_places"):
+        dist = "-" if p["distance_m"] is None else f"{p['distance_m']:.1f} m"
+        table.add_row(p["name"], f"{p['x']:g}", f"{p['y']:g}", dist)
+    console.print(table)
+
+
+@robot_app.command("goto")
+def robot_goto(
+    place: str,
+    safely: Annotated[bool, typer.Option(help="predict → reason before driving")] = True,
+    map_out: Annotated[
+        Path | None, typer.Option("--map", help="write the map with the robot to a PNG")
+    ] = None,
+) -> None:
+    """Navigate to a named place and report the outcome."""
+    out = _robot_call(
+        "robot_navigate_safely" if safely else "robot_navigate_to", {"place": place}, progress=True
+    )
+    nav = out.get("navigation", out) if safely else out
+    if safely:
+        for step in out["steps"]:
+            mark = "[green]✓[/]" if step["ok"] else "[yellow]✗[/]"
+            console.print(f" {mark} {step['candidate']}: {step['stage']} — {step['detail']}")
+    if nav:
+        console.print(
+            f"{nav['status']}: {nav['distance_travelled_m']} m in {nav['duration_s']} s, "
+            f"now at ({nav['final_pose']['x']:.2f}, {nav['final_pose']['y']:.2f})"
+            + (f" — {nav['message']}" if nav.get("message") else "")
+        )
+    else:
+        console.print(f"{out['status']}")
+    if map_out is not None:
+        import asyncio
+        import base64
+
+        from fastmcp import Client
+
+        from auraison.mcp_servers.gateway import build_gateway
+
+        async def fetch() -> bytes:
+            async with Client(build_gateway(get_settings())) as c:
+                res = await c.call_tool("robot_get_map", {})
+                return base64.b64decode(res.content[1].data)
+
+        map_out.write_bytes(asyncio.run(fetch()))
+        console.print(f"map: {map_out}")
+    if (nav or out)["status"] != "succeeded":
+        raise typer.Exit(1)
 
 
 # -------------------------------------------------------------------------------- hook

@@ -43,6 +43,53 @@ def pick_goals(sim: Simulation, rng: random.Random, n_ok: int, n_bad: int) -> li
     return goals
 
 
+async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, seed: int) -> dict[str, float]:
+    """The same goals through the robot MCP server's ``navigate_to`` tool (an in-memory client)."""
+    import tempfile
+
+    from fastmcp import Client
+
+    from auraison.mcp_servers.robot.server import build_server
+    from auraison.settings import Settings
+
+    world = load_world(name)
+    sim = Simulation(world, SimConfig(seed=seed))
+    server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
+    await server.start()
+    rng = random.Random(seed)
+    stats = {
+        "reached": 0,
+        "reachable": 0,
+        "refused": 0,
+        "unreachable": 0,
+        "moved_on_refusal": 0,
+        "sim_s": 0.0,
+    }
+    settings = Settings(home=tempfile.mkdtemp(), robot={"rosbridge_url": server.url, "world": name})
+    robot = build_server(settings)
+    try:
+        async with Client(robot) as c:
+            for x, y, ok in pick_goals(sim, rng, n_ok, n_bad):
+                odometer, t0 = sim.robot.distance, sim.t
+                res = await c.call_tool(
+                    "navigate_to", {"x": round(x, 3), "y": round(y, 3)}, raise_on_error=False, timeout=600
+                )
+                stats["sim_s"] += sim.t - t0
+                out = res.structured_content or {}
+                if ok:
+                    stats["reachable"] += 1
+                    stats["reached"] += out.get("status") == "succeeded" and bool(out.get("reached"))
+                else:
+                    stats["unreachable"] += 1
+                    refused = res.is_error or out.get("status") == "refused"
+                    stats["refused"] += refused
+                    stats["moved_on_refusal"] += refused and sim.robot.distance != odometer
+        await robot.service.client.close()
+    finally:
+        await server.stop()
+    return stats
+
+
 async def run_world(name: str, n_ok: int, n_bad: int, speed: float, seed: int) -> dict[str, float]:
     world = load_world(name)
     sim = Simulation(world, SimConfig(seed=seed))
@@ -107,12 +154,22 @@ def main() -> None:
     ap.add_argument("--unreachable", type=int, default=10)
     ap.add_argument("--speed", type=float, default=50.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--through",
+        choices=["action", "robot"],
+        default="action",
+        help="send goals as raw rosbridge actions, or through the robot server's navigate_to",
+    )
     args = ap.parse_args()
-    print(f"P7 navigation benchmark — {machine()}; {args.speed:g}× real time, seed {args.seed}")
+    run = run_world if args.through == "action" else run_world_via_robot
+    print(
+        f"P7 navigation benchmark — {machine()}; {args.speed:g}× real time, seed {args.seed}, "
+        f"through {'the /navigate_to_pose action' if args.through == 'action' else 'robot navigate_to'}"
+    )
     total_ok = total_reach = total_ref = total_bad = 0
     for name in BUILTIN:
         t0 = time.perf_counter()
-        s = asyncio.run(run_world(name, args.reachable, args.unreachable, args.speed, args.seed))
+        s = asyncio.run(run(name, args.reachable, args.unreachable, args.speed, args.seed))
         wall = time.perf_counter() - t0
         total_ok += s["reached"]
         total_reach += s["reachable"]

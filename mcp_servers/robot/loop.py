@@ -14,6 +14,7 @@ is refused before any prediction, with zero motion. Every step is recorded in th
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -26,8 +27,10 @@ from .models import NavOutcome, Pose
 from .service import Progress, RobotService
 
 EXTRA_CLEARANCE = 0.15
-QUESTION = ("The robot will follow the shown trajectory through a maze. Is it safe to execute "
-            "without touching walls or entering unknown space?")  # fmt: skip
+QUESTION = (
+    "The robot will follow the shown trajectory through a maze. Is it safe to execute "
+    "without touching walls or entering unknown space?"
+)
 
 
 class Step(BaseModel):
@@ -45,9 +48,13 @@ class SafeNavOutcome(BaseModel):
     navigation: NavOutcome | None = None
 
 
-async def navigate_safely(robot: RobotService, world_model: WorldModel, goal: Pose,
-                          progress: Progress | None = None,
-                          geofence: list[tuple[float, float]] | None = None) -> SafeNavOutcome:  # fmt: skip
+async def navigate_safely(
+    robot: RobotService,
+    world_model: WorldModel,
+    goal: Pose,
+    progress: Progress | None = None,
+    geofence: list[tuple[float, float]] | None = None,
+) -> SafeNavOutcome:
     world = await robot.world()
     start = (await robot.pose())[0]
     max_v, _ = await robot.limits()
@@ -57,34 +64,66 @@ async def navigate_safely(robot: RobotService, world_model: WorldModel, goal: Po
         if route is None:
             steps.append(Step(candidate=name, stage="plan", ok=False, detail="no such route"))
             continue
-        path, planner_clearance = route
-        steps.append(Step(candidate=name, stage="plan", ok=True,
-                          detail=f"{_length(path):.1f} m, {len(path)} corners"))  # fmt: skip
+        path = route
+        steps.append(
+            Step(candidate=name, stage="plan", ok=True, detail=f"{_length(path):.1f} m, {len(path)} corners")
+        )
         costmap = robot.planner(world, 0.0).costmap
         dense = _densify(path)
         prediction = await world_model.predict(world, dense, 0.8 * max_v)
-        steps.append(Step(candidate=name, stage="predict", ok=True,
-                          detail=f"{len(prediction.trajectory)} poses, {len(prediction.frames)} frames by "
-                                 f"{prediction.backend}"))  # fmt: skip
+        steps.append(
+            Step(
+                candidate=name,
+                stage="predict",
+                ok=True,
+                detail=f"{len(prediction.trajectory)} poses, {len(prediction.frames)} frames by "
+                f"{prediction.backend}",
+            )
+        )
         frames = await world_model.transfer(prediction.frames)
-        steps.append(Step(candidate=name, stage="transfer", ok=True,
-                          detail=f"{len(frames)} frames ({'synthetic' if frames and frames[0].synthetic else 'photoreal'})"))  # fmt: skip
+        kind = "synthetic" if frames and frames[0].synthetic else "photoreal"
+        steps.append(
+            Step(
+                candidate=name,
+                stage="transfer",
+                ok=True,
+                detail=f"{len(frames)} frames ({kind})",
+            )
+        )
         verdict = await world_model.assess(world, costmap, prediction, frames, QUESTION, geofence)
         last_verdict = verdict
-        steps.append(Step(candidate=name, stage="reason", ok=verdict.verdict == "go",
-                          detail=f"{verdict.verdict} ({verdict.confidence:.2f}): {verdict.rationale}"))  # fmt: skip
+        steps.append(
+            Step(
+                candidate=name,
+                stage="reason",
+                ok=verdict.verdict == "go",
+                detail=f"{verdict.verdict} ({verdict.confidence:.2f}): {verdict.rationale}",
+            )
+        )
         if verdict.verdict != "go":
             continue
         outcome = await _execute(robot, name, path, goal, progress)
-        steps.append(Step(candidate=name, stage="execute", ok=outcome.status == "succeeded",
-                          detail=f"{outcome.status}: {outcome.distance_travelled_m} m in {outcome.duration_s} s"))  # fmt: skip
+        steps.append(
+            Step(
+                candidate=name,
+                stage="execute",
+                ok=outcome.status == "succeeded",
+                detail=f"{outcome.status}: {outcome.distance_travelled_m} m in {outcome.duration_s} s",
+            )
+        )
         return SafeNavOutcome(
             status=outcome.status, chosen=name, steps=steps, verdict=verdict, navigation=outcome
         )
     if not any(s.stage == "plan" and s.ok for s in steps):
         return SafeNavOutcome(status="refused", chosen=None, steps=steps)
-    steps.append(Step(candidate="human", stage="escalate", ok=False,
-                      detail="every candidate was judged unsafe: ask a human to approve or choose another goal"))  # fmt: skip
+    steps.append(
+        Step(
+            candidate="human",
+            stage="escalate",
+            ok=False,
+            detail="every candidate was judged unsafe: ask a human to approve or choose another goal",
+        )
+    )
     return SafeNavOutcome(status="needs_approval", chosen=None, steps=steps, verdict=last_verdict)
 
 
@@ -93,12 +132,12 @@ async def _candidates(robot: RobotService, world, start: Pose, goal: Pose):
     base = robot.planner(world, 0.0).plan((start.x, start.y), (goal.x, goal.y))
     if not base.ok:  # unreachable for Nav2 itself: refuse, nothing else can help
         return [("nav2 plan", None)]
-    out.append(("nav2 plan", (base.corners, 0.0)))
+    out.append(("nav2 plan", base.corners))
     wide = robot.planner(world, EXTRA_CLEARANCE).plan((start.x, start.y), (goal.x, goal.y))
     out.append(
         (
             f"re-plan with +{EXTRA_CLEARANCE:.2f} m clearance",
-            (wide.corners, EXTRA_CLEARANCE) if wide.ok else None,
+            wide.corners if wide.ok else None,
         )
     )
     via = _via_place(robot, world, start, goal)
@@ -115,12 +154,13 @@ def _via_place(robot: RobotService, world, start: Pose, goal: Pose):
         a = planner.plan((start.x, start.y), (px, py))
         b = robot.planner(world, 0.0).plan((px, py), (goal.x, goal.y))
         if a.ok and b.ok and (best is None or a.length + b.length < best[2]):
-            best = (name, (a.corners + b.corners[1:], EXTRA_CLEARANCE), a.length + b.length)
+            best = (name, a.corners + b.corners[1:], a.length + b.length)
     return (best[0], best[1]) if best else None
 
 
-async def _execute(robot: RobotService, name: str, corners: list[tuple[float, float]], goal: Pose,
-                   progress: Progress | None) -> NavOutcome:  # fmt: skip
+async def _execute(
+    robot: RobotService, name: str, corners: list[tuple[float, float]], goal: Pose, progress: Progress | None
+) -> NavOutcome:
     if name == "nav2 plan":
         return await robot.navigate(goal, progress)
     hops = [Pose(x=x, y=y, yaw=_heading(corners, i)) for i, (x, y) in enumerate(corners[1:-1], start=1)]
@@ -136,8 +176,14 @@ async def _execute(robot: RobotService, name: str, corners: list[tuple[float, fl
         outcome.status == "succeeded"
         and math.dist((outcome.final_pose.x, outcome.final_pose.y), (goal.x, goal.y)) <= 0.25
     )
-    return outcome.model_copy(update={"goal": goal, "distance_travelled_m": round(travelled, 2),
-                                      "duration_s": round(duration, 2), "reached": reached})  # fmt: skip
+    return outcome.model_copy(
+        update={
+            "goal": goal,
+            "distance_travelled_m": round(travelled, 2),
+            "duration_s": round(duration, 2),
+            "reached": reached,
+        }
+    )
 
 
 def _heading(corners: list[tuple[float, float]], i: int) -> float:
@@ -146,7 +192,7 @@ def _heading(corners: list[tuple[float, float]], i: int) -> float:
 
 
 def _length(path: list[tuple[float, float]]) -> float:
-    return sum(math.dist(a, b) for a, b in zip(path, path[1:], strict=False))
+    return sum(math.dist(a, b) for a, b in itertools.pairwise(path))
 
 
 def _densify(path: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -119,11 +119,15 @@ class RosbridgeClient:
                     log.warning("bad frame from rosbridge", error=str(exc))
         except ConnectionClosed:
             pass
-        finally:
+        except asyncio.CancelledError:  # our own shutdown, not a lost robot
             if self._ws is ws:
                 self._ws = None
-                self._fail_pending("closed by the server")
-                log.warning("rosbridge disconnected", url=self.url)
+                self._fail_pending("client shut down")
+            raise
+        if self._ws is ws:
+            self._ws = None
+            self._fail_pending("closed by the server")
+            log.warning("rosbridge disconnected", url=self.url)
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         op = frame.get("op")
@@ -159,8 +163,9 @@ class RosbridgeClient:
             raise RobotUnavailable(f"rosbridge connection to {self.url} lost while sending") from None
 
     # ------------------------------------------------------------------ services
-    async def call_service(self, service: str, args: dict[str, Any] | None = None,
-                           timeout_s: float = 5.0) -> dict[str, Any]:  # fmt: skip
+    async def call_service(
+        self, service: str, args: dict[str, Any] | None = None, timeout_s: float = 5.0
+    ) -> dict[str, Any]:
         rid = f"call_service:{service}:{next(self._ids)}"
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
@@ -199,13 +204,26 @@ class RosbridgeClient:
         await self._send({"op": "publish", "topic": topic, "msg": msg})
 
     # ------------------------------------------------------------------- actions
-    async def send_goal(self, action: str, action_type: str, args: dict[str, Any],
-                        on_feedback: Callable[[dict[str, Any]], None] | None = None) -> tuple[str, asyncio.Future[Any]]:  # fmt: skip
+    async def send_goal(
+        self,
+        action: str,
+        action_type: str,
+        args: dict[str, Any],
+        on_feedback: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[str, asyncio.Future[Any]]:
         gid = f"auraison-goal-{int(time.time() * 1000)}-{next(self._ids)}"
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._goals[gid] = (on_feedback, fut)
-        await self._send({"op": "send_action_goal", "id": gid, "action": action,
-                          "action_type": action_type, "args": args, "feedback": True})  # fmt: skip
+        await self._send(
+            {
+                "op": "send_action_goal",
+                "id": gid,
+                "action": action,
+                "action_type": action_type,
+                "args": args,
+                "feedback": True,
+            }
+        )
         return gid, fut
 
     async def cancel_goal(self, action: str, goal_id: str) -> None:

@@ -24,12 +24,30 @@ from .service import RobotError, RobotService
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
 MOVES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True)
 
-Coordinate = Annotated[float | None, Field(default=None, ge=-1000, le=1000, allow_inf_nan=False,
-                                           description="metres in the map frame")]  # fmt: skip
-Yaw = Annotated[float | None, Field(default=None, ge=-2 * math.pi, le=2 * math.pi, allow_inf_nan=False,
-                                    description="final heading in radians (optional)")]  # fmt: skip
-PlaceName = Annotated[str | None, Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$",
-                                        description="a named place (see list_places)")]  # fmt: skip
+Coordinate = Annotated[
+    float | None,
+    Field(default=None, ge=-1000, le=1000, allow_inf_nan=False, description="metres in the map frame"),
+]
+Yaw = Annotated[
+    float | None,
+    Field(
+        default=None,
+        ge=-2 * math.pi,
+        le=2 * math.pi,
+        allow_inf_nan=False,
+        description="final heading in radians (optional)",
+    ),
+]
+PlaceName = Annotated[
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="a named place (see list_places)",
+    ),
+]
 
 
 def places_for(settings: Settings) -> dict[str, tuple[float, float, float]]:
@@ -43,8 +61,11 @@ def places_for(settings: Settings) -> dict[str, tuple[float, float, float]]:
 
 def build_server(settings: Settings, service: RobotService | None = None) -> FastMCP:
     service = service or RobotService(RosbridgeClient(settings.robot.rosbridge_url), places_for(settings))
-    mcp = FastMCP("robot", instructions="A TurtleBot3 behind rosbridge (the built-in maze sim or a real robot). "
-                  "Read state and plan freely; motion tools move a real machine: plan first, stop anytime.")  # fmt: skip
+    mcp = FastMCP(
+        "robot",
+        instructions="A TurtleBot3 behind rosbridge (the built-in maze sim or a real robot). "
+        "Read state and plan freely; motion tools move a real machine: plan first, stop anytime.",
+    )
     mcp.service = service  # type: ignore[attr-defined]
 
     async def guarded(coro: Any) -> Any:
@@ -84,16 +105,22 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
         return Image(data=await guarded(service.camera_jpeg()), format="jpeg")
 
     @mcp.tool(annotations=READ)
-    async def plan_path(place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
-                        yaw: Yaw = None) -> PathPlan:  # fmt: skip
+    async def plan_path(
+        place: PlaceName = None, x: Coordinate = None, y: Coordinate = None, yaw: Yaw = None
+    ) -> PathPlan:
         """Dry run: is the goal reachable, how long, how soon, by which waypoints. Never moves."""
         goal = _goal(service, place, x, y, yaw)
         return (await guarded(service.plan(goal)))[0]
 
     @mcp.tool(annotations=MOVES)
-    async def navigate_to(ctx: Context, place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
-                          yaw: Yaw = None,
-                          timeout_s: Annotated[float | None, Field(default=None, gt=0, le=3600)] = None) -> NavOutcome:  # fmt: skip
+    async def navigate_to(
+        ctx: Context,
+        place: PlaceName = None,
+        x: Coordinate = None,
+        y: Coordinate = None,
+        yaw: Yaw = None,
+        timeout_s: Annotated[float | None, Field(default=None, gt=0, le=3600)] = None,
+    ) -> NavOutcome:
         """Drive to a place or x/y (Nav2): plans first and refuses unreachable goals without moving;
         reports progress while driving; returns the outcome, distance travelled and time."""
         goal = _goal(service, place, x, y, yaw)
@@ -104,8 +131,9 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
         return await guarded(service.navigate(goal, progress, timeout_s))
 
     @mcp.tool(annotations=MOVES)
-    async def navigate_safely(ctx: Context, place: PlaceName = None, x: Coordinate = None, y: Coordinate = None,
-                              yaw: Yaw = None) -> SafeNavOutcome:  # fmt: skip
+    async def navigate_safely(
+        ctx: Context, place: PlaceName = None, x: Coordinate = None, y: Coordinate = None, yaw: Yaw = None
+    ) -> SafeNavOutcome:
         """Predict → transfer → reason before driving: executes only a route judged safe, tries
         a wider-clearance re-plan and a detour via a place on no-go, else asks for a human."""
         goal = _goal(service, place, x, y, yaw)
@@ -122,10 +150,16 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
 
     @mcp.tool(annotations=MOVES)
     async def drive(
-        linear: Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False, description="m/s, clamped to the robot's limit")],
-        angular: Annotated[float, Field(ge=-20, le=20, allow_inf_nan=False, description="rad/s, clamped")] = 0.0,
-        duration: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False, description="seconds; stops at the end")] = 1.0,
-    ) -> DriveResult:  # fmt: skip
+        linear: Annotated[
+            float, Field(ge=-10, le=10, allow_inf_nan=False, description="m/s, clamped to the robot's limit")
+        ],
+        angular: Annotated[
+            float, Field(ge=-20, le=20, allow_inf_nan=False, description="rad/s, clamped")
+        ] = 0.0,
+        duration: Annotated[
+            float, Field(gt=0, le=30, allow_inf_nan=False, description="seconds; stops at the end")
+        ] = 1.0,
+    ) -> DriveResult:
         """Open-loop velocity for a fixed time, then stop. Prefer navigate_to: drive sees no walls."""
         return await guarded(service.drive(linear, angular, duration))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -64,9 +65,15 @@ def world_from_map(msg: dict[str, Any], places: dict[str, tuple[float, float, fl
     data = np.asarray(msg["data"], dtype=np.int16).reshape(info["height"], info["width"])
     grid = np.where(data < 0, UNKNOWN, np.where(data >= 65, WALL, FREE)).astype(np.int8)
     origin = info["origin"]["position"]
-    return World(name="map", description="", resolution=float(info["resolution"]),
-                 origin=(float(origin["x"]), float(origin["y"])), grid=grid, start=(0.0, 0.0, 0.0),
-                 places=dict(places))  # fmt: skip
+    return World(
+        name="map",
+        description="",
+        resolution=float(info["resolution"]),
+        origin=(float(origin["x"]), float(origin["y"])),
+        grid=grid,
+        start=(0.0, 0.0, 0.0),
+        places=dict(places),
+    )
 
 
 class RobotService:
@@ -98,25 +105,43 @@ class RobotService:
         odom = await self.client.sample("/odom", "nav_msgs/msg/Odometry", max_age_s=0.2)
         p = odom["pose"]["pose"]
         t = odom["twist"]["twist"]
-        pose = Pose(x=round(p["position"]["x"], 4), y=round(p["position"]["y"], 4),
-                    yaw=round(yaw_of(p["orientation"]), 4))  # fmt: skip
+        pose = Pose(
+            x=round(p["position"]["x"], 4),
+            y=round(p["position"]["y"], 4),
+            yaw=round(yaw_of(p["orientation"]), 4),
+        )
         return pose, round(t["linear"]["x"], 4), round(t["angular"]["z"], 4)
 
     async def state(self) -> RobotState:
         pose, v, w = await self.pose()
         max_v, max_w = await self.limits()
-        return RobotState(pose=pose, linear_mps=v, angular_rps=w, navigation=self.nav,
-                          estop_at=self.estop_at, connected=self.client.connected,
-                          rosbridge_url=self.client.url, max_linear_mps=max_v, max_angular_rps=max_w)  # fmt: skip
+        return RobotState(
+            pose=pose,
+            linear_mps=v,
+            angular_rps=w,
+            navigation=self.nav,
+            estop_at=self.estop_at,
+            connected=self.client.connected,
+            rosbridge_url=self.client.url,
+            max_linear_mps=max_v,
+            max_angular_rps=max_w,
+        )
 
     async def list_places(self) -> list[Place]:
         try:
             pose: Pose | None = (await self.pose())[0]
         except RobotUnavailable:
             pose = None
-        return [Place(name=n, x=x, y=y, yaw=yaw,
-                      distance_m=round(math.dist((x, y), (pose.x, pose.y)), 2) if pose else None)
-                for n, (x, y, yaw) in sorted(self.places.items())]  # fmt: skip
+        return [
+            Place(
+                name=n,
+                x=x,
+                y=y,
+                yaw=yaw,
+                distance_m=round(math.dist((x, y), (pose.x, pose.y)), 2) if pose else None,
+            )
+            for n, (x, y, yaw) in sorted(self.places.items())
+        ]
 
     async def world(self) -> World:
         if self._world is None:
@@ -148,18 +173,24 @@ class RobotService:
             if closest is None or r < closest:
                 closest, closest_b = r, bearing
         return ScanSummary(
-            sectors=[Sector(name=n, bearing_deg=(45.0 * k + 180) % 360 - 180,
-                            min_distance_m=round(best[k], 2) if best[k] is not None else None)
-                     for k, n in enumerate(SECTORS)],
+            sectors=[
+                Sector(
+                    name=n,
+                    bearing_deg=(45.0 * k + 180) % 360 - 180,
+                    min_distance_m=round(best[k], 2) if best[k] is not None else None,
+                )
+                for k, n in enumerate(SECTORS)
+            ],
             closest_m=round(closest, 2) if closest is not None else None,
             closest_bearing_deg=round(closest_b, 1) if closest_b is not None else None,
             beams_without_return=sum(r is None for r in ranges),
             range_max_m=scan["range_max"],
-        )  # fmt: skip
+        )
 
     async def camera_jpeg(self) -> bytes:
-        img = await self.client.sample("/camera/image_raw/compressed", "sensor_msgs/msg/CompressedImage",
-                                       max_age_s=0.5)  # fmt: skip
+        img = await self.client.sample(
+            "/camera/image_raw/compressed", "sensor_msgs/msg/CompressedImage", max_age_s=0.5
+        )
         data = img["data"]
         return base64.b64decode(data) if isinstance(data, str) else bytes(data)
 
@@ -178,8 +209,14 @@ class RobotService:
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
         w, h = world.size_m
-        meta = {"width_cells": world.width, "height_cells": world.height, "resolution_m": world.resolution,
-                "origin": list(world.origin), "size_m": [w, h], "places": sorted(self.places)}  # fmt: skip
+        meta = {
+            "width_cells": world.width,
+            "height_cells": world.height,
+            "resolution_m": world.resolution,
+            "origin": list(world.origin),
+            "size_m": [w, h],
+            "places": sorted(self.places),
+        }
         return buf.getvalue(), meta
 
     # ----------------------------------------------------------------- planning
@@ -211,8 +248,14 @@ class RobotService:
             waypoints.append((round(goal.x, 2), round(goal.y, 2)))
         clearance = min(planner.costmap.clearance_at(px, py) for px, py in plan.path)
         eta = plan.length / (0.8 * max_v) + abs(goal.yaw - pose.yaw) / max_w
-        return PathPlan(reachable=True, goal=goal, length_m=round(plan.length, 2), eta_s=round(eta, 1),
-                        waypoints=waypoints, min_clearance_m=round(clearance, 3)), plan  # fmt: skip
+        return PathPlan(
+            reachable=True,
+            goal=goal,
+            length_m=round(plan.length, 2),
+            eta_s=round(eta, 1),
+            waypoints=waypoints,
+            min_clearance_m=round(clearance, 3),
+        ), plan
 
     # ------------------------------------------------------------------- motion
     async def navigate(
@@ -221,9 +264,16 @@ class RobotService:
         planned, _ = await self.plan(goal)
         start_pose = (await self.pose())[0]
         if not planned.reachable:  # refused before any motion, as Nav2 would
-            return NavOutcome(status="refused", goal=goal, reached=False, distance_travelled_m=0.0,
-                              duration_s=0.0, final_pose=start_pose, error_code=planned.error_code,
-                              message=planned.reason)  # fmt: skip
+            return NavOutcome(
+                status="refused",
+                goal=goal,
+                reached=False,
+                distance_travelled_m=0.0,
+                duration_s=0.0,
+                final_pose=start_pose,
+                error_code=planned.error_code,
+                message=planned.reason,
+            )
         self._stop.clear()
         t0 = time.monotonic()
         trail = [(start_pose.x, start_pose.y)]
@@ -233,11 +283,19 @@ class RobotService:
         def on_feedback(values: dict[str, Any]) -> None:
             queue.put_nowait(values)
 
-        args = {"pose": {"header": {"frame_id": "map"},
-                         "pose": {"position": {"x": goal.x, "y": goal.y, "z": 0.0}, "orientation": quaternion(goal.yaw)}}}  # fmt: skip
+        args = {
+            "pose": {
+                "header": {"frame_id": "map"},
+                "pose": {
+                    "position": {"x": goal.x, "y": goal.y, "z": 0.0},
+                    "orientation": quaternion(goal.yaw),
+                },
+            }
+        }
         gid, result = await self.client.send_goal(ACTION, ACTION_TYPE, args, on_feedback)
-        self.nav = Navigation(state="navigating", goal=goal, goal_id=gid,
-                              distance_remaining_m=planned.length_m)  # fmt: skip
+        self.nav = Navigation(
+            state="navigating", goal=goal, goal_id=gid, distance_remaining_m=planned.length_m
+        )
         budget = timeout_s or max(60.0, 4 * (planned.eta_s or 60))
         try:
             while not result.done():
@@ -267,21 +325,42 @@ class RobotService:
         values = frame.get("values") if isinstance(frame.get("values"), dict) else {}
         status = STATUS.get(int(frame.get("status", 0)), "aborted")
         msg = values.get("error_msg", "") if values else str(frame.get("values"))
-        self.nav = self.nav.model_copy(update={"state": status, "message": msg,
-                                               "distance_remaining_m": 0.0 if status == "succeeded" else self.nav.distance_remaining_m})  # fmt: skip
+        self.nav = self.nav.model_copy(
+            update={
+                "state": status,
+                "message": msg,
+                "distance_remaining_m": 0.0 if status == "succeeded" else self.nav.distance_remaining_m,
+            }
+        )
         return await self._outcome(
             status, goal, trail, t0, int(values.get("error_code", 0) if values else 0), msg, last
         )
 
-    async def _outcome(self, status: str, goal: Pose, trail: list[tuple[float, float]], t0: float, code: int,
-                       msg: str, last: dict[str, Any]) -> NavOutcome:  # fmt: skip
+    async def _outcome(
+        self,
+        status: str,
+        goal: Pose,
+        trail: list[tuple[float, float]],
+        t0: float,
+        code: int,
+        msg: str,
+        last: dict[str, Any],
+    ) -> NavOutcome:
         final = (await self.pose())[0]
         trail.append((final.x, final.y))
-        dist = sum(math.dist(a, b) for a, b in zip(trail, trail[1:], strict=False))
+        dist = sum(math.dist(a, b) for a, b in itertools.pairwise(trail))
         reached = status == "succeeded" and math.dist((final.x, final.y), (goal.x, goal.y)) <= 0.25
-        return NavOutcome(status=status, goal=goal, reached=reached, distance_travelled_m=round(dist, 2),
-                          duration_s=round(time.monotonic() - t0, 2), final_pose=final, error_code=code,
-                          message=msg, number_of_recoveries=int(last.get("number_of_recoveries", 0)))  # fmt: skip
+        return NavOutcome(
+            status=status,
+            goal=goal,
+            reached=reached,
+            distance_travelled_m=round(dist, 2),
+            duration_s=round(time.monotonic() - t0, 2),
+            final_pose=final,
+            error_code=code,
+            message=msg,
+            number_of_recoveries=int(last.get("number_of_recoveries", 0)),
+        )
 
     async def cancel(self) -> Navigation:
         if self.nav.state == "navigating" and self.nav.goal_id:
@@ -315,9 +394,15 @@ class RobotService:
         finally:
             await self._halt()  # always end stopped, even if the caller was cancelled
         end = (await self.pose())[0]
-        return DriveResult(linear_mps=v, angular_rps=w, duration_s=round(time.monotonic() - t0, 2), clamped=clamped,
-                           stopped_early=stopped, distance_travelled_m=round(math.dist((start.x, start.y), (end.x, end.y)), 3),
-                           final_pose=end)  # fmt: skip
+        return DriveResult(
+            linear_mps=v,
+            angular_rps=w,
+            duration_s=round(time.monotonic() - t0, 2),
+            clamped=clamped,
+            stopped_early=stopped,
+            distance_travelled_m=round(math.dist((start.x, start.y), (end.x, end.y)), 3),
+            final_pose=end,
+        )
 
     async def _halt(self) -> None:
         zero = {"linear": {"x": 0.0, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": 0.0}}

@@ -34,9 +34,13 @@ class WorldModel:
     async def predict(self, world: World, path: list[tuple[float, float]], speed: float) -> Prediction:
         pred = local.predict(world, path, speed)  # the kinematic rollout is always ours
         if self.backend == "nim":
-            frames = await remote.predict(self.settings.predict_url, self._key(), pred.frames[0],
-                                          "a TurtleBot driving through a maze, first-person view",
-                                          self.settings.timeout_s)  # fmt: skip
+            frames = await remote.predict(
+                self.settings.predict_url,
+                self._key(),
+                pred.frames[0],
+                "a TurtleBot driving through a maze, first-person view",
+                self.settings.timeout_s,
+            )
             return pred.model_copy(
                 update={"frames": frames, "backend": "cosmos-predict2 (nim)", "stand_in": False}
             )
@@ -44,8 +48,13 @@ class WorldModel:
 
     async def transfer(self, frames: list[Frame]) -> list[Frame]:
         if self.backend == "nim":
-            return await remote.transfer(self.settings.transfer_url, self._key(), frames,
-                                         "photorealistic indoor office corridor", self.settings.timeout_s)  # fmt: skip
+            return await remote.transfer(
+                self.settings.transfer_url,
+                self._key(),
+                frames,
+                "photorealistic indoor office corridor",
+                self.settings.timeout_s,
+            )
         return local.transfer(frames)
 
     async def critic(self, frames: list[Frame], question: str) -> Verdict | None:
@@ -55,8 +64,15 @@ class WorldModel:
         s = self.settings
         return await remote.reason(s.reason_url, s.reason_model, self._key(), frames, question, s.timeout_s)
 
-    async def assess(self, world: World, costmap: Costmap, prediction: Prediction, frames: list[Frame],
-                     question: str, geofence: list[tuple[float, float]] | None = None) -> Verdict:  # fmt: skip
+    async def assess(
+        self,
+        world: World,
+        costmap: Costmap,
+        prediction: Prediction,
+        frames: list[Frame],
+        question: str,
+        geofence: list[tuple[float, float]] | None = None,
+    ) -> Verdict:
         geometric = local.critic(
             world, costmap, prediction.trajectory, self.settings.min_clearance_m, geofence
         )
@@ -65,5 +81,8 @@ class WorldModel:
             return geometric
         if RANK[learned.verdict] >= RANK[geometric.verdict]:
             return learned.model_copy(update={"checks": geometric.checks})
-        return geometric.model_copy(update={"rationale": f"{geometric.rationale} (the critic said "
-                                                          f"{learned.verdict}, geometry overrides)"})  # fmt: skip
+        return geometric.model_copy(
+            update={
+                "rationale": f"{geometric.rationale} (the critic said {learned.verdict}, geometry overrides)"
+            }
+        )

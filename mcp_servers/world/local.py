@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 
 from auraison.agentops.guardrails import inside
@@ -29,7 +30,7 @@ def rollout(path: list[tuple[float, float]], speed: float, dt: float = 0.5) -> l
         return [TrajectoryPoint(t=0.0, x=x, y=y, yaw=0.0)]
     out, t, carry = [], 0.0, 0.0
     step = speed * dt
-    for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(path):
         seg = math.dist((x0, y0), (x1, y1))
         yaw = math.atan2(y1 - y0, x1 - x0)
         s = carry
@@ -57,24 +58,45 @@ def transfer(frames: list[Frame]) -> list[Frame]:
     return [f.model_copy() for f in frames]  # pass-through: still synthetic
 
 
-def critic(world: World, costmap: Costmap, trajectory: list[TrajectoryPoint], min_clearance: float,
-           geofence: list[tuple[float, float]] | None = None) -> Verdict:  # fmt: skip
+def critic(
+    world: World,
+    costmap: Costmap,
+    trajectory: list[TrajectoryPoint],
+    min_clearance: float,
+    geofence: list[tuple[float, float]] | None = None,
+) -> Verdict:
     """Geometry says go / no_go / uncertain; the first failing check explains why."""
     clearances = [(costmap.clearance_at(p.x, p.y), p) for p in trajectory]
     worst, at = min(clearances, key=lambda c: c[0])
     checks = [
-        Check(name="collision", ok=worst >= ROBOT_RADIUS,
-              detail=f"closest approach {worst:.2f} m at ({at.x:.2f}, {at.y:.2f}); robot radius {ROBOT_RADIUS} m"),
-        Check(name="clearance", ok=worst >= min_clearance,
-              detail=f"minimum clearance {worst:.2f} m (wanted ≥ {min_clearance:.2f} m)"),
-        Check(name="known_space", ok=not any(_cell(world, p.x, p.y) == UNKNOWN for p in trajectory),
-              detail="the rollout stays in mapped space"),
-    ]  # fmt: skip
+        Check(
+            name="collision",
+            ok=worst >= ROBOT_RADIUS,
+            detail=f"closest approach {worst:.2f} m at ({at.x:.2f}, {at.y:.2f}); "
+            f"robot radius {ROBOT_RADIUS} m",
+        ),
+        Check(
+            name="clearance",
+            ok=worst >= min_clearance,
+            detail=f"minimum clearance {worst:.2f} m (wanted ≥ {min_clearance:.2f} m)",
+        ),
+        Check(
+            name="known_space",
+            ok=not any(_cell(world, p.x, p.y) == UNKNOWN for p in trajectory),
+            detail="the rollout stays in mapped space",
+        ),
+    ]
     if geofence:
         outside = [p for p in trajectory if not inside(p.x, p.y, geofence)]
-        checks.append(Check(name="geofence", ok=not outside,
-                            detail=f"{len(outside)} rollout points outside the geofence" if outside
-                            else "inside the geofence"))  # fmt: skip
+        checks.append(
+            Check(
+                name="geofence",
+                ok=not outside,
+                detail=f"{len(outside)} rollout points outside the geofence"
+                if outside
+                else "inside the geofence",
+            )
+        )
     failed = [c for c in checks if not c.ok]
     if any(c.name in ("collision", "known_space", "geofence") for c in failed):
         verdict, conf = "no_go", 0.95
@@ -83,8 +105,14 @@ def critic(world: World, costmap: Costmap, trajectory: list[TrajectoryPoint], mi
     else:
         verdict, conf = "go", min(0.95, 0.6 + (worst - min_clearance))
     rationale = "; ".join(c.detail for c in failed) if failed else f"clear path: {checks[1].detail}"
-    return Verdict(verdict=verdict, rationale=rationale, confidence=round(max(conf, 0.0), 2), checks=checks,
-                   backend=BACKEND, stand_in=True)  # fmt: skip
+    return Verdict(
+        verdict=verdict,
+        rationale=rationale,
+        confidence=round(max(conf, 0.0), 2),
+        checks=checks,
+        backend=BACKEND,
+        stand_in=True,
+    )
 
 
 def _cell(world: World, x: float, y: float) -> int:

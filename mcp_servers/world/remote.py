@@ -60,8 +60,12 @@ def data_uri(frame: Frame) -> str:
 def reason_request(model: str, frames: list[Frame], question: str) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": data_uri(f)}} for f in frames]
     content.append({"type": "text", "text": question})
-    return {"model": model, "temperature": 0.2, "max_tokens": 1024,
-            "messages": [{"role": "system", "content": REASON_SYSTEM}, {"role": "user", "content": content}]}  # fmt: skip
+    return {
+        "model": model,
+        "temperature": 0.2,
+        "max_tokens": 1024,
+        "messages": [{"role": "system", "content": REASON_SYSTEM}, {"role": "user", "content": content}],
+    }
 
 
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)
@@ -98,8 +102,9 @@ def parse_reason(text: str, backend: str) -> Verdict:
     )
 
 
-async def reason(base_url: str, model: str, api_key: str | None, frames: list[Frame], question: str,
-                 timeout_s: float) -> Verdict:  # fmt: skip
+async def reason(
+    base_url: str, model: str, api_key: str | None, frames: list[Frame], question: str, timeout_s: float
+) -> Verdict:
     body = reason_request(model, frames, question)
     resp = await post_json(f"{base_url.rstrip('/')}/chat/completions", body, api_key, timeout_s)
     try:
@@ -123,8 +128,12 @@ def frames_from(resp: dict[str, Any], synthetic: bool) -> list[Frame]:
 
 
 async def predict(url: str, api_key: str | None, frame: Frame, prompt: str, timeout_s: float) -> list[Frame]:
-    resp = await post_json(f"{url.rstrip('/')}/v1/infer", {"prompt": prompt, "image": data_uri(frame), "seed": 0},
-                           api_key, timeout_s)  # fmt: skip
+    resp = await post_json(
+        f"{url.rstrip('/')}/v1/infer",
+        {"prompt": prompt, "image": data_uri(frame), "seed": 0},
+        api_key,
+        timeout_s,
+    )
     return frames_from(resp, synthetic=True)
 
 

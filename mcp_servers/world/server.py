@@ -25,8 +25,10 @@ from .models import Frame, Verdict
 from .remote import WorldBackendError
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
-Point = tuple[Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
-              Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]]  # fmt: skip
+Point = tuple[
+    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
+    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
+]
 
 
 def build_server(settings: Settings, robot: RobotService | None = None) -> FastMCP:
@@ -76,8 +78,10 @@ def build_server(settings: Settings, robot: RobotService | None = None) -> FastM
     async def reason(
         frames: Annotated[list[Frame], Field(min_length=1, max_length=32)],
         question: Annotated[str, Field(min_length=3, max_length=2000)] = "Is it safe to execute this motion?",
-        path: Annotated[list[Point] | None, Field(max_length=500, description="the planned path, for the geometric check")] = None,
-    ) -> Verdict:  # fmt: skip
+        path: Annotated[
+            list[Point] | None, Field(max_length=500, description="the planned path, for the geometric check")
+        ] = None,
+    ) -> Verdict:
         """Go / no-go / uncertain with a rationale. With ``path``, geometry is checked too and a
         critic's go never overrides a failed geometric check."""
         try:

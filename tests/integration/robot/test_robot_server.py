@@ -36,7 +36,7 @@ async def robot(sim: SimThread, tmp_path: Path) -> AsyncIterator[Client]:
     await srv.service.client.close()
 
 
-async def wait_until(pred, what: str, limit_s: float = 20.0) -> None:  # noqa: ANN001
+async def wait_until(pred, what: str, limit_s: float = 20.0) -> None:
     """Poll a condition (bounded); never a bare sleep standing in for synchronisation."""
     deadline = asyncio.get_running_loop().time() + limit_s
     while not pred():
@@ -52,7 +52,9 @@ async def test_read_tools(robot: Client) -> None:
     assert {p["name"] for p in places} == {"dock", "kitchen", "lab", "office"}
     scan = (await robot.call_tool("get_scan_summary", {})).structured_content
     assert len(scan["sectors"]) == 8 and scan["closest_m"] == pytest.approx(0.5, abs=0.02)
-    assert next(s for s in scan["sectors"] if s["name"] == "left")["min_distance_m"] == pytest.approx(0.5, abs=0.02)
+    assert next(s for s in scan["sectors"] if s["name"] == "left")["min_distance_m"] == pytest.approx(
+        0.5, abs=0.02
+    )
     m = await robot.call_tool("get_map", {"max_px": 300})
     assert m.content[1].type == "image" and m.content[1].mime_type == "image/png"
     cam = await robot.call_tool("get_camera_image", {})
@@ -87,8 +89,13 @@ async def test_unreachable_and_bad_goals_never_move(robot: Client, sim: SimThrea
     assert out["status"] == "refused" and out["error_code"] == 206 and out["distance_travelled_m"] == 0
     res = await robot.call_tool("navigate_to", {"place": "moon"}, raise_on_error=False)
     assert res.is_error and "known places: dock, kitchen, lab, office" in res.content[0].text
-    for args in ({"x": float("nan"), "y": 1.0}, {"x": 1e9, "y": 1.0}, {"x": 1.0}, {"place": "lab", "x": 1.0},
-                 {"place": "../etc"}):  # fmt: skip
+    for args in (
+        {"x": float("nan"), "y": 1.0},
+        {"x": 1e9, "y": 1.0},
+        {"x": 1.0},
+        {"place": "lab", "x": 1.0},
+        {"place": "../etc"},
+    ):
         res = await robot.call_tool("navigate_to", args, raise_on_error=False)
         assert res.is_error, args
     res = await robot.call_tool("drive", {"linear": 0.1, "duration": -1}, raise_on_error=False)
@@ -97,7 +104,9 @@ async def test_unreachable_and_bad_goals_never_move(robot: Client, sim: SimThrea
 
 
 async def test_drive_is_clamped_and_stops_at_the_end(robot: Client, sim: SimThread) -> None:
-    out = (await robot.call_tool("drive", {"linear": 3.0, "angular": 0.0, "duration": 0.5})).structured_content
+    out = (
+        await robot.call_tool("drive", {"linear": 3.0, "angular": 0.0, "duration": 0.5})
+    ).structured_content
     assert out["clamped"] and out["linear_mps"] == 0.22 and not out["stopped_early"]
     await wait_until(lambda: sim.call(lambda: sim.sim.robot.v) == 0.0, "the robot to stop after drive")
     assert sim.call(lambda: sim.sim.cmd) == (0.0, 0.0)

@@ -1,0 +1,71 @@
+"""The Claude Code plugin: manifest, skills and .mcp.json are well-formed and name real tools."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from fastmcp import Client
+
+from auraison.agentops import AgentOps
+from auraison.mcp_servers.gateway import build_gateway
+from auraison.settings import Settings
+from tests.conftest import REPO
+
+SKILLS = sorted((REPO / "skills").glob("*/SKILL.md"))
+MOTION = {
+    "robot_navigate_to",
+    "robot_navigate_safely",
+    "robot_drive",
+    "robot_cancel_navigation",
+    "approvals_decide",
+}
+
+
+def frontmatter(path: Path) -> tuple[dict, str]:
+    text = path.read_text()
+    m = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.S)
+    assert m, f"{path} has no YAML frontmatter"
+    return yaml.safe_load(m.group(1)), m.group(2)
+
+
+async def gateway_tools(tmp_path: Path) -> set[str]:
+    gw = build_gateway(Settings(home=tmp_path, agentops={"approvals": "memory"}), AgentOps(policy=None))
+    async with Client(gw) as c:
+        return {t.name for t in await c.list_tools()}
+
+
+def test_plugin_manifest() -> None:
+    manifest = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
+    assert manifest["name"] == "auraison" and re.match(r"^\d+\.\d+\.\d+$", manifest["version"])
+    assert manifest["description"]
+
+
+def test_mcp_json_launches_the_gateway_and_ros_mcp() -> None:
+    servers = json.loads((REPO / ".mcp.json").read_text())["mcpServers"]
+    assert servers["auraison"]["args"][:1] == ["gateway"] and servers["auraison"]["command"].endswith(
+        "/auraison"
+    )
+    assert "rosmcp install" in " ".join(servers["ros-mcp"]["args"])
+
+
+@pytest.mark.parametrize("path", SKILLS, ids=lambda p: p.parent.name)
+async def test_skill_frontmatter_and_tools_exist(path: Path, tmp_path: Path) -> None:
+    meta, body = frontmatter(path)
+    assert meta["name"] == path.parent.name and len(meta["description"]) <= 1024
+    assert "argument-hint" in meta and body.strip()
+    allowed = meta["allowed-tools"].split()
+    tools = await gateway_tools(tmp_path)
+    for name in allowed:
+        assert name.startswith("mcp__auraison__"), name
+        assert name.removeprefix("mcp__auraison__") in tools, f"{path}: {name} is not a gateway tool"
+        assert name.removeprefix("mcp__auraison__") not in MOTION, f"{path}: {name} moves things"
+    for name in set(re.findall(r"mcp__auraison__(\w+)", body)):
+        assert name in tools, f"{path} mentions unknown tool {name}"
+
+
+def test_at_least_four_skills() -> None:
+    assert {p.parent.name for p in SKILLS} >= {"navigate", "robot-status", "world-check", "approvals"}
