@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from auraison.errors import UserError
+from auraison.sim.world import line_of  # one YAML line finder; the sim owns it (it imports nothing of ours)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,20 +39,3 @@ def parse_yaml_model(text: str, source: str, model: type[M], error: type[UserErr
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         line = line_of(root, err["loc"])
         raise error(f"{source}: line {line}: {loc}: {err['msg']}{more}") from None
-
-
-def line_of(node: Any, loc: tuple[Any, ...]) -> int:
-    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(key)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            nxt = node.value[key]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line

@@ -12,6 +12,8 @@ import json
 import math
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
 
@@ -43,6 +45,31 @@ def pick_goals(sim: Simulation, rng: random.Random, n_ok: int, n_bad: int) -> li
     return goals
 
 
+@asynccontextmanager
+async def served(name: str, speed: float, seed: int) -> AsyncIterator[tuple[Simulation, RosbridgeServer]]:
+    sim = Simulation(load_world(name), SimConfig(seed=seed))
+    server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
+    await server.start()
+    try:
+        yield sim, server
+    finally:
+        await server.stop()
+
+
+def tally(stats: dict[str, float], ok: bool, reached: bool, refused: bool, moved: bool) -> None:
+    if ok:
+        stats["reachable"] += 1
+        stats["reached"] += reached
+    else:
+        stats["unreachable"] += 1
+        stats["refused"] += refused
+        stats["moved_on_refusal"] += refused and moved
+
+
+def new_stats() -> dict[str, float]:
+    return dict.fromkeys(("reached", "reachable", "refused", "unreachable", "moved_on_refusal", "sim_s"), 0)
+
+
 async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, seed: int) -> dict[str, float]:
     """The same goals through the robot MCP server's ``navigate_to`` tool (an in-memory client)."""
     import tempfile
@@ -52,22 +79,11 @@ async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, se
     from auraison.mcp_servers.robot.server import build_server
     from auraison.settings import Settings
 
-    world = load_world(name)
-    sim = Simulation(world, SimConfig(seed=seed))
-    server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
-    await server.start()
-    rng = random.Random(seed)
-    stats = {
-        "reached": 0,
-        "reachable": 0,
-        "refused": 0,
-        "unreachable": 0,
-        "moved_on_refusal": 0,
-        "sim_s": 0.0,
-    }
-    settings = Settings(home=tempfile.mkdtemp(), robot={"rosbridge_url": server.url, "world": name})
-    robot = build_server(settings)
-    try:
+    stats, rng = new_stats(), random.Random(seed)
+    async with served(name, speed, seed) as (sim, server):
+        robot = build_server(
+            Settings(home=tempfile.mkdtemp(), robot={"rosbridge_url": server.url, "world": name})
+        )
         async with Client(robot) as c:
             for x, y, ok in pick_goals(sim, rng, n_ok, n_bad):
                 odometer, t0 = sim.robot.distance, sim.t
@@ -76,75 +92,52 @@ async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, se
                 )
                 stats["sim_s"] += sim.t - t0
                 out = res.structured_content or {}
-                if ok:
-                    stats["reachable"] += 1
-                    stats["reached"] += out.get("status") == "succeeded" and bool(out.get("reached"))
-                else:
-                    stats["unreachable"] += 1
-                    refused = res.is_error or out.get("status") == "refused"
-                    stats["refused"] += refused
-                    stats["moved_on_refusal"] += refused and sim.robot.distance != odometer
+                tally(
+                    stats,
+                    ok,
+                    out.get("status") == "succeeded" and bool(out.get("reached")),
+                    res.is_error or out.get("status") == "refused",
+                    sim.robot.distance != odometer,
+                )
         await robot.service.client.close()
-    finally:
-        await server.stop()
     return stats
 
 
 async def run_world(name: str, n_ok: int, n_bad: int, speed: float, seed: int) -> dict[str, float]:
-    world = load_world(name)
-    sim = Simulation(world, SimConfig(seed=seed))
-    server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
-    await server.start()
-    rng = random.Random(seed)
-    stats = {
-        "reached": 0,
-        "reachable": 0,
-        "refused": 0,
-        "unreachable": 0,
-        "moved_on_refusal": 0,
-        "sim_s": 0.0,
-    }
-    try:
-        async with connect(server.url, max_size=None) as ws:
-            for i, (x, y, ok) in enumerate(pick_goals(sim, rng, n_ok, n_bad)):
-                odometer = sim.robot.distance
-                t0 = sim.t
-                await ws.send(
-                    json.dumps(
-                        {
-                            "op": "send_action_goal",
-                            "id": f"p7-{i}",
-                            "action": ACTION,
-                            "action_type": ACTION_TYPE,
-                            "args": {
-                                "pose": {
-                                    "header": {"frame_id": "map"},
-                                    "pose": {
-                                        "position": {"x": x, "y": y},
-                                        "orientation": {"w": 1.0},
-                                    },
-                                }
-                            },
-                        }
-                    )
+    """Goals as raw rosbridge ``send_action_goal`` frames, as any ROS client sends them."""
+    stats, rng = new_stats(), random.Random(seed)
+    async with served(name, speed, seed) as (sim, server), connect(server.url, max_size=None) as ws:
+        for i, (x, y, ok) in enumerate(pick_goals(sim, rng, n_ok, n_bad)):
+            odometer, t0 = sim.robot.distance, sim.t
+            goal = {
+                "header": {"frame_id": "map"},
+                "pose": {"position": {"x": x, "y": y}, "orientation": {"w": 1.0}},
+            }
+            await ws.send(
+                json.dumps(
+                    {
+                        "op": "send_action_goal",
+                        "id": f"p7-{i}",
+                        "action": ACTION,
+                        "action_type": ACTION_TYPE,
+                        "args": {"pose": goal},
+                    }
                 )
-                while True:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), 300))
-                    if frame["op"] == "action_result" and frame["id"] == f"p7-{i}":
-                        break
-                status = GoalStatus(frame["status"])
-                stats["sim_s"] += sim.t - t0
-                if ok:
-                    stats["reachable"] += 1
-                    near = math.dist((sim.robot.x, sim.robot.y), (x, y)) <= 0.25
-                    stats["reached"] += status is GoalStatus.SUCCEEDED and near
-                else:
-                    stats["unreachable"] += 1
-                    refused = status is GoalStatus.ABORTED
-                    stats["refused"] += refused
-                    stats["moved_on_refusal"] += refused and sim.robot.distance != odometer
-    finally:
-        await server.stop()
+            )
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 300))
+                if frame["op"] == "action_result" and frame["id"] == f"p7-{i}":
+                    break
+            status = GoalStatus(frame["status"])
+            stats["sim_s"] += sim.t - t0
+            near = math.dist((sim.robot.x, sim.robot.y), (x, y)) <= 0.25
+            tally(
+                stats,
+                ok,
+                status is GoalStatus.SUCCEEDED and near,
+                status is GoalStatus.ABORTED,
+                sim.robot.distance != odometer,
+            )
     return stats
 
 

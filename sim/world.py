@@ -138,10 +138,10 @@ def parse_world(text: str, source: str = "<world>") -> World:
         spec = WorldSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        line = _line_of(root, err["loc"])
+        line = line_of(root, err["loc"])
         loc = ".".join(str(p) for p in err["loc"])
         raise WorldError(f"{source}: line {line}: {loc}: {err['msg']}") from None
-    grid = _parse_grid(spec.grid, source, _line_of(root, ("grid",)))
+    grid = _parse_grid(spec.grid, source, line_of(root, ("grid",)))
     world = World(
         name=spec.name,
         description=spec.description,
@@ -154,9 +154,9 @@ def parse_world(text: str, source: str = "<world>") -> World:
     )
     for seg in spec.walls:
         _rasterise(world, seg)
-    _check_pose(world, "start", world.start, _line_of(root, ("start",)), source)
+    _check_pose(world, "start", world.start, line_of(root, ("start",)), source)
     for name, pose in world.places.items():
-        _check_pose(world, f"places.{name}", pose, _line_of(root, ("places", name)), source)
+        _check_pose(world, f"places.{name}", pose, line_of(root, ("places", name)), source)
     return world
 
 
@@ -198,7 +198,7 @@ def _check_pose(world: World, what: str, pose: tuple[float, float, float], line:
         raise WorldError(f"{source}: line {line}: {what} ({x}, {y}) is inside a wall")
 
 
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
+def line_of(node: Any, loc: tuple[Any, ...]) -> int:
     """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
     line = node.start_mark.line + 1 if node is not None else 1
     for key in loc:

@@ -43,14 +43,3 @@ def lake_plane() -> FastMCP:
         return [{"sql": sql}]
 
     return lake
-
-
-def noop_plane() -> FastMCP:
-    bench = FastMCP("bench")
-
-    @bench.tool
-    def noop() -> str:
-        """Does nothing (for overhead measurements)."""
-        return "ok"
-
-    return bench

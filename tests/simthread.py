@@ -61,3 +61,13 @@ class SimThread:
 
         fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(wrapper(), self.loop)
         return fut.result(timeout)
+
+
+def nav_goal(x: float, y: float) -> dict[str, Any]:
+    """A NavigateToPose goal in the map frame, as clients send it."""
+    return {
+        "pose": {
+            "header": {"frame_id": "map"},
+            "pose": {"position": {"x": x, "y": y}, "orientation": {"w": 1.0}},
+        }
+    }

@@ -16,20 +16,11 @@ from fastmcp.client.transports import StdioTransport
 
 from auraison.rosmcp import ensure_ros_mcp
 from auraison.sim.navigator import GoalStatus
-from tests.simthread import SimThread
+from tests.simthread import SimThread, nav_goal
 
 pytestmark = [pytest.mark.conformance, pytest.mark.asyncio(loop_scope="module")]
 
 NAV_TYPE = "nav2_msgs/action/NavigateToPose"
-
-
-def nav_goal(x: float, y: float) -> dict[str, Any]:
-    return {
-        "pose": {
-            "header": {"frame_id": "map"},
-            "pose": {"position": {"x": x, "y": y}, "orientation": {"w": 1.0}},
-        }
-    }
 
 
 class RosMcp:

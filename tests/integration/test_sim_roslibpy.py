@@ -10,7 +10,7 @@ import pytest
 import roslibpy
 
 from auraison.sim.navigator import GoalStatus
-from tests.simthread import SimThread
+from tests.simthread import SimThread, nav_goal
 
 
 @pytest.fixture
@@ -32,6 +32,18 @@ def status_of(result: dict[str, Any]) -> int:
     """roslibpy wraps the status code in its own enum."""
     status = result.get("status", -1)
     return int(getattr(status, "value", status))
+
+
+def result_box() -> tuple[dict[str, Any], threading.Event, Any]:
+    """Where an action's result lands: (the result, set-when-done event, the callback)."""
+    result: dict[str, Any] = {}
+    done = threading.Event()
+
+    def on_result(r: dict[str, Any]) -> None:
+        result.update(r)
+        done.set()
+
+    return result, done, on_result
 
 
 def wait(event: threading.Event, what: str, timeout: float = 30) -> None:
@@ -91,19 +103,8 @@ def test_action_goal_feedback_and_result(sim: SimThread, ros: roslibpy.Ros) -> N
     """A NavigateToPose goal streams feedback and ends SUCCEEDED near the target."""
     client = roslibpy.ActionClient(ros, "/navigate_to_pose", "nav2_msgs/action/NavigateToPose")
     feedback: list[dict[str, Any]] = []
-    result: dict[str, Any] = {}
-    done = threading.Event()
-
-    def on_result(r: dict[str, Any]) -> None:
-        result.update(r)
-        done.set()
-
-    goal = {
-        "pose": {
-            "header": {"frame_id": "map"},
-            "pose": {"position": {"x": 3.0, "y": 0.75}, "orientation": {"w": 1.0}},
-        }
-    }
+    result, done, on_result = result_box()
+    goal = nav_goal(3.0, 0.75)
     client.send_goal(goal, on_result, feedback.append, lambda e: on_result({"error": e}))
     wait(done, "navigation result", 60)
     assert status_of(result) == GoalStatus.SUCCEEDED, result
@@ -122,19 +123,9 @@ def test_action_goal_feedback_and_result(sim: SimThread, ros: roslibpy.Ros) -> N
 def test_action_cancel(sim: SimThread, ros: roslibpy.Ros) -> None:
     """cancel_goal ends the goal CANCELED and the robot stops."""
     client = roslibpy.ActionClient(ros, "/navigate_to_pose", "nav2_msgs/action/NavigateToPose")
-    first_feedback, done = threading.Event(), threading.Event()
-    result: dict[str, Any] = {}
-
-    def on_result(r: dict[str, Any]) -> None:
-        result.update(r)
-        done.set()
-
-    goal = {
-        "pose": {
-            "header": {"frame_id": "map"},
-            "pose": {"position": {"x": 5.75, "y": 5.75}, "orientation": {"w": 1.0}},
-        }
-    }
+    first_feedback = threading.Event()
+    result, done, on_result = result_box()
+    goal = nav_goal(5.75, 5.75)
     gid = client.send_goal(
         goal, on_result, lambda fb: first_feedback.set(), lambda e: on_result({"error": e})
     )
