@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import guardrails
@@ -104,6 +104,7 @@ class AgentOps:
         ledger: QuotaLedger | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         enabled: bool = True,
+        meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         if isinstance(policy, Policy):
             policy = PolicySource(policy=policy)
@@ -114,6 +115,15 @@ class AgentOps:
         self.limiter = limiter or InProcessLimiter()
         self.ledger = ledger or InProcessLedger()
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter(TRACER_NAME)
+        self._m_calls = meter.create_counter("auraison.agentops.calls", description="tool calls by decision")
+        self._m_shed = meter.create_counter("auraison.agentops.shed", description="calls shed under load")
+        self._m_wait = meter.create_histogram(
+            "auraison.agentops.queue.wait", unit="ms", description="time admitted calls waited for a slot"
+        )
+        self._m_depth = meter.create_histogram(
+            "auraison.agentops.queue.depth", description="waiters ahead when a call queued"
+        )
         self.enabled = enabled
         self.decisions: deque[DecisionRecord] = deque(maxlen=10_000)
         self._redactor: tuple[Policy, Redactor] | None = None
@@ -264,6 +274,8 @@ class AgentOps:
             return await self._run(call, fn, span, decision)
         except AgentOpsError as exc:
             d = exc.decision
+            if d.kind != "shed":  # sheds are counted where they happen
+                self._m_calls.add(1, {"tool": call.tool, "decision": d.kind})
             span.set_attributes(
                 {
                     "auraison.decision": d.kind,
@@ -301,8 +313,14 @@ class AgentOps:
             if lease is not None:
                 await self.ledger.release(lease)
             span.set_attribute("auraison.queue.shed", True)
+            self._m_shed.add(1, {"tool": call.tool, "tenant": i.tenant})
+            self._m_calls.add(1, {"tool": call.tool, "decision": "shed"})
             self._record(call, exc.decision)
             raise
+        labels = {"tool": call.tool, "tenant": i.tenant}
+        self._m_wait.record(permit.wait_s * 1000, labels)
+        self._m_depth.record(permit.depth, labels)
+        self._m_calls.add(1, {"tool": call.tool, "decision": decision.kind})
         span.set_attributes(
             {
                 "auraison.decision": decision.kind,

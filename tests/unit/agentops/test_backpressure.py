@@ -82,3 +82,46 @@ async def test_keys_are_isolated() -> None:
     b = await lim.acquire("tenantB:robot:robot_drive", Limit(concurrency=1, queue=0))
     a.release()
     b.release()
+
+
+async def test_queue_wait_depth_and_sheds_are_metrics() -> None:
+    """The engine records queue wait, depth, sheds and decisions as OpenTelemetry metrics."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from auraison.agentops import AgentOps, ToolCall, ToolShed
+    from auraison.agentops.policy import parse_policy
+
+    reader = InMemoryMetricReader()
+    eng = AgentOps(
+        parse_policy(
+            "version: 1\nrules:\n  - name: r\n    allow: ['robot_*']\n"
+            "    limits: {robot_get_state: {concurrency: 1, queue: 0}}\n"
+        ),
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    gate = asyncio.Event()
+
+    async def slow() -> str:
+        await gate.wait()
+        return "ok"
+
+    first = asyncio.create_task(eng.execute(ToolCall(tool="robot_get_state"), slow))
+    while not eng.limiter.stats.admitted:  # noqa: ASYNC110 - yielding until the first call holds the slot
+        await asyncio.sleep(0)
+    with pytest.raises(ToolShed):
+        await eng.execute(ToolCall(tool="robot_get_state"), slow)
+    gate.set()
+    await first
+    data = reader.get_metrics_data()
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert {
+        "auraison.agentops.calls",
+        "auraison.agentops.shed",
+        "auraison.agentops.queue.wait",
+        "auraison.agentops.queue.depth",
+    } <= set(found)
+    shed_points = list(found["auraison.agentops.shed"].data.data_points)
+    assert sum(p.value for p in shed_points) == 1
+    decisions = {p.attributes["decision"]: p.value for p in found["auraison.agentops.calls"].data.data_points}
+    assert decisions == {"allow": 1, "shed": 1}
