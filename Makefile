@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 
 demo: install
 	$(BIN)/auraison doctor --fix || true
-	$(BIN)/auraison sim demo --world maze_small --to kitchen --out out
+	$(BIN)/auraison demo --to kitchen --out out
 
 test: install lint
 	$(BIN)/python -m pytest

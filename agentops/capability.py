@@ -30,15 +30,23 @@ class AgentOpsCapability(AbstractCapability[Any]):
     engine: AgentOps
     identity: Identity = field(default_factory=Identity)
     agent_name: str = "agent"
+    enforce_tools: bool = True
+    """False when the tools already pass the gateway (which enforces): spans and usage only."""
 
     async def prepare_tools(
         self, ctx: RunContext[Any], tool_defs: list[ToolDefinition]
     ) -> list[ToolDefinition]:
+        if not self.enforce_tools:
+            return tool_defs
         return [t for t in tool_defs if self.engine.visible(self.identity, t.name)]
 
     async def wrap_tool_execute(
         self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: Any, handler: Any
     ) -> Any:
+        if not self.enforce_tools:
+            return await handler(args)
+        if not self.enforce_tools:
+            return await handler(args)
         plain = args if isinstance(args, dict) else getattr(args, "model_dump", lambda: {})()
         tc = ToolCall(
             identity=self.identity,

@@ -385,6 +385,72 @@ def robot_goto(
         raise typer.Exit(1)
 
 
+# ------------------------------------------------------------------------------ agents
+def _print_call(name: str, args: dict, ok: bool, result: object) -> None:
+    mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
+    text = json.dumps(result, default=str) if ok else str(result).splitlines()[0]
+    console.print(f"  {mark} ", end="")
+    console.print(f"{name}({json.dumps(args)}) → {text[:160]}", highlight=False, markup=False)
+
+
+@app.command("run")
+def run_agent(
+    agent: Annotated[str, typer.Argument(help="navigator, operator or analyst")],
+    prompt: Annotated[str, typer.Argument(help="what to do")],
+    tenant: Annotated[str | None, typer.Option(help="run as this tenant")] = None,
+    record: Annotated[Path | None, typer.Option(help="write a replayable recording here")] = None,
+) -> None:
+    """Run an agent once (programmatic run), showing its tool calls as they happen."""
+    from auraison.agents import run_sync
+
+    res = run_sync(agent, prompt, settings=get_settings(), tenant=tenant, record=record, on_call=_print_call)
+    console.print(res.output, highlight=False, markup=False)
+    console.print(f"[dim]model {res.model}; {res.usage['tool_calls']} tool calls; trace {res.trace_id}"
+                  + (f"; recording {res.recording}" if res.recording else "") + "[/]")
+
+
+@app.command()
+def demo(
+    place: Annotated[str, typer.Option("--to", help="named place to drive to")] = "kitchen",
+    world: Annotated[str, typer.Option(help="maze_small, maze_medium, maze_large or a file")] = "maze_small",
+    out: Annotated[Path, typer.Option(help="folder for the PNG")] = Path("out"),
+) -> None:
+    """An agent drives the simulated TurtleBot to a place, safely and traced; writes a PNG."""
+    import asyncio
+
+    from auraison.agents.demo import demo as run_demo
+
+    console.print(f"[bold]auraison demo[/]: the navigator agent drives the TurtleBot in {world} to the {place}")
+    res = asyncio.run(run_demo(get_settings(), place, world, out_dir=out, on_call=_print_call))
+    console.print(res.run.output, highlight=False, markup=False)
+    console.print(f"model: {res.run.model}; {res.distance_m} m driven; trace id {res.run.trace_id}")
+    console.print(f"map with the driven path: {res.png}")
+    console.print(f"trace spans: {res.trace_file}")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="a recording made with --record")],
+    mode: Annotated[str, typer.Option(help="full (model+tools from the file) or live-tools")] = "full",
+) -> None:
+    """Replay a recording; any divergence fails with a diff against it."""
+    from auraison.agents import run_sync
+    from auraison.agents.recording import Recording, ReplayMismatch
+
+    if mode not in ("full", "live-tools"):
+        raise UserError(f"unknown mode {mode!r}", "use full or live-tools")
+    rec = Recording.load(file)
+    try:
+        res = run_sync(rec.agent, rec.prompt, settings=get_settings(), replay=rec, mode=mode)  # type: ignore[arg-type]
+    except ReplayMismatch as exc:
+        err_console.print(f"[red]replay diverged:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    speed = rec.wall_time_s / max(res.wall_time_s, 1e-6)
+    console.print(f"replay ok ({mode}): {len(rec.tool_calls)} tool calls matched in {res.wall_time_s:.3f} s "
+                  f"(recorded {rec.wall_time_s:.1f} s, {speed:.0f}× faster)")
+    console.print(res.output, highlight=False, markup=False)
+
+
 # -------------------------------------------------------------------------------- hook
 @hook_app.command("pre-tool-use")
 def hook_pre_tool_use() -> None:

@@ -1,0 +1,178 @@
+"""The offline policy model: a deterministic, readable stand-in for an LLM.
+
+It understands a handful of tasks (go to a place or x/y, report status, list places, list
+approvals) and follows a fixed plan of tool calls for each; for anything else it says plainly
+what it cannot do. Every answer is labelled as coming from the offline stand-in. It lets the
+demo and tests run with no API key and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+LABEL = "[offline stand-in model]"
+_NAV = re.compile(r"\b(?:go|navigate|drive|head|move|travel|take\s+\w+)\s+(?:over\s+)?(?:to\s+)?(?:the\s+)?([A-Za-z_][\w-]*)", re.I)
+_XY = re.compile(r"(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    args: dict[str, Any]
+
+
+_DRIVE = re.compile(r"\bdrive\s+(forward|backward|back)\b.*?(\d+(?:\.\d+)?)\s*m/s.*?(\d+(?:\.\d+)?)\s*s\b", re.I)
+_WATCH = re.compile(r"\b(?:watch|poll|monitor)\b.*?(\d+)\s*times", re.I)
+
+
+def understand(prompt: str) -> Task:
+    text = prompt.strip()
+    low = text.lower()
+    if (m := _DRIVE.search(text)) is not None:
+        sign = 1.0 if m.group(1).lower() == "forward" else -1.0
+        return Task("drive", {"linear": sign * float(m.group(2)), "duration": float(m.group(3))})
+    if (m := _WATCH.search(text)) is not None:
+        return Task("watch", {"times": min(int(m.group(1)), 1000)})
+    if re.search(r"\b(go|navigate|drive|head|move|travel|take)\b", low):
+        if (m := _XY.search(text)) is not None:
+            return Task("navigate", {"x": float(m.group(1)), "y": float(m.group(2))})
+        if (m := _NAV.search(text)) is not None:
+            return Task("navigate", {"place": m.group(1).lower()})
+    if re.search(r"\b(places?|where can)\b", low):
+        return Task("places", {})
+    if re.search(r"\b(approvals?|pending)\b", low):
+        return Task("approvals", {})
+    if re.search(r"\b(status|state|where|how is|pose)\b", low):
+        return Task("status", {})
+    return Task("unknown", {})
+
+
+PLANS: dict[str, list[str]] = {
+    "navigate": ["robot_get_state", "robot_plan_path", "robot_navigate_safely"],
+    "status": ["robot_get_state", "robot_get_scan_summary"],
+    "places": ["robot_list_places"],
+    "approvals": ["approvals_list"],
+    "drive": ["robot_drive"],
+}
+
+
+def _prompt(messages: list[ModelMessage]) -> str:
+    for m in messages:
+        if isinstance(m, ModelRequest):
+            for p in m.parts:
+                if isinstance(p, UserPromptPart) and isinstance(p.content, str):
+                    return p.content
+    return ""
+
+
+def _results(messages: list[ModelMessage]) -> list[tuple[str, Any, bool]]:
+    out = []
+    for m in messages:
+        if isinstance(m, ModelRequest):
+            for p in m.parts:
+                if isinstance(p, ToolReturnPart):
+                    content = p.content
+                    if isinstance(content, dict) and set(content) == {"result"}:
+                        content = content["result"]
+                    out.append((p.tool_name, content, True))
+                elif isinstance(p, RetryPromptPart) and p.tool_name:
+                    out.append((p.tool_name, p.content, False))
+    return out
+
+
+def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    task = understand(_prompt(messages))
+    available = {t.name for t in info.function_tools}
+    done = _results(messages)
+    if done and not done[-1][2]:  # the last call failed or was refused: explain, do not retry
+        name, content, _ = done[-1]
+        return _say(f"I could not complete `{name}`: {_text(content)}")
+    plan = PLANS.get(task.kind)
+    if task.kind == "watch":
+        plan = ["robot_get_state"] * task.args["times"]
+    if plan is None:
+        return _say("I only understand: go to <place> (or x, y), drive forward <v> m/s for <t> s, "
+                    "status, places, approvals, watch the robot <n> times. "
+                    "Set ANTHROPIC_API_KEY to use Claude for anything else.")  # fmt: skip
+    missing = [t for t in plan if t not in available]
+    if missing:
+        return _say(f"this agent has no {', '.join(missing)} tool here (is that plane installed?)")
+    if len(done) < len(plan):
+        tool = plan[len(done)]
+        args = task.args if tool in ("robot_plan_path", "robot_navigate_safely", "robot_drive") else {}
+        if tool == "robot_navigate_safely" and not _reachable(done):
+            return _say(_summary(task, done))
+        return ModelResponse(parts=[ToolCallPart(tool, args, tool_call_id=f"offline-{len(done) + 1}")])
+    return _say(_summary(task, done))
+
+
+def _reachable(done: list[tuple[str, Any, bool]]) -> bool:
+    plan = next((c for n, c, ok in done if n == "robot_plan_path" and ok), None)
+    return isinstance(plan, dict) and bool(plan.get("reachable"))
+
+
+def _summary(task: Task, done: list[tuple[str, Any, bool]]) -> str:
+    results = {n: c for n, c, ok in done if ok}
+    if task.kind == "navigate":
+        plan = results.get("robot_plan_path", {})
+        target = task.args.get("place") or f"({task.args.get('x')}, {task.args.get('y')})"
+        if not plan.get("reachable"):
+            return f"I did not move: {target} is not reachable ({plan.get('reason', 'no plan')})."
+        out = results.get("robot_navigate_safely", {})
+        nav = out.get("navigation") or {}
+        if out.get("status") == "succeeded":
+            p = nav.get("final_pose", {})
+            return (f"Arrived at {target}: {nav.get('distance_travelled_m')} m in {nav.get('duration_s')} s "
+                    f"via the {out.get('chosen')}; now at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f}).")  # fmt: skip
+        return f"Navigation to {target} ended {out.get('status')}: {json.dumps(out.get('steps', [])[-1:])}"
+    if task.kind == "status":
+        s = results.get("robot_get_state", {})
+        scan = results.get("robot_get_scan_summary", {})
+        p = s.get("pose", {})
+        return (f"The robot is at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f}) facing "
+                f"{math.degrees(p.get('yaw', 0)):.0f}°, navigation {s.get('navigation', {}).get('state')}; "
+                f"closest obstacle {scan.get('closest_m')} m at {scan.get('closest_bearing_deg')}°.")  # fmt: skip
+    if task.kind == "drive":
+        d = results.get("robot_drive", {})
+        return f"Drove {d.get('distance_travelled_m')} m at {d.get('linear_mps')} m/s and stopped."
+    if task.kind == "watch":
+        states = [c for n, c, ok in done if n == "robot_get_state" and ok]
+        p = states[-1].get("pose", {}) if states else {}
+        return f"Watched the robot {len(states)} times; last pose ({p.get('x', 0):.2f}, {p.get('y', 0):.2f})."
+    if task.kind == "places":
+        places = results.get("robot_list_places", [])
+        return "Places: " + ", ".join(f"{p['name']} ({p['distance_m']} m)" for p in places)
+    approvals = results.get("approvals_list", [])
+    if not approvals:
+        return "No approvals are pending."
+    return "Pending approvals: " + "; ".join(f"{a['id']} {a['tool']} {json.dumps(a['args'])}" for a in approvals)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        content = " ".join(str(c.get("msg", c)) if isinstance(c, dict) else str(c) for c in content)
+    return str(content).splitlines()[0][:400]
+
+
+def _say(text: str) -> ModelResponse:
+    return ModelResponse(parts=[TextPart(f"{LABEL} {text}")])
+
+
+def offline_model() -> FunctionModel:
+    return FunctionModel(policy, model_name="auraison-offline")

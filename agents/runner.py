@@ -1,0 +1,165 @@
+"""Programmatic agent runs: one function for the CLI, the chat, the demo and tests.
+
+Every tool goes through the in-process gateway (AgentOps enforces, traces, limits); the
+model is Claude when ``ANTHROPIC_API_KEY`` is set, else the offline stand-in. A run can be
+recorded, and a recording replayed (see ``recording.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastmcp import FastMCP
+from opentelemetry.trace import SpanKind
+from pydantic_ai import Agent
+from pydantic_ai.mcp import MCPToolset
+from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+from auraison.agentops.capability import AgentOpsCapability
+from auraison.agentops.decision import Identity
+from auraison.agentops.engine import AgentOps
+from auraison.agentops.factory import build_agentops
+from auraison.errors import UserError
+from auraison.settings import Settings, load_settings
+
+from .offline import offline_model
+from .recording import ComparingToolset, Recording, RecordingToolset, ReplayToolset, replay_model, schema_drift
+
+AGENTS = {
+    "navigator": ("navigator.md", ("robot_*", "world_*", "approvals_list")),
+    "operator": ("operator.md", ("*",)),
+    "analyst": ("analyst.md", ("lake_*", "approvals_list")),
+}
+INSTRUCTIONS = Path(__file__).parent / "instructions"
+OnCall = Callable[[str, dict[str, Any], bool, Any], None]
+
+
+@dataclass
+class RunResult:
+    output: str
+    model: str
+    usage: dict[str, int]
+    trace_id: str | None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    recording: Path | None = None
+    wall_time_s: float = 0.0
+
+
+def model_for(settings: Settings) -> tuple[Any, str]:
+    if settings.model.provider == "anthropic" and settings.anthropic_api_key is not None:
+        return f"anthropic:{settings.model.name}", f"anthropic:{settings.model.name}"
+    return offline_model(), "offline stand-in"
+
+
+def _toolset(gateway: FastMCP, agent: str) -> Any:
+    import fnmatch
+
+    globs = AGENTS[agent][1]
+    return MCPToolset(gateway).filtered(lambda ctx, t: any(fnmatch.fnmatchcase(t.name, g) for g in globs))
+
+
+async def run(
+    agent: str,
+    prompt: str,
+    *,
+    settings: Settings | None = None,
+    tenant: str | None = None,
+    record: Path | None = None,
+    replay: Recording | None = None,
+    mode: Literal["full", "live-tools"] = "full",
+    engine: AgentOps | None = None,
+    servers: dict[str, FastMCP] | None = None,
+    on_call: OnCall | None = None,
+) -> RunResult:
+    """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording."""
+    if agent not in AGENTS:
+        raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
+    from auraison.mcp_servers.gateway import build_gateway
+
+    settings = settings or load_settings()
+    if tenant:
+        settings = settings.model_copy(update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})})
+    engine = engine or build_agentops(settings)
+    redact = engine.redactor()
+    if replay is not None and mode == "full":
+        model, model_name = replay_model(replay), f"replay of {replay.model}"
+        toolset: Any = ReplayToolset(replay)
+    else:
+        gateway = build_gateway(settings, engine, servers=servers)
+        inner = _toolset(gateway, agent)
+        if replay is not None:
+            current = await _schemas(gateway)
+            if (drift := schema_drift(replay, current)) is not None:
+                from .recording import ReplayMismatch
+
+                raise ReplayMismatch(f"the servers' tools drifted from the recording:\n{drift}")
+            model, model_name = replay_model(replay), f"replay of {replay.model} (live tools)"
+            toolset = ComparingToolset(inner, rec=replay, redact=redact)
+        else:
+            model, model_name = model_for(settings)
+            toolset = inner
+    recorder = RecordingToolset(toolset, redact=redact)
+    identity = Identity(tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}")
+    cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
+    instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
+    the_agent = Agent(model, instructions=instructions, toolsets=[recorder], capabilities=[cap], name=agent)
+    t0 = time.perf_counter()
+    with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
+        span.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent,
+                             "auraison.tenant": identity.tenant})  # fmt: skip
+        ctx = span.get_span_context()
+        trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
+        if on_call is not None:
+            recorder_calls_seen = 0
+
+            async def watch() -> None:
+                nonlocal recorder_calls_seen
+                while True:
+                    await asyncio.sleep(0.05)
+                    while recorder_calls_seen < len(recorder.calls):
+                        c = recorder.calls[recorder_calls_seen]
+                        on_call(c.name, c.args, c.ok, c.result)
+                        recorder_calls_seen += 1
+
+            watcher = asyncio.create_task(watch())
+        try:
+            result = await the_agent.run(replay.prompt if replay is not None else prompt)
+        finally:
+            if on_call is not None:
+                watcher.cancel()
+                for c in recorder.calls[recorder_calls_seen:]:
+                    on_call(c.name, c.args, c.ok, c.result)
+    wall = time.perf_counter() - t0
+    if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(replay.tool_calls):  # type: ignore[union-attr]
+        from .recording import ReplayMismatch
+
+        raise ReplayMismatch(f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}")  # type: ignore[union-attr]
+    usage = result.usage
+    out = RunResult(
+        output=str(result.output), model=model_name, trace_id=trace_id, wall_time_s=round(wall, 3),
+        usage={"requests": usage.requests, "input_tokens": usage.input_tokens or 0,
+               "output_tokens": usage.output_tokens or 0, "tool_calls": len(recorder.calls)},
+        tool_calls=[c.model_dump() for c in recorder.calls],
+    )  # fmt: skip
+    if record is not None and replay is None:
+        rec = Recording(agent=agent, prompt=prompt, model=model_name, tenant=identity.tenant, wall_time_s=wall,
+                        tool_schemas=recorder.schemas, tool_calls=recorder.calls,
+                        messages=ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json"))  # fmt: skip
+        out.recording = rec.save(record)
+    return out
+
+
+async def _schemas(gateway: FastMCP) -> dict[str, dict[str, Any]]:
+    from fastmcp import Client
+
+    async with Client(gateway) as c:
+        return {t.name: t.input_schema for t in await c.list_tools()}
+
+
+def run_sync(agent: str, prompt: str, **kwargs: Any) -> RunResult:
+    return asyncio.run(run(agent, prompt, **kwargs))
