@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m auraison.bench.nav_p7 --through robot
 	$(BIN)/python -m auraison.bench.agentops_p1
 	$(BIN)/python -m auraison.bench.agentops_r4
+	$(BIN)/python -m auraison.bench.replay_p4
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

@@ -126,6 +126,9 @@ class AgentOps:
         )
         self.enabled = enabled
         self.decisions: deque[DecisionRecord] = deque(maxlen=10_000)
+        # Planes may show the guardrails a fuller view of a call's arguments than the caller
+        # sent (the robot resolves a place name to x/y so a geofence sees where it leads).
+        self.arg_views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self._redactor: tuple[Policy, Redactor] | None = None
 
     @property
@@ -164,12 +167,21 @@ class AgentOps:
             return Decision.deny(
                 f"{call.tool} is not allowed for tenant {i.tenant}, role {i.role}", _alternatives(p, i)
             )
+        args = self._view(call)
         for rule, constraints in r.constraints:
-            if (violation := guardrails.check(rule, constraints, call.args)) is not None:
+            if (violation := guardrails.check(rule, constraints, args)) is not None:
                 return violation
         if r.approval_rule is not None:
             return await self._approval(call, r.approval_rule)
         return Decision.allow(r.allow_rule)
+
+    def _view(self, call: ToolCall) -> dict[str, Any]:
+        import fnmatch
+
+        for glob, view in self.arg_views.items():
+            if fnmatch.fnmatchcase(call.tool, glob):
+                return view(call.args)
+        return call.args
 
     async def _approval(self, call: ToolCall, rule: str) -> Decision:
         existing = await self.approvals.find(call.identity.tenant, call.args_hash())

@@ -29,8 +29,14 @@ class DemoResult:
     distance_m: float
 
 
-async def demo(settings: Settings, place: str = "kitchen", world: str = "maze_small", speed: float = 8.0,
-               out_dir: Path = Path("out"), on_call: OnCall | None = None) -> DemoResult:  # fmt: skip
+async def demo(
+    settings: Settings,
+    place: str = "kitchen",
+    world: str = "maze_small",
+    speed: float = 8.0,
+    out_dir: Path = Path("out"),
+    on_call: OnCall | None = None,
+) -> DemoResult:
     w = load_world(world)
     sim = Simulation(w, SimConfig(seed=0))
     server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
@@ -41,6 +47,8 @@ async def demo(settings: Settings, place: str = "kitchen", world: str = "maze_sm
         result = await run("navigator", f"Please go to the {place}.", settings=s, on_call=on_call)
     finally:
         await server.stop()
-    png = save_png(render(w, sim.trail.points, title=f"auraison demo: {world} → {place}"),
-                   out_dir / f"demo-{world}-{place}.png")  # fmt: skip
+    png = save_png(
+        render(w, sim.trail.points, title=f"auraison demo: {world} → {place}"),
+        out_dir / f"demo-{world}-{place}.png",
+    )
     return DemoResult(result, png, trace_file(s), server.url, round(sim.robot.distance, 2))

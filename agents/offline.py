@@ -27,7 +27,10 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 LABEL = "[offline stand-in model]"
-_NAV = re.compile(r"\b(?:go|navigate|drive|head|move|travel|take\s+\w+)\s+(?:over\s+)?(?:to\s+)?(?:the\s+)?([A-Za-z_][\w-]*)", re.I)
+_NAV = re.compile(
+    r"\b(?:go|navigate|drive|head|move|travel|take\s+\w+)\s+(?:over\s+)?(?:to\s+)?(?:the\s+)?([A-Za-z_][\w-]*)",
+    re.I,
+)
 _XY = re.compile(r"(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)")
 
 
@@ -37,7 +40,12 @@ class Task:
     args: dict[str, Any]
 
 
-_DRIVE = re.compile(r"\bdrive\s+(forward|backward|back)\b.*?(\d+(?:\.\d+)?)\s*m/s.*?(\d+(?:\.\d+)?)\s*s\b", re.I)
+_DRIVE = re.compile(
+    r"\bdrive\s+(forward|backward|back)\b.*?(\d+(?:\.\d+)?)\s*m/s.*?(\d+(?:\.\d+)?)\s*s\b", re.I
+)
+_PATROL = re.compile(
+    r"\bpatrol\b\s+([\w\s,]+?)(?:\s+(?:and\s+)?watch(?:ing)?\s+(\d+)\s*times(?:\s+at\s+each)?)?\s*\.?$", re.I
+)
 _WATCH = re.compile(r"\b(?:watch|poll|monitor)\b.*?(\d+)\s*times", re.I)
 
 
@@ -47,6 +55,9 @@ def understand(prompt: str) -> Task:
     if (m := _DRIVE.search(text)) is not None:
         sign = 1.0 if m.group(1).lower() == "forward" else -1.0
         return Task("drive", {"linear": sign * float(m.group(2)), "duration": float(m.group(3))})
+    if (m := _PATROL.search(text)) is not None:
+        places = [p for p in re.split(r"[\s,]+", m.group(1).strip()) if p and p.lower() != "and"]
+        return Task("patrol", {"places": [p.lower() for p in places], "watch": int(m.group(2) or 0)})
     if (m := _WATCH.search(text)) is not None:
         return Task("watch", {"times": min(int(m.group(1)), 1000)})
     if re.search(r"\b(go|navigate|drive|head|move|travel|take)\b", low):
@@ -90,7 +101,8 @@ def _results(messages: list[ModelMessage]) -> list[tuple[str, Any, bool]]:
                     content = p.content
                     if isinstance(content, dict) and set(content) == {"result"}:
                         content = content["result"]
-                    out.append((p.tool_name, content, True))
+                    ok = getattr(p, "outcome", "success") == "success" and not getattr(p, "retry", False)
+                    out.append((p.tool_name, content, ok))
                 elif isinstance(p, RetryPromptPart) and p.tool_name:
                     out.append((p.tool_name, p.content, False))
     return out
@@ -106,10 +118,14 @@ def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     plan = PLANS.get(task.kind)
     if task.kind == "watch":
         plan = ["robot_get_state"] * task.args["times"]
+    if task.kind == "patrol":
+        return _patrol(task, done)
     if plan is None:
-        return _say("I only understand: go to <place> (or x, y), drive forward <v> m/s for <t> s, "
-                    "status, places, approvals, watch the robot <n> times. "
-                    "Set ANTHROPIC_API_KEY to use Claude for anything else.")  # fmt: skip
+        return _say(
+            "I only understand: go to <place> (or x, y), drive forward <v> m/s for <t> s, "
+            "status, places, approvals, watch the robot <n> times. "
+            "Set ANTHROPIC_API_KEY to use Claude for anything else."
+        )
     missing = [t for t in plan if t not in available]
     if missing:
         return _say(f"this agent has no {', '.join(missing)} tool here (is that plane installed?)")
@@ -120,6 +136,23 @@ def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
             return _say(_summary(task, done))
         return ModelResponse(parts=[ToolCallPart(tool, args, tool_call_id=f"offline-{len(done) + 1}")])
     return _say(_summary(task, done))
+
+
+def _patrol(task: Task, done: list[tuple[str, Any, bool]]) -> ModelResponse:
+    """Visit each place in turn, watching the robot ``watch`` times after each arrival."""
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for place in task.args["places"]:
+        steps.append(("robot_navigate_safely", {"place": place}))
+        steps += [("robot_get_state", {})] * task.args["watch"]
+    if len(done) < len(steps):
+        tool, args = steps[len(done)]
+        return ModelResponse(parts=[ToolCallPart(tool, args, tool_call_id=f"offline-{len(done) + 1}")])
+    arrived = sum(
+        1 for n, c, ok in done if n == "robot_navigate_safely" and ok and c.get("status") == "succeeded"
+    )
+    return _say(
+        f"Patrol done: reached {arrived} of {len(task.args['places'])} places in {len(done)} tool calls."
+    )
 
 
 def _reachable(done: list[tuple[str, Any, bool]]) -> bool:
@@ -138,16 +171,20 @@ def _summary(task: Task, done: list[tuple[str, Any, bool]]) -> str:
         nav = out.get("navigation") or {}
         if out.get("status") == "succeeded":
             p = nav.get("final_pose", {})
-            return (f"Arrived at {target}: {nav.get('distance_travelled_m')} m in {nav.get('duration_s')} s "
-                    f"via the {out.get('chosen')}; now at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f}).")  # fmt: skip
+            return (
+                f"Arrived at {target}: {nav.get('distance_travelled_m')} m in {nav.get('duration_s')} s "
+                f"via the {out.get('chosen')}; now at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f})."
+            )
         return f"Navigation to {target} ended {out.get('status')}: {json.dumps(out.get('steps', [])[-1:])}"
     if task.kind == "status":
         s = results.get("robot_get_state", {})
         scan = results.get("robot_get_scan_summary", {})
         p = s.get("pose", {})
-        return (f"The robot is at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f}) facing "
-                f"{math.degrees(p.get('yaw', 0)):.0f}°, navigation {s.get('navigation', {}).get('state')}; "
-                f"closest obstacle {scan.get('closest_m')} m at {scan.get('closest_bearing_deg')}°.")  # fmt: skip
+        return (
+            f"The robot is at ({p.get('x', 0):.2f}, {p.get('y', 0):.2f}) facing "
+            f"{math.degrees(p.get('yaw', 0)):.0f}°, navigation {s.get('navigation', {}).get('state')}; "
+            f"closest obstacle {scan.get('closest_m')} m at {scan.get('closest_bearing_deg')}°."
+        )
     if task.kind == "drive":
         d = results.get("robot_drive", {})
         return f"Drove {d.get('distance_travelled_m')} m at {d.get('linear_mps')} m/s and stopped."
@@ -161,7 +198,9 @@ def _summary(task: Task, done: list[tuple[str, Any, bool]]) -> str:
     approvals = results.get("approvals_list", [])
     if not approvals:
         return "No approvals are pending."
-    return "Pending approvals: " + "; ".join(f"{a['id']} {a['tool']} {json.dumps(a['args'])}" for a in approvals)
+    return "Pending approvals: " + "; ".join(
+        f"{a['id']} {a['tool']} {json.dumps(a['args'])}" for a in approvals
+    )
 
 
 def _text(content: Any) -> str:

@@ -29,8 +29,17 @@ from pydantic_core import to_jsonable_python
 from auraison.errors import AuraisonError, UserError
 
 FORMAT_VERSION = 1
-_NUM = re.compile(r"-?\d+(?:\.\d+)?")
-VOLATILE = {"goal_id", "estop_at", "rosbridge_url", "duration_s", "created_at", "expires_at", "id", "approval_id"}
+_NUM = re.compile(r"apr_[0-9a-f]+|-?\d+(?:\.\d+)?")  # approval ids and measured numbers
+VOLATILE = {
+    "goal_id",
+    "estop_at",
+    "rosbridge_url",
+    "duration_s",
+    "created_at",
+    "expires_at",
+    "id",
+    "approval_id",
+}
 
 
 class RecordingError(UserError):
@@ -75,16 +84,22 @@ class Recording(BaseModel):
         except OSError as exc:
             raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except ValueError as exc:
-            raise RecordingError(f"{path}: not a JSON recording ({exc})", "re-record it with --record") from None
+            raise RecordingError(
+                f"{path}: not a JSON recording ({exc})", "re-record it with --record"
+            ) from None
         try:
             rec = cls.model_validate(data)
             rec.model_messages()
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
-            raise RecordingError(f"{path}: not a valid recording: {loc}: {err['msg']}", "re-record it") from None
+            raise RecordingError(
+                f"{path}: not a valid recording: {loc}: {err['msg']}", "re-record it"
+            ) from None
         if rec.version != FORMAT_VERSION:
-            raise RecordingError(f"{path}: recording format {rec.version}, this Auraison reads {FORMAT_VERSION}")
+            raise RecordingError(
+                f"{path}: recording format {rec.version}, this Auraison reads {FORMAT_VERSION}"
+            )
         return rec
 
 
@@ -113,17 +128,33 @@ class RecordingToolset(WrapperToolset[Any]):
             self.schemas[name] = tool.tool_def.parameters_json_schema
         return tools
 
-    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]) -> Any:
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> Any:
         t0 = time.perf_counter()
         clean = self.redact or (lambda v: v)
         try:
             result = await super().call_tool(name, tool_args, ctx, tool)
         except Exception as exc:
-            self.calls.append(ToolCallRecord(name=name, args=clean(dict(tool_args)), ok=False,
-                                             result=clean(str(exc)), duration_ms=_ms(t0)))  # fmt: skip
+            self.calls.append(
+                ToolCallRecord(
+                    name=name,
+                    args=clean(dict(tool_args)),
+                    ok=False,
+                    result=clean(str(exc)),
+                    duration_ms=_ms(t0),
+                )
+            )
             raise
-        self.calls.append(ToolCallRecord(name=name, args=clean(dict(tool_args)), ok=True,
-                                         result=clean(jsonable(result)), duration_ms=_ms(t0)))  # fmt: skip
+        self.calls.append(
+            ToolCallRecord(
+                name=name,
+                args=clean(dict(tool_args)),
+                ok=True,
+                result=clean(jsonable(result)),
+                duration_ms=_ms(t0),
+            )
+        )
         return result
 
 
@@ -140,7 +171,9 @@ def replay_model(rec: Recording) -> FunctionModel:
     def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         i = state["i"]
         if i >= len(responses):
-            raise ReplayMismatch(f"the run asked the model {i + 1} times; the recording has {len(responses)} answers")
+            raise ReplayMismatch(
+                f"the run asked the model {i + 1} times; the recording has {len(responses)} answers"
+            )
         state["i"] += 1
         return responses[i]
 
@@ -162,20 +195,32 @@ class ReplayToolset(AbstractToolset[Any]):
         from pydantic_core import SchemaValidator, core_schema
 
         any_args = SchemaValidator(core_schema.dict_schema())
-        return {name: ToolsetTool(toolset=self, tool_def=ToolDefinition(name=name, parameters_json_schema=schema),
-                                  max_retries=1, args_validator=any_args)
-                for name, schema in self.rec.tool_schemas.items()}  # fmt: skip
+        return {
+            name: ToolsetTool(
+                toolset=self,
+                tool_def=ToolDefinition(name=name, parameters_json_schema=schema),
+                max_retries=1,
+                args_validator=any_args,
+            )
+            for name, schema in self.rec.tool_schemas.items()
+        }
 
-    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]) -> Any:
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> Any:
         if self.position >= len(self.rec.tool_calls):
-            raise ReplayMismatch(f"unexpected extra tool call {name}({json.dumps(tool_args)}): the recording has "
-                                 f"{len(self.rec.tool_calls)} calls")  # fmt: skip
+            raise ReplayMismatch(
+                f"unexpected extra tool call {name}({json.dumps(tool_args)}): the recording has "
+                f"{len(self.rec.tool_calls)} calls"
+            )
         want = self.rec.tool_calls[self.position]
         self.position += 1
         got = {"name": name, "args": tool_args}
         expected = {"name": want.name, "args": want.args}
         if got != expected:
-            raise ReplayMismatch(f"tool call #{self.position} differs from the recording:\n{diff(expected, got)}")
+            raise ReplayMismatch(
+                f"tool call #{self.position} differs from the recording:\n{diff(expected, got)}"
+            )
         if not want.ok:
             from pydantic_ai import ModelRetry
 
@@ -197,7 +242,9 @@ def schema_drift(rec: Recording, current: dict[str, dict[str, Any]]) -> str | No
         if name not in current:
             parts.append(f"tool {name}: no longer offered")
         elif current[name] != rec.tool_schemas.get(name):
-            parts.append(f"tool {name}: input schema changed\n{diff(rec.tool_schemas.get(name), current[name])}")
+            parts.append(
+                f"tool {name}: input schema changed\n{diff(rec.tool_schemas.get(name), current[name])}"
+            )
     return "\n".join(parts) or None
 
 
@@ -208,7 +255,9 @@ def close_enough(recorded: Any, live: Any, key: str = "") -> bool:
     if isinstance(recorded, dict) and isinstance(live, dict):
         return recorded.keys() == live.keys() and all(close_enough(recorded[k], live[k], k) for k in recorded)
     if isinstance(recorded, list) and isinstance(live, list):
-        return len(recorded) == len(live) and all(close_enough(a, b, key) for a, b in zip(recorded, live, strict=True))
+        return len(recorded) == len(live) and all(
+            close_enough(a, b, key) for a, b in zip(recorded, live, strict=True)
+        )
     if isinstance(recorded, int | float) and isinstance(live, int | float) and not isinstance(recorded, bool):
         return math.isclose(recorded, live, rel_tol=0.25, abs_tol=0.5)
     if isinstance(recorded, str) and isinstance(live, str):  # "succeeded: 17.2 m in 9.0 s": words must
@@ -224,22 +273,28 @@ class ComparingToolset(WrapperToolset[Any]):
     redact: Any = None
     position: int = 0
 
-    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]) -> Any:
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> Any:
         assert self.rec is not None
         want = self.rec.tool_calls[self.position] if self.position < len(self.rec.tool_calls) else None
         self.position += 1
         clean = self.redact or (lambda v: v)
         if want is None or want.name != name or want.args != clean(dict(tool_args)):
             expected = {"name": want.name, "args": want.args} if want else None
-            raise ReplayMismatch(f"tool call #{self.position} differs:\n{diff(expected, {'name': name, 'args': tool_args})}")
+            raise ReplayMismatch(
+                f"tool call #{self.position} differs:\n{diff(expected, {'name': name, 'args': tool_args})}"
+            )
         try:
             result = await super().call_tool(name, tool_args, ctx, tool)
             ok, got = True, clean(jsonable(result))
-        except Exception as exc:  # noqa: BLE001 - a live failure is compared, not swallowed
+        except Exception as exc:
             ok, got, result = False, clean(str(exc)), exc
         if ok != want.ok or not close_enough(want.result, got):
-            raise ReplayMismatch(f"live result of {name} drifted from the recording:\n"
-                                 f"{diff({'ok': want.ok, 'result': want.result}, {'ok': ok, 'result': got})}")  # fmt: skip
+            raise ReplayMismatch(
+                f"live result of {name} drifted from the recording:\n"
+                f"{diff({'ok': want.ok, 'result': want.result}, {'ok': ok, 'result': got})}"
+            )
         if not ok:
             raise result  # type: ignore[misc]
         return result

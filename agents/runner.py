@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind
 from pydantic_ai import Agent
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessagesTypeAdapter
+from pydantic_ai.usage import UsageLimits
 
 from auraison.agentops.capability import AgentOpsCapability
 from auraison.agentops.decision import Identity
@@ -28,7 +29,14 @@ from auraison.errors import UserError
 from auraison.settings import Settings, load_settings
 
 from .offline import offline_model
-from .recording import ComparingToolset, Recording, RecordingToolset, ReplayToolset, replay_model, schema_drift
+from .recording import (
+    ComparingToolset,
+    Recording,
+    RecordingToolset,
+    ReplayToolset,
+    replay_model,
+    schema_drift,
+)
 
 AGENTS = {
     "navigator": ("navigator.md", ("robot_*", "world_*", "approvals_list")),
@@ -75,6 +83,7 @@ async def run(
     engine: AgentOps | None = None,
     servers: dict[str, FastMCP] | None = None,
     on_call: OnCall | None = None,
+    model: Any | None = None,
 ) -> RunResult:
     """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording."""
     if agent not in AGENTS:
@@ -83,9 +92,12 @@ async def run(
 
     settings = settings or load_settings()
     if tenant:
-        settings = settings.model_copy(update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})})
+        settings = settings.model_copy(
+            update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})}
+        )
     engine = engine or build_agentops(settings)
     redact = engine.redactor()
+    gateway: FastMCP | None = None
     if replay is not None and mode == "full":
         model, model_name = replay_model(replay), f"replay of {replay.model}"
         toolset: Any = ReplayToolset(replay)
@@ -101,17 +113,26 @@ async def run(
             model, model_name = replay_model(replay), f"replay of {replay.model} (live tools)"
             toolset = ComparingToolset(inner, rec=replay, redact=redact)
         else:
-            model, model_name = model_for(settings)
+            model, model_name = (
+                (model, getattr(model, "model_name", str(model))) if model else model_for(settings)
+            )
             toolset = inner
     recorder = RecordingToolset(toolset, redact=redact)
-    identity = Identity(tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}")
+    identity = Identity(
+        tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
+    )
     cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
     instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
     the_agent = Agent(model, instructions=instructions, toolsets=[recorder], capabilities=[cap], name=agent)
     t0 = time.perf_counter()
     with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
-        span.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent,
-                             "auraison.tenant": identity.tenant})  # fmt: skip
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": agent,
+                "auraison.tenant": identity.tenant,
+            }
+        )
         ctx = span.get_span_context()
         trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
         if on_call is not None:
@@ -128,28 +149,50 @@ async def run(
 
             watcher = asyncio.create_task(watch())
         try:
-            result = await the_agent.run(replay.prompt if replay is not None else prompt)
+            result = await the_agent.run(
+                replay.prompt if replay is not None else prompt, usage_limits=UsageLimits(request_limit=2000)
+            )
         finally:
             if on_call is not None:
                 watcher.cancel()
                 for c in recorder.calls[recorder_calls_seen:]:
                     on_call(c.name, c.args, c.ok, c.result)
     wall = time.perf_counter() - t0
+    if gateway is not None:
+        from auraison.mcp_servers.gateway import close_gateway
+
+        await close_gateway(gateway)
     if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(replay.tool_calls):  # type: ignore[union-attr]
         from .recording import ReplayMismatch
 
-        raise ReplayMismatch(f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}")  # type: ignore[union-attr]
+        raise ReplayMismatch(
+            f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}"
+        )  # type: ignore[union-attr]
     usage = result.usage
     out = RunResult(
-        output=str(result.output), model=model_name, trace_id=trace_id, wall_time_s=round(wall, 3),
-        usage={"requests": usage.requests, "input_tokens": usage.input_tokens or 0,
-               "output_tokens": usage.output_tokens or 0, "tool_calls": len(recorder.calls)},
+        output=str(result.output),
+        model=model_name,
+        trace_id=trace_id,
+        wall_time_s=round(wall, 3),
+        usage={
+            "requests": usage.requests,
+            "input_tokens": usage.input_tokens or 0,
+            "output_tokens": usage.output_tokens or 0,
+            "tool_calls": len(recorder.calls),
+        },
         tool_calls=[c.model_dump() for c in recorder.calls],
-    )  # fmt: skip
+    )
     if record is not None and replay is None:
-        rec = Recording(agent=agent, prompt=prompt, model=model_name, tenant=identity.tenant, wall_time_s=wall,
-                        tool_schemas=recorder.schemas, tool_calls=recorder.calls,
-                        messages=ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json"))  # fmt: skip
+        rec = Recording(
+            agent=agent,
+            prompt=prompt,
+            model=model_name,
+            tenant=identity.tenant,
+            wall_time_s=wall,
+            tool_schemas=recorder.schemas,
+            tool_calls=recorder.calls,
+            messages=ModelMessagesTypeAdapter.dump_python(result.all_messages(), mode="json"),
+        )
         out.recording = rec.save(record)
     return out
 

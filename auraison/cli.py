@@ -405,8 +405,11 @@ def run_agent(
 
     res = run_sync(agent, prompt, settings=get_settings(), tenant=tenant, record=record, on_call=_print_call)
     console.print(res.output, highlight=False, markup=False)
-    console.print(f"[dim]model {res.model}; {res.usage['tool_calls']} tool calls; trace {res.trace_id}"
-                  + (f"; recording {res.recording}" if res.recording else "") + "[/]")
+    console.print(
+        f"[dim]model {res.model}; {res.usage['tool_calls']} tool calls; trace {res.trace_id}"
+        + (f"; recording {res.recording}" if res.recording else "")
+        + "[/]"
+    )
 
 
 @app.command()
@@ -420,7 +423,9 @@ def demo(
 
     from auraison.agents.demo import demo as run_demo
 
-    console.print(f"[bold]auraison demo[/]: the navigator agent drives the TurtleBot in {world} to the {place}")
+    console.print(
+        f"[bold]auraison demo[/]: the navigator agent drives the TurtleBot in {world} to the {place}"
+    )
     res = asyncio.run(run_demo(get_settings(), place, world, out_dir=out, on_call=_print_call))
     console.print(res.run.output, highlight=False, markup=False)
     console.print(f"model: {res.run.model}; {res.distance_m} m driven; trace id {res.run.trace_id}")
@@ -446,8 +451,10 @@ def replay(
         err_console.print(f"[red]replay diverged:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     speed = rec.wall_time_s / max(res.wall_time_s, 1e-6)
-    console.print(f"replay ok ({mode}): {len(rec.tool_calls)} tool calls matched in {res.wall_time_s:.3f} s "
-                  f"(recorded {rec.wall_time_s:.1f} s, {speed:.0f}× faster)")
+    console.print(
+        f"replay ok ({mode}): {len(rec.tool_calls)} tool calls matched in {res.wall_time_s:.3f} s "
+        f"(recorded {rec.wall_time_s:.1f} s, {speed:.0f}× faster)"
+    )
     console.print(res.output, highlight=False, markup=False)
 
 
@@ -466,9 +473,12 @@ def hook_pre_tool_use() -> None:
     if tool_name(str(payload.get("tool_name", ""))) is None:
         return  # not an MCP tool: no opinion, Claude Code's own rules apply
     from auraison.agentops.factory import build_agentops, default_identity
+    from auraison.mcp_servers.robot.server import places_for, policy_view
 
     settings = get_settings()
-    out = asyncio.run(pre_tool_use(build_agentops(settings), payload, default_identity(settings)))
+    engine = build_agentops(settings)
+    engine.arg_views["robot_*"] = policy_view(places_for(settings))  # as the gateway does
+    out = asyncio.run(pre_tool_use(engine, payload, default_identity(settings)))
     if out is not None:
         print(json.dumps(out))
 

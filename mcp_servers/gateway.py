@@ -85,13 +85,27 @@ def build_gateway(
         instructions="Auraison: robot, world, cluster, lake and billing tools "
         "behind AgentOps. Denials say what to do instead.",
     )
-    for namespace, server in (plane_servers(settings) if servers is None else servers).items():
+    planes = plane_servers(settings) if servers is None else servers
+    for namespace, server in planes.items():
         gateway.mount(server, namespace=namespace)
+    gateway.planes = planes  # type: ignore[attr-defined]
+    if "robot" in (servers or PLANES):
+        from auraison.mcp_servers.robot.server import places_for, policy_view
+
+        engine.arg_views["robot_*"] = policy_view(places_for(settings))
     resolve = token_identity(default_identity(settings))
     _approval_tools(gateway, engine, resolve)
     gateway.add_middleware(AgentOpsMiddleware(engine, resolve))
     gateway.engine = engine  # type: ignore[attr-defined]
     return gateway
+
+
+async def close_gateway(gateway: FastMCP) -> None:
+    """Close the planes' outgoing connections (rosbridge) when a gateway is done."""
+    for server in getattr(gateway, "planes", {}).values():
+        client = getattr(getattr(server, "service", None), "client", None)
+        if client is not None:
+            await client.close()
 
 
 def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:

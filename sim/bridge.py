@@ -118,6 +118,7 @@ class RosbridgeServer:
             max_size=MAX_FRAME,
             ping_interval=None,
             open_timeout=10,
+            close_timeout=1,
             compression=None,
         )
         self.port = self._server.sockets[0].getsockname()[1] if self.port == 0 else self.port

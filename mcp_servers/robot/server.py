@@ -26,7 +26,14 @@ MOVES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=
 
 Coordinate = Annotated[
     float | None,
-    Field(default=None, ge=-1000, le=1000, allow_inf_nan=False, description="metres in the map frame"),
+    Field(
+        default=None,
+        ge=-1000,
+        le=1000,
+        allow_inf_nan=False,
+        strict=True,
+        description="metres in the map frame",
+    ),
 ]
 Yaw = Annotated[
     float | None,
@@ -35,6 +42,7 @@ Yaw = Annotated[
         ge=-2 * math.pi,
         le=2 * math.pi,
         allow_inf_nan=False,
+        strict=True,
         description="final heading in radians (optional)",
     ),
 ]
@@ -57,6 +65,19 @@ def places_for(settings: Settings) -> dict[str, tuple[float, float, float]]:
         return dict(load_world(settings.robot.world).places)
     except WorldError:
         return {}
+
+
+def policy_view(places: dict[str, tuple[float, float, float]]):
+    """What AgentOps's guardrails see of a robot call: a named place resolved to its x/y."""
+
+    def view(args: dict[str, Any]) -> dict[str, Any]:
+        place = args.get("place")
+        if isinstance(place, str) and place in places and "x" not in args and "y" not in args:
+            x, y, _ = places[place]
+            return {**args, "x": x, "y": y}
+        return args
+
+    return view
 
 
 def build_server(settings: Settings, service: RobotService | None = None) -> FastMCP:
@@ -151,13 +172,21 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
     @mcp.tool(annotations=MOVES)
     async def drive(
         linear: Annotated[
-            float, Field(ge=-10, le=10, allow_inf_nan=False, description="m/s, clamped to the robot's limit")
+            float,
+            Field(
+                ge=-10,
+                le=10,
+                allow_inf_nan=False,
+                strict=True,
+                description="m/s, clamped to the robot's limit",
+            ),
         ],
         angular: Annotated[
-            float, Field(ge=-20, le=20, allow_inf_nan=False, description="rad/s, clamped")
+            float, Field(ge=-20, le=20, allow_inf_nan=False, strict=True, description="rad/s, clamped")
         ] = 0.0,
         duration: Annotated[
-            float, Field(gt=0, le=30, allow_inf_nan=False, description="seconds; stops at the end")
+            float,
+            Field(gt=0, le=30, allow_inf_nan=False, strict=True, description="seconds; stops at the end"),
         ] = 1.0,
     ) -> DriveResult:
         """Open-loop velocity for a fixed time, then stop. Prefer navigate_to: drive sees no walls."""

@@ -26,8 +26,8 @@ from .remote import WorldBackendError
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
 Point = tuple[
-    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
-    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)],
+    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False, strict=True)],
+    Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False, strict=True)],
 ]
 
 
@@ -40,6 +40,7 @@ def build_server(settings: Settings, robot: RobotService | None = None) -> FastM
         else ""
     )
     mcp = FastMCP("world", instructions=f"Cosmos world-model tools, backend {model.backend}{stand_in}.")
+    mcp.service = robot  # type: ignore[attr-defined]  # so the gateway can close its connection
 
     async def world_and_costmap():
         try:
@@ -53,7 +54,7 @@ def build_server(settings: Settings, robot: RobotService | None = None) -> FastM
         path: Annotated[
             list[Point], Field(min_length=2, max_length=500, description="[[x, y], …] from plan_path")
         ],
-        speed_mps: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)] = 0.18,
+        speed_mps: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False, strict=True)] = 0.18,
     ) -> list[Any]:
         """Predict the robot's trajectory along a planned path and render frames of it."""
         w, _ = await world_and_costmap()

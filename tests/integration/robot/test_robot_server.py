@@ -95,6 +95,7 @@ async def test_unreachable_and_bad_goals_never_move(robot: Client, sim: SimThrea
         {"x": 1.0},
         {"place": "lab", "x": 1.0},
         {"place": "../etc"},
+        {"x": True, "y": True},  # found by the fuzzer: booleans are not coordinates
     ):
         res = await robot.call_tool("navigate_to", args, raise_on_error=False)
         assert res.is_error, args
