@@ -108,7 +108,17 @@ def _results(messages: list[ModelMessage]) -> list[tuple[str, Any, bool]]:
     return out
 
 
+def _current_turn(messages: list[ModelMessage]) -> list[ModelMessage]:
+    """The messages since the latest user prompt (a chat keeps earlier turns in history)."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if isinstance(m, ModelRequest) and any(isinstance(p, UserPromptPart) for p in m.parts):
+            return messages[i:]
+    return messages
+
+
 def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    messages = _current_turn(messages)
     task = understand(_prompt(messages))
     available = {t.name for t in info.function_tools}
     done = _results(messages)

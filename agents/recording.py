@@ -119,6 +119,7 @@ class RecordingToolset(WrapperToolset[Any]):
     """Wraps the real toolset; notes schemas and every call as it happens."""
 
     redact: Any = None
+    image_dir: Path | None = None  # when set, images returned by tools are saved here
     calls: list[ToolCallRecord] = field(default_factory=list)
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -156,6 +157,23 @@ class RecordingToolset(WrapperToolset[Any]):
             )
         )
         return result
+
+    def _save_images(self, name: str, result: Any, summary: Any) -> Any:
+        items = result if isinstance(result, list) else [result]
+        paths = []
+        for item in items:
+            if (
+                hasattr(item, "media_type")
+                and hasattr(item, "data")
+                and str(item.media_type).startswith("image/")
+            ):
+                assert self.image_dir is not None
+                self.image_dir.mkdir(parents=True, exist_ok=True)
+                ext = str(item.media_type).split("/")[1]
+                path = self.image_dir / f"{len(self.calls) + 1:03d}-{name}.{ext}"
+                path.write_bytes(item.data)
+                paths.append(str(path))
+        return {"result": summary, "images": paths} if paths else summary
 
 
 def _ms(t0: float) -> float:

@@ -56,6 +56,8 @@ class RunResult:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     recording: Path | None = None
     wall_time_s: float = 0.0
+    messages: list[Any] = field(default_factory=list)
+    """The whole conversation so far (pass it back as ``history`` to continue it)."""
 
 
 def model_for(settings: Settings) -> tuple[Any, str]:
@@ -84,6 +86,8 @@ async def run(
     servers: dict[str, FastMCP] | None = None,
     on_call: OnCall | None = None,
     model: Any | None = None,
+    history: list[Any] | None = None,
+    image_dir: Path | None = None,
 ) -> RunResult:
     """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording."""
     if agent not in AGENTS:
@@ -117,7 +121,7 @@ async def run(
                 (model, getattr(model, "model_name", str(model))) if model else model_for(settings)
             )
             toolset = inner
-    recorder = RecordingToolset(toolset, redact=redact)
+    recorder = RecordingToolset(toolset, redact=redact, image_dir=image_dir)
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )
@@ -150,7 +154,9 @@ async def run(
             watcher = asyncio.create_task(watch())
         try:
             result = await the_agent.run(
-                replay.prompt if replay is not None else prompt, usage_limits=UsageLimits(request_limit=2000)
+                replay.prompt if replay is not None else prompt,
+                usage_limits=UsageLimits(request_limit=2000),
+                message_history=history,
             )
         finally:
             if on_call is not None:
@@ -181,6 +187,7 @@ async def run(
             "tool_calls": len(recorder.calls),
         },
         tool_calls=[c.model_dump() for c in recorder.calls],
+        messages=result.all_messages(),
     )
     if record is not None and replay is None:
         rec = Recording(

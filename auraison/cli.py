@@ -413,6 +413,58 @@ def run_agent(
 
 
 @app.command()
+def chat(
+    agent: Annotated[str, typer.Option(help="navigator, operator or analyst")] = "operator",
+    images: Annotated[Path, typer.Option(help="where images from tools are saved")] = Path("out/chat"),
+) -> None:
+    """Chat with an agent: tool calls shown as they happen, images saved, approvals inline."""
+    import asyncio
+    import re
+
+    from auraison.agentops.factory import build_agentops
+    from auraison.agents import run
+
+    settings = get_settings()
+    engine = build_agentops(settings)
+    history: list = []
+    console.print(f"[bold]auraison chat[/] with the {agent} (empty line or Ctrl-D to leave)")
+
+    async def turn(prompt: str) -> str:
+        nonlocal history
+        res = await run(
+            agent,
+            prompt,
+            settings=settings,
+            engine=engine,
+            history=history or None,
+            on_call=_print_call,
+            image_dir=images,
+        )
+        history = res.messages
+        return res.output
+
+    while True:
+        try:
+            prompt = console.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not prompt:
+            break
+        output = asyncio.run(turn(prompt))
+        console.print(output, highlight=False, markup=False)
+        for approval_id in dict.fromkeys(re.findall(r"apr_[0-9a-f]+", output)):
+            answer = console.input(f"approve {approval_id}? [y/N/d(eny)] ").strip().lower()
+            if answer in ("y", "yes", "d", "deny"):
+                import getpass
+
+                approve = answer in ("y", "yes")
+                asyncio.run(engine.approvals.decide(approval_id, approve, by=f"chat:{getpass.getuser()}"))
+                console.print(f"{approval_id} {'approved' if approve else 'denied'}")
+                if approve:
+                    console.print(asyncio.run(turn(prompt)), highlight=False, markup=False)
+
+
+@app.command()
 def demo(
     place: Annotated[str, typer.Option("--to", help="named place to drive to")] = "kitchen",
     world: Annotated[str, typer.Option(help="maze_small, maze_medium, maze_large or a file")] = "maze_small",

@@ -145,3 +145,26 @@ def test_corrupted_recording_is_a_clear_error(tmp_path: Path, content: str, need
         env={"AURAISON_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_chat_keeps_history_and_decides_approvals_inline(tmp_path: Path) -> None:
+    with SimThread("maze_small", speed=4.0) as sim:
+        env = {
+            "AURAISON_HOME": str(tmp_path),
+            "AURAISON_ROBOT__ROSBRIDGE_URL": sim.url,
+            "PATH": "/usr/bin:/bin",
+        }
+        res = subprocess.run(
+            [sys.executable, "-m", "auraison", "chat", "--agent", "navigator"],
+            input="status\nDrive forward 0.1 m/s for 1 s.\ny\nplaces\n\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        moved = sim.call(lambda: sim.sim.robot.distance)
+    out = res.stdout
+    assert res.returncode == 0, res.stderr
+    assert "The robot is at (0.75, 0.75)" in out and "Needs human approval" in out
+    assert "approved" in out and "Drove" in out and "Places: dock" in out  # later turns still work
+    assert moved > 0.05
