@@ -43,10 +43,6 @@ class AgentOpsCapability(AbstractCapability[Any]):
     async def wrap_tool_execute(
         self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: Any, handler: Any
     ) -> Any:
-        if not self.enforce_tools:
-            return await handler(args)
-        if not self.enforce_tools:
-            return await handler(args)
         plain = args if isinstance(args, dict) else getattr(args, "model_dump", lambda: {})()
         tc = ToolCall(
             identity=self.identity,
@@ -55,6 +51,8 @@ class AgentOpsCapability(AbstractCapability[Any]):
             call_id=call.tool_call_id,
             point="agent",
         )
+        if not self.enforce_tools:
+            return await handler(args)
         if ctx.tool_call_approved:
             await self._record_human_approval(tc, ctx)
         try:

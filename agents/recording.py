@@ -39,6 +39,7 @@ VOLATILE = {
     "expires_at",
     "id",
     "approval_id",
+    "number_of_recoveries",  # measured, like time: a CPU stall can add a recovery
 }
 
 
@@ -56,6 +57,7 @@ class ToolCallRecord(BaseModel):
     ok: bool
     result: Any
     duration_ms: float
+    deferred: dict[str, Any] | None = None  # set when the call was deferred for approval
 
 
 class Recording(BaseModel):
@@ -103,6 +105,11 @@ class Recording(BaseModel):
         return rec
 
 
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def jsonable(value: Any) -> Any:
     """Tool results as JSON: images and other binaries become a short description."""
     if hasattr(value, "media_type") and hasattr(value, "data"):
@@ -137,13 +144,18 @@ class RecordingToolset(WrapperToolset[Any]):
         try:
             result = await super().call_tool(name, tool_args, ctx, tool)
         except Exception as exc:
+            from pydantic_ai.exceptions import ApprovalRequired
+
+            deferred = exc.metadata if isinstance(exc, ApprovalRequired) else None
+            text = (deferred or {}).get("reason") or first_line(exc)
             self.calls.append(
                 ToolCallRecord(
                     name=name,
                     args=clean(dict(tool_args)),
                     ok=False,
-                    result=clean(str(exc)),
+                    result=clean(text),
                     duration_ms=_ms(t0),
+                    deferred=deferred,
                 )
             )
             raise
@@ -174,6 +186,44 @@ class RecordingToolset(WrapperToolset[Any]):
                 path.write_bytes(item.data)
                 paths.append(str(path))
         return {"result": summary, "images": paths} if paths else summary
+
+
+_APPROVAL = re.compile(r"Needs human approval \(approval id (apr_[0-9a-f]+)\)")
+
+
+@dataclass
+class DeferringToolset(WrapperToolset[Any]):
+    """The gateway enforces approvals and answers "needs approval (id …)"; this turns that
+    answer into a Pydantic AI deferral (``ApprovalRequired`` → ``DeferredToolRequests``), and
+    when the run resumes with the call approved, records the human's approval so the gateway
+    lets exactly that call through once."""
+
+    approvals: Any = None  # the engine's ApprovalStore
+    tenant: str = "default"
+
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> Any:
+        from pydantic_ai import ModelRetry
+        from pydantic_ai.exceptions import ApprovalRequired
+
+        from auraison.agentops.decision import ToolCall
+
+        if ctx.tool_call_approved and self.approvals is not None:
+            key = ToolCall(tool=name, args=dict(tool_args)).args_hash()
+            pending = await self.approvals.find(self.tenant, key)
+            if pending is not None and pending.status == "pending":
+                by = (ctx.tool_call_metadata or {}).get("approved_by", "deferred-tool-results")
+                await self.approvals.decide(pending.id, True, by=str(by))
+        try:
+            return await super().call_tool(name, tool_args, ctx, tool)
+        except ModelRetry as exc:
+            m = _APPROVAL.search(str(exc))
+            if m is None or ctx.tool_call_approved:
+                raise
+            raise ApprovalRequired(
+                metadata={"approval_id": m.group(1), "reason": str(exc).splitlines()[0]}
+            ) from None
 
 
 def _ms(t0: float) -> float:
@@ -241,7 +291,10 @@ class ReplayToolset(AbstractToolset[Any]):
             )
         if not want.ok:
             from pydantic_ai import ModelRetry
+            from pydantic_ai.exceptions import ApprovalRequired
 
+            if want.deferred is not None and not ctx.tool_call_approved:
+                raise ApprovalRequired(metadata=want.deferred)
             raise ModelRetry(str(want.result))
         return want.result
 
@@ -307,7 +360,7 @@ class ComparingToolset(WrapperToolset[Any]):
             result = await super().call_tool(name, tool_args, ctx, tool)
             ok, got = True, clean(jsonable(result))
         except Exception as exc:
-            ok, got, result = False, clean(str(exc)), exc
+            ok, got, result = False, clean(first_line(exc)), exc
         if ok != want.ok or not close_enough(want.result, got):
             raise ReplayMismatch(
                 f"live result of {name} drifted from the recording:\n"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from fastmcp import FastMCP
 from opentelemetry.trace import SpanKind
-from pydantic_ai import Agent
+from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
@@ -31,6 +31,7 @@ from auraison.settings import Settings, load_settings
 from .offline import offline_model
 from .recording import (
     ComparingToolset,
+    DeferringToolset,
     Recording,
     RecordingToolset,
     ReplayToolset,
@@ -56,6 +57,8 @@ class RunResult:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     recording: Path | None = None
     wall_time_s: float = 0.0
+    pending: Any | None = None
+    """``DeferredToolRequests`` when the run stopped for human approvals (ids in ``metadata``)."""
     messages: list[Any] = field(default_factory=list)
     """The whole conversation so far (pass it back as ``history`` to continue it)."""
 
@@ -88,7 +91,10 @@ async def run(
     model: Any | None = None,
     history: list[Any] | None = None,
     image_dir: Path | None = None,
+    deferred: Any | None = None,
 ) -> RunResult:
+    """``deferred``: a ``DeferredToolResults`` answering the approvals a previous run returned
+    (pass that run's ``messages`` as ``history``); then the approved calls run."""
     """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording."""
     if agent not in AGENTS:
         raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
@@ -121,13 +127,21 @@ async def run(
                 (model, getattr(model, "model_name", str(model))) if model else model_for(settings)
             )
             toolset = inner
-    recorder = RecordingToolset(toolset, redact=redact, image_dir=image_dir)
+    deferring = DeferringToolset(toolset, approvals=engine.approvals, tenant=settings.agentops.tenant)
+    recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir)
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )
     cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
     instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
-    the_agent = Agent(model, instructions=instructions, toolsets=[recorder], capabilities=[cap], name=agent)
+    the_agent = Agent(
+        model,
+        instructions=instructions,
+        toolsets=[recorder],
+        capabilities=[cap],
+        name=agent,
+        output_type=[str, DeferredToolRequests],
+    )
     t0 = time.perf_counter()
     with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
         span.set_attributes(
@@ -154,9 +168,10 @@ async def run(
             watcher = asyncio.create_task(watch())
         try:
             result = await the_agent.run(
-                replay.prompt if replay is not None else prompt,
+                None if deferred is not None else (replay.prompt if replay is not None else prompt),
                 usage_limits=UsageLimits(request_limit=2000),
                 message_history=history,
+                deferred_tool_results=deferred,
             )
         finally:
             if on_call is not None:
@@ -174,9 +189,11 @@ async def run(
         raise ReplayMismatch(
             f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}"
         )  # type: ignore[union-attr]
+    pending = result.output if isinstance(result.output, DeferredToolRequests) else None
     usage = result.usage
     out = RunResult(
-        output=str(result.output),
+        output=_describe_pending(pending) if pending else str(result.output),
+        pending=pending,
         model=model_name,
         trace_id=trace_id,
         wall_time_s=round(wall, 3),
@@ -209,6 +226,14 @@ async def _schemas(gateway: FastMCP) -> dict[str, dict[str, Any]]:
 
     async with Client(gateway) as c:
         return {t.name: t.input_schema for t in await c.list_tools()}
+
+
+def _describe_pending(pending: DeferredToolRequests) -> str:
+    items = []
+    for c in pending.approvals:
+        approval = pending.metadata.get(c.tool_call_id, {}).get("approval_id")
+        items.append(f"{c.tool_name}({c.args_as_json_str()}) needs approval {approval}")
+    return "Waiting for a human: " + "; ".join(items)
 
 
 def run_sync(agent: str, prompt: str, **kwargs: Any) -> RunResult:

@@ -419,7 +419,6 @@ def chat(
 ) -> None:
     """Chat with an agent: tool calls shown as they happen, images saved, approvals inline."""
     import asyncio
-    import re
 
     from auraison.agentops.factory import build_agentops
     from auraison.agents import run
@@ -429,7 +428,7 @@ def chat(
     history: list = []
     console.print(f"[bold]auraison chat[/] with the {agent} (empty line or Ctrl-D to leave)")
 
-    async def turn(prompt: str) -> str:
+    async def turn(prompt: str, deferred: object = None):
         nonlocal history
         res = await run(
             agent,
@@ -439,9 +438,10 @@ def chat(
             history=history or None,
             on_call=_print_call,
             image_dir=images,
+            deferred=deferred,
         )
         history = res.messages
-        return res.output
+        return res
 
     while True:
         try:
@@ -450,18 +450,25 @@ def chat(
             break
         if not prompt:
             break
-        output = asyncio.run(turn(prompt))
-        console.print(output, highlight=False, markup=False)
-        for approval_id in dict.fromkeys(re.findall(r"apr_[0-9a-f]+", output)):
-            answer = console.input(f"approve {approval_id}? [y/N/d(eny)] ").strip().lower()
-            if answer in ("y", "yes", "d", "deny"):
-                import getpass
+        res = asyncio.run(turn(prompt))
+        while res.pending is not None:  # the agent stopped for a human: decide inline, then resume
+            from pydantic_ai import DeferredToolResults
 
-                approve = answer in ("y", "yes")
-                asyncio.run(engine.approvals.decide(approval_id, approve, by=f"chat:{getpass.getuser()}"))
-                console.print(f"{approval_id} {'approved' if approve else 'denied'}")
-                if approve:
-                    console.print(asyncio.run(turn(prompt)), highlight=False, markup=False)
+            console.print(res.output, highlight=False, markup=False)
+            answers = {}
+            for call in res.pending.approvals:
+                approval_id = res.pending.metadata.get(call.tool_call_id, {}).get("approval_id")
+                answer = console.input(
+                    f"approve {call.tool_name} {call.args_as_json_str()} ({approval_id})? [y/N] "
+                )
+                answers[call.tool_call_id] = answer.strip().lower() in ("y", "yes")
+                if not answers[call.tool_call_id] and approval_id:
+                    import getpass
+
+                    asyncio.run(engine.approvals.decide(approval_id, False, by=f"chat:{getpass.getuser()}"))
+                console.print(f"{approval_id} {'approved' if answers[call.tool_call_id] else 'denied'}")
+            res = asyncio.run(turn("", DeferredToolResults(approvals=answers)))
+        console.print(res.output, highlight=False, markup=False)
 
 
 @app.command()

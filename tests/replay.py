@@ -67,7 +67,7 @@ async def replay_scenario(name: str, home: Path, mode: str = "full"):
         return await run(
             rec.agent, rec.prompt, settings=settings_for(s, home, "ws://127.0.0.1:9"), replay=rec
         )
-    with SimThread(s.world, speed=25.0, seed=0) as sim:
+    with SimThread(s.world, speed=10.0, seed=0) as sim:
         return await run(
             rec.agent, rec.prompt, settings=settings_for(s, home, sim.url), replay=rec, mode="live-tools"
         )

@@ -58,19 +58,31 @@ async def test_test_model_through_the_gateway(tmp_path: Path) -> None:
 
 
 async def test_approval_end_to_end(tmp_path: Path) -> None:
-    """Ask → the gateway defers to a human → the human approves → the same request runs once."""
+    """Deferral → decision → resume: the run stops with DeferredToolRequests, a human approves,
+    the run resumes with DeferredToolResults and the approved call runs exactly once."""
+    from pydantic_ai import DeferredToolRequests, DeferredToolResults
+
     engine = AgentOps()
     with SimThread("maze_small", speed=4.0) as sim:
         s = settings(tmp_path, sim.url)
         first = await run("navigator", "Drive forward 0.1 m/s for 1 s.", settings=s, engine=engine)
-        assert "Needs human approval" in first.output and sim.call(lambda: sim.sim.robot.distance) == 0
-        (pending,) = [a for a in await engine.approvals.list() if a.status == "pending"]
-        assert pending.tool == "robot_drive" and pending.args == {"linear": 0.1, "duration": 1.0}
-        await engine.approvals.decide(pending.id, True, by="test-human")
-        second = await run("navigator", "Drive forward 0.1 m/s for 1 s.", settings=s, engine=engine)
-        assert second.output.startswith("[offline stand-in model] Drove")
+        assert isinstance(first.pending, DeferredToolRequests) and "needs approval apr_" in first.output
+        assert sim.call(lambda: sim.sim.robot.distance) == 0
+        (call,) = first.pending.approvals
+        approval_id = first.pending.metadata[call.tool_call_id]["approval_id"]
+        pending = await engine.approvals.get(approval_id)
+        assert pending.status == "pending" and pending.args == {"linear": 0.1, "duration": 1.0}
+        resumed = await run(
+            "navigator",
+            "",
+            settings=s,
+            engine=engine,
+            history=first.messages,
+            deferred=DeferredToolResults(approvals={call.tool_call_id: True}),
+        )
+        assert resumed.output.startswith("[offline stand-in model] Drove"), resumed.output
         assert sim.call(lambda: sim.sim.robot.distance) > 0.05
-        assert (await engine.approvals.get(pending.id)).status == "used"
+        assert (await engine.approvals.get(approval_id)).status == "used"
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -79,6 +91,9 @@ async def test_shipped_recordings_replay(name: str, mode: str, tmp_path: Path) -
     rec = Recording.load(RECORDINGS / f"{name}.json")
     res = await replay_scenario(name, tmp_path, mode)
     assert len(res.tool_calls) == len(rec.tool_calls)
+    if rec.tool_calls[-1].deferred is not None:  # the run stopped for a human, in both modes
+        assert res.pending is not None and res.output.startswith("Waiting for a human")
+        return
     final = rec.model_messages()[-1].parts[0].content
     if mode == "full":
         assert res.output == final
