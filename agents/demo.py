@@ -17,7 +17,7 @@ from auraison.sim.engine import SimConfig, Simulation
 from auraison.sim.render import render, save_png
 from auraison.sim.world import load_world
 
-from .runner import OnCall, RunResult, run
+from .runner import OnCall, OnProgress, RunResult, run
 
 
 @dataclass
@@ -36,6 +36,7 @@ async def demo(
     speed: float = 8.0,
     out_dir: Path = Path("out"),
     on_call: OnCall | None = None,
+    on_progress: OnProgress | None = None,
 ) -> DemoResult:
     w = load_world(world)
     sim = Simulation(w, SimConfig(seed=0))
@@ -44,7 +45,9 @@ async def demo(
     try:
         robot = settings.robot.model_copy(update={"rosbridge_url": server.url, "world": world})
         s = settings.model_copy(update={"robot": robot})
-        result = await run("navigator", f"Please go to the {place}.", settings=s, on_call=on_call)
+        result = await run(
+            "navigator", f"Please go to the {place}.", settings=s, on_call=on_call, on_progress=on_progress
+        )
     finally:
         await server.stop()
     png = save_png(

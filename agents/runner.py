@@ -46,6 +46,7 @@ AGENTS = {
 }
 INSTRUCTIONS = Path(__file__).parent / "instructions"
 OnCall = Callable[[str, dict[str, Any], bool, Any], None]
+OnProgress = Callable[[float, float | None, str], None]
 
 
 @dataclass
@@ -69,11 +70,18 @@ def model_for(settings: Settings) -> tuple[Any, str]:
     return offline_model(), "offline stand-in"
 
 
-def _toolset(gateway: FastMCP, agent: str) -> Any:
+def _toolset(gateway: FastMCP, agent: str, on_progress: OnProgress | None = None) -> Any:
     import fnmatch
 
+    from fastmcp import Client
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        if on_progress is not None:
+            on_progress(done, total, message or "")
+
     globs = AGENTS[agent][1]
-    return MCPToolset(gateway).filtered(lambda ctx, t: any(fnmatch.fnmatchcase(t.name, g) for g in globs))
+    client = Client(gateway, progress_handler=progress)  # e.g. Nav2 feedback while navigating
+    return MCPToolset(client).filtered(lambda ctx, t: any(fnmatch.fnmatchcase(t.name, g) for g in globs))
 
 
 async def run(
@@ -92,6 +100,7 @@ async def run(
     history: list[Any] | None = None,
     image_dir: Path | None = None,
     deferred: Any | None = None,
+    on_progress: OnProgress | None = None,
 ) -> RunResult:
     """``deferred``: a ``DeferredToolResults`` answering the approvals a previous run returned
     (pass that run's ``messages`` as ``history``); then the approved calls run."""
@@ -113,7 +122,7 @@ async def run(
         toolset: Any = ReplayToolset(replay)
     else:
         gateway = build_gateway(settings, engine, servers=servers)
-        inner = _toolset(gateway, agent)
+        inner = _toolset(gateway, agent, on_progress)
         if replay is not None:
             current = await _schemas(gateway)
             if (drift := schema_drift(replay, current)) is not None:

@@ -386,6 +386,18 @@ def robot_goto(
 
 
 # ------------------------------------------------------------------------------ agents
+_last_progress = [-100.0]
+
+
+def _print_progress(done: float, total: float | None, message: str) -> None:
+    """Navigation feedback, every 10 % (the robot server reports several times a second)."""
+    pct = 100 * done / total if total else 0.0
+    if total and abs(pct - _last_progress[0]) < 10:
+        return
+    _last_progress[0] = pct
+    console.print(f"    … {pct:3.0f}% {message}", highlight=False, markup=False, style="dim")
+
+
 def _print_call(name: str, args: dict, ok: bool, result: object) -> None:
     mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
     text = json.dumps(result, default=str) if ok else str(result).splitlines()[0]
@@ -403,7 +415,15 @@ def run_agent(
     """Run an agent once (programmatic run), showing its tool calls as they happen."""
     from auraison.agents import run_sync
 
-    res = run_sync(agent, prompt, settings=get_settings(), tenant=tenant, record=record, on_call=_print_call)
+    res = run_sync(
+        agent,
+        prompt,
+        settings=get_settings(),
+        tenant=tenant,
+        record=record,
+        on_call=_print_call,
+        on_progress=_print_progress,
+    )
     console.print(res.output, highlight=False, markup=False)
     console.print(
         f"[dim]model {res.model}; {res.usage['tool_calls']} tool calls; trace {res.trace_id}"
@@ -485,7 +505,9 @@ def demo(
     console.print(
         f"[bold]auraison demo[/]: the navigator agent drives the TurtleBot in {world} to the {place}"
     )
-    res = asyncio.run(run_demo(get_settings(), place, world, out_dir=out, on_call=_print_call))
+    res = asyncio.run(
+        run_demo(get_settings(), place, world, out_dir=out, on_call=_print_call, on_progress=_print_progress)
+    )
     console.print(res.run.output, highlight=False, markup=False)
     console.print(f"model: {res.run.model}; {res.distance_m} m driven; trace id {res.run.trace_id}")
     console.print(f"map with the driven path: {res.png}")

@@ -111,3 +111,10 @@ def s3_bucket(s3_server: dict[str, str]) -> Iterator[tuple[object, str]]:
         for obj in client.list_objects(name, recursive=True):
             client.remove_object(name, obj.object_name)
         client.remove_bucket(name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test ever calls a network model: a test that needs one must opt in explicitly."""
+    from pydantic_ai import models
+
+    models.ALLOW_MODEL_REQUESTS = False

@@ -26,9 +26,16 @@ def settings(home: Path, url: str, **agentops: object) -> Settings:
 
 
 async def test_navigator_offline_drives_to_a_place(tmp_path: Path) -> None:
+    progress: list[tuple[float, float | None, str]] = []
     with SimThread("maze_small", speed=25.0) as sim:
-        res = await run("navigator", "Please go to the lab.", settings=settings(tmp_path, sim.url))
+        res = await run(
+            "navigator",
+            "Please go to the lab.",
+            settings=settings(tmp_path, sim.url),
+            on_progress=lambda d, t, m: progress.append((d, t, m)),
+        )
         r = sim.call(lambda: sim.sim.robot)
+    assert len(progress) >= 3 and "m to go" in progress[-1][2]  # Nav2 feedback reached the caller
     assert res.output.startswith("[offline stand-in model] Arrived at lab")
     assert abs(r.x - 5.75) < 0.25 and abs(r.y - 0.75) < 0.25
     assert [c["name"] for c in res.tool_calls] == [
