@@ -35,21 +35,42 @@ def trace_file(settings: Settings) -> Path:
     return settings.agentops.trace_file or Path(settings.data_dir) / "traces" / "spans.jsonl"
 
 
+class LazyLakeSink:
+    """The lake as the trace sink, connected on first write: a lake that is down when the
+    process starts is just a sink that fails for now (spans spool, then replay)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sink: TraceSink | None = None
+
+    def write(self, rows: list[dict]) -> None:
+        if self._sink is None:
+            from auraison.lakehouse.catalog import Lake
+            from auraison.lakehouse.writer import LakeTraceSink
+
+            self._sink = LakeTraceSink(Lake(self.settings))
+        self._sink.write(rows)
+
+
 def build_agentops(settings: Settings, sink: TraceSink | None = None) -> AgentOps:
     ao = settings.agentops
+    if sink is None and ao.lake_sink:
+        sink = LazyLakeSink(settings)
     provider = build_provider(
         jsonl=trace_file(settings),
         sink=sink,
         spool_dir=Path(settings.data_dir) / "traces" / "spool",
         otlp_endpoint=ao.otlp_endpoint,
     )
-    return AgentOps(
+    engine = AgentOps(
         policy=PolicySource(ao.policy_file or DEFAULT_POLICY),
         approvals=approval_store(settings),
         limiter=limiter(settings),
         tracer_provider=provider,
         enabled=ao.enabled,
     )
+    engine.trace_sink = sink  # type: ignore[attr-defined]
+    return engine
 
 
 def default_identity(settings: Settings) -> Identity:

@@ -55,6 +55,9 @@ def understand(prompt: str) -> Task:
     if (m := _DRIVE.search(text)) is not None:
         sign = 1.0 if m.group(1).lower() == "forward" else -1.0
         return Task("drive", {"linear": sign * float(m.group(2)), "duration": float(m.group(3))})
+    for key, (pattern, _sql) in LAKE_QUESTIONS.items():
+        if re.search(pattern, low):
+            return Task("lake", {"question": key})
     if (m := _PATROL.search(text)) is not None:
         places = [p for p in re.split(r"[\s,]+", m.group(1).strip()) if p and p.lower() != "and"]
         return Task("patrol", {"places": [p.lower() for p in places], "watch": int(m.group(2) or 0)})
@@ -74,12 +77,31 @@ def understand(prompt: str) -> Task:
     return Task("unknown", {})
 
 
+# The fixed lake questions the offline model can answer (with the lake plane installed).
+LAKE_QUESTIONS: dict[str, tuple[str, str]] = {
+    "denials": (
+        r"\b(denied|denials|refused|blocked)\b",
+        "SELECT tool, count(*) AS calls FROM spans WHERE decision IN ('deny', 'shed') "
+        "GROUP BY tool ORDER BY calls DESC",
+    ),
+    "tool_calls": (
+        r"\b(tool calls?|traces?|spans?|which tools)\b",
+        "SELECT tool, decision, count(*) AS calls FROM spans WHERE tool IS NOT NULL "
+        "GROUP BY tool, decision ORDER BY calls DESC",
+    ),
+    "events": (
+        r"\bevents?\b",
+        "SELECT plane, type, count(*) AS n FROM events GROUP BY plane, type ORDER BY n DESC",
+    ),
+}
+
 PLANS: dict[str, list[str]] = {
     "navigate": ["robot_get_state", "robot_plan_path", "robot_navigate_safely"],
     "status": ["robot_get_state", "robot_get_scan_summary"],
     "places": ["robot_list_places"],
     "approvals": ["approvals_list"],
     "drive": ["robot_drive"],
+    "lake": ["lake_query"],
 }
 
 
@@ -142,6 +164,8 @@ def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     if len(done) < len(plan):
         tool = plan[len(done)]
         args = task.args if tool in ("robot_plan_path", "robot_navigate_safely", "robot_drive") else {}
+        if tool == "lake_query":
+            args = {"sql": LAKE_QUESTIONS[task.args["question"]][1], "limit": 20}
         if tool == "robot_navigate_safely" and not _reachable(done):
             return _say(_summary(task, done))
         return ModelResponse(parts=[ToolCallPart(tool, args, tool_call_id=f"offline-{len(done) + 1}")])
@@ -195,6 +219,14 @@ def _summary(task: Task, done: list[tuple[str, Any, bool]]) -> str:
             f"{math.degrees(p.get('yaw', 0)):.0f}°, navigation {s.get('navigation', {}).get('state')}; "
             f"closest obstacle {scan.get('closest_m')} m at {scan.get('closest_bearing_deg')}°."
         )
+    if task.kind == "lake":
+        res = results.get("lake_query", {})
+        rows = res.get("rows", [])
+        if not rows:
+            return "The lake has no matching rows yet (run an agent, then `auraison lake ingest-traces`)."
+        cols = res.get("columns", [])
+        lines = "; ".join(", ".join(f"{c}={v}" for c, v in zip(cols, r, strict=False)) for r in rows[:10])
+        return f"From the lake ({task.args['question']}): {lines}"
     if task.kind == "drive":
         d = results.get("robot_drive", {})
         return f"Drove {d.get('distance_travelled_m')} m at {d.get('linear_mps')} m/s and stopped."

@@ -29,6 +29,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(rosmcp_app, name="rosmcp")
 approvals_app = typer.Typer(help="Human approvals of tool calls (AgentOps).")
 robot_app = typer.Typer(help="The robot, for people (through the gateway and AgentOps).")
+lake_app = typer.Typer(help="The lakehouse: tables, read-only queries, snapshots.")
+app.add_typer(lake_app, name="lake")
 app.add_typer(robot_app, name="robot")
 hook_app = typer.Typer(help="Claude Code hooks backed by the AgentOps policy.")
 app.add_typer(approvals_app, name="approvals")
@@ -537,6 +539,77 @@ def replay(
         f"(recorded {rec.wall_time_s:.1f} s, {speed:.0f}× faster)"
     )
     console.print(res.output, highlight=False, markup=False)
+
+
+# -------------------------------------------------------------------------------- lake
+def _lake():
+    from auraison.lakehouse.catalog import Lake, LakeUnavailable
+
+    try:
+        return Lake(get_settings())
+    except LakeUnavailable as exc:
+        raise UserError(str(exc), "check the catalog and S3 settings, or `auraison services up`") from None
+
+
+def _table(columns: list[str], rows: list[list]) -> Table:
+    table = Table()
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r))
+    return table
+
+
+@lake_app.command("query")
+def lake_query(
+    sql: str,
+    tenant: Annotated[str | None, typer.Option(help="whose rows (default: the settings' tenant)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+    version: Annotated[int | None, typer.Option(help="time travel to this snapshot")] = None,
+) -> None:
+    """One read-only SELECT over the lake (the same sandbox agents get)."""
+    from auraison.lakehouse.sandbox import run_query
+
+    res = run_query(_lake(), sql, tenant or get_settings().agentops.tenant, limit, version)
+    console.print(_table(res["columns"], res["rows"]))
+    if res["notice"]:
+        console.print(f"[yellow]{res['notice']}[/]")
+
+
+@lake_app.command("tables")
+def lake_tables() -> None:
+    """Tables and their row counts."""
+    from auraison.lakehouse.tables import TABLES
+
+    lake = _lake()
+    rows = [[t, lake.execute(f"SELECT count(*) FROM lake.{t}").fetchone()[0]] for t in TABLES]
+    console.print(_table(["table", "rows"], rows))
+
+
+@lake_app.command("snapshots")
+def lake_snapshots() -> None:
+    """Snapshots, for `lake query --version`."""
+    snaps = _lake().snapshots()
+    console.print(
+        _table(["snapshot", "time", "changes"], [[s["snapshot_id"], s["time"], s["changes"]] for s in snaps])
+    )
+
+
+@lake_app.command("ingest-traces")
+def lake_ingest_traces(
+    path: Annotated[Path | None, typer.Argument(help="a spans.jsonl file (default: this home's)")] = None,
+) -> None:
+    """Load a JSONL trace file into the lake's spans table (idempotent by span id)."""
+    from auraison.agentops.factory import trace_file
+    from auraison.lakehouse.writer import append
+
+    src = path or trace_file(get_settings())
+    if not src.is_file():
+        raise UserError(f"no trace file at {src}", "run an agent first, e.g. `auraison demo`")
+    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+    lake = _lake()
+    added = sum(append(lake, "spans", rows[i : i + 10_000]) for i in range(0, len(rows), 10_000))
+    console.print(f"{added} new spans from {src} ({len(rows) - added} already there)")
 
 
 # -------------------------------------------------------------------------------- hook

@@ -127,6 +127,9 @@ class AgentOpsSettings(BaseModel):
     limiter: Literal["inprocess", "redis"] | None = None
     trace_file: Path | None = Field(None, description="default: <data_dir>/traces/spans.jsonl")
     otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    lake_sink: bool | None = Field(
+        None, description="also write spans to the lake (services profile default)"
+    )
     tenant: str = Field("default", description="identity for stdio, in-process and hook calls")
     role: str = "operator"
     tokens: list[GatewayToken] = []
@@ -143,6 +146,7 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("model", "provider"): "offline",
         ("agentops", "approvals"): "sqlite",
         ("agentops", "limiter"): "inprocess",
+        ("agentops", "lake_sink"): False,  # an embedded DuckLake file is single-process: JSONL here
     },
     Profile.services: {
         ("lake", "catalog"): "postgres",
@@ -153,6 +157,7 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("model", "provider"): "anthropic",
         ("agentops", "approvals"): "redis",
         ("agentops", "limiter"): "redis",
+        ("agentops", "lake_sink"): True,
     },
 }
 

@@ -101,11 +101,15 @@ def build_gateway(
 
 
 async def close_gateway(gateway: FastMCP) -> None:
-    """Close the planes' outgoing connections (rosbridge) when a gateway is done."""
+    """Close what the planes hold open (rosbridge connections, the lake) when a gateway is done."""
     for server in getattr(gateway, "planes", {}).values():
         client = getattr(getattr(server, "service", None), "client", None)
         if client is not None:
             await client.close()
+        lake_state = getattr(server, "lake", None)
+        if isinstance(lake_state, dict) and lake_state.get("lake") is not None:
+            lake_state.pop("lake").close()
+            lake_state["lake"] = None
 
 
 def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:

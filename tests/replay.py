@@ -36,6 +36,7 @@ SCENARIOS = {
     "door_detour": Scenario("Please go to the above.", world=DOOR),
     "unreachable": Scenario("Navigate to 0.1, 0.1 please."),
     "approval_gated": Scenario("Drive forward 0.1 m/s for 1 s."),
+    "analyst_tool_calls": Scenario("Which tools were called?", agent="analyst"),
     "denied_geofence": Scenario(
         "Go to the lab.", agentops={"policy_file": str(HERE / "data" / "tight_geofence.yaml")}
     ),
