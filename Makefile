@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m auraison.bench.agentops_p1
 	$(BIN)/python -m auraison.bench.agentops_r4
 	$(BIN)/python -m auraison.bench.replay_p4
+	$(BIN)/python -m auraison.bench.lake_p2
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ key so that replays after an outage never double-count.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -24,24 +25,51 @@ def _columns(table: str) -> list[tuple[str, str]]:
     return out
 
 
+_NULL_TEXT = "\u241fnull\u241f"  # "␟null␟": printable, never a real value
+_NULL_INT = np.iinfo(np.int64).min
+
+
+def column(name: str, type_: str, values: list[Any]) -> tuple[np.ndarray, str]:
+    """A typed NumPy column plus the SELECT expression that restores its NULLs.
+
+    DuckDB's scan of object arrays that start with many ``None`` fails (it reaches for a pandas
+    method), so NULLs travel as sentinels in typed arrays and come back through the SELECT.
+    """
+    if type_ in ("VARCHAR", "JSON"):
+        texts = [
+            _NULL_TEXT if v is None else (v if isinstance(v, str) else json.dumps(v, default=str))
+            for v in values
+        ]
+        # numpy str arrays scan fast but arrive as ENUM: go through VARCHAR before JSON
+        return np.array(
+            texts, dtype=str
+        ), f"CAST(NULLIF(CAST(b.{name} AS VARCHAR), '{_NULL_TEXT}') AS {type_})"
+    if type_ in ("BIGINT", "INTEGER"):
+        ints = np.array([_NULL_INT if v is None else int(v) for v in values], dtype=np.int64)
+        return ints, f"CAST(NULLIF(b.{name}, {_NULL_INT}) AS {type_})"
+    if type_ == "DOUBLE":
+        floats = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        return floats, f"CASE WHEN isnan(b.{name}) THEN NULL ELSE b.{name} END"
+    return np.array(values, dtype=object), f"CAST(b.{name} AS {type_})"
+
+
 def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows`` (missing keys become NULL) in one commit; returns the rows added."""
     if not rows:
         return 0
-    cols = _columns(table)
     batch: dict[str, np.ndarray] = {}
-    for name, type_ in cols:
-        values = [r.get(name) for r in rows]
-        if type_ == "JSON":
-            values = [
-                None if v is None else (v if isinstance(v, str) else json.dumps(v, default=str))
-                for v in values
-            ]
-        batch[name] = np.array(values, dtype=object)
+    exprs = []
+    for name, type_ in _columns(table):
+        batch[name], expr = column(name, type_, [r.get(name) for r in rows])
+        exprs.append(expr)
     key = KEYS.get(table)
-    select = ", ".join(f"CAST(b.{n} AS {t})" for n, t in cols)
-    dedupe = (f" QUALIFY row_number() OVER (PARTITION BY b.{key}) = 1"
-              f" AND b.{key} NOT IN (SELECT {key} FROM {ALIAS}.{table})") if key else ""  # fmt: skip
+    select = ", ".join(exprs)
+    dedupe = ""
+    if key:  # exactly once: drop repeats inside the batch and rows the table already has
+        dedupe = (
+            f" QUALIFY row_number() OVER (PARTITION BY b.{key}) = 1"
+            f" AND b.{key} NOT IN (SELECT {key} FROM {ALIAS}.{table})"
+        )
     try:
         with lake.lock:
             lake.con.register("_batch", batch)
@@ -52,6 +80,8 @@ def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
             finally:
                 lake.con.unregister("_batch")
     except Exception as exc:
+        with lake.lock, contextlib.suppress(Exception):
+            lake.con.execute("ROLLBACK")  # leave no aborted transaction behind for the retry
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
 

@@ -230,3 +230,16 @@ async def test_agentops_spans_land_in_the_lake(tmp_path: Path) -> None:
     assert rows == [["execute_tool robot_get_state", "allow"]] * 3
     provider.shutdown()
     lk.close()
+
+
+def test_large_batches_with_mostly_null_columns(tmp_path: Path) -> None:
+    """Columns that are NULL in most rows (tokens, parent ids) survive 20k-row batches."""
+    lk = Lake(Settings(home=tmp_path))
+    batch = spans(20_000)
+    batch[-1]["input_tokens"] = 42
+    assert append(lk, "spans", batch) == 20_000
+    res = run_query(
+        lk, "SELECT count(input_tokens), max(input_tokens), count(parent_id), count(*) FROM spans", "acme"
+    )
+    assert res["rows"] == [[1, 42, 0, 20_000]]
+    lk.close()
