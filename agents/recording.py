@@ -127,6 +127,7 @@ class RecordingToolset(WrapperToolset[Any]):
 
     redact: Any = None
     image_dir: Path | None = None  # when set, images returned by tools are saved here
+    on_call: Any = None  # called with (name, args, ok, result) as each call completes
     calls: list[ToolCallRecord] = field(default_factory=list)
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -135,6 +136,11 @@ class RecordingToolset(WrapperToolset[Any]):
         for name, tool in tools.items():
             self.schemas[name] = tool.tool_def.parameters_json_schema
         return tools
+
+    def _note(self, record: ToolCallRecord) -> None:
+        self.calls.append(record)
+        if self.on_call is not None:
+            self.on_call(record.name, record.args, record.ok, record.result)
 
     async def call_tool(
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
@@ -148,7 +154,7 @@ class RecordingToolset(WrapperToolset[Any]):
 
             deferred = exc.metadata if isinstance(exc, ApprovalRequired) else None
             text = (deferred or {}).get("reason") or first_line(exc)
-            self.calls.append(
+            self._note(
                 ToolCallRecord(
                     name=name,
                     args=clean(dict(tool_args)),
@@ -159,7 +165,7 @@ class RecordingToolset(WrapperToolset[Any]):
                 )
             )
             raise
-        self.calls.append(
+        self._note(
             ToolCallRecord(
                 name=name,
                 args=clean(dict(tool_args)),

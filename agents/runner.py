@@ -137,7 +137,7 @@ async def run(
             )
             toolset = inner
     deferring = DeferringToolset(toolset, approvals=engine.approvals, tenant=settings.agentops.tenant)
-    recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir)
+    recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir, on_call=on_call)
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )
@@ -162,31 +162,12 @@ async def run(
         )
         ctx = span.get_span_context()
         trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
-        if on_call is not None:
-            recorder_calls_seen = 0
-
-            async def watch() -> None:
-                nonlocal recorder_calls_seen
-                while True:
-                    await asyncio.sleep(0.05)
-                    while recorder_calls_seen < len(recorder.calls):
-                        c = recorder.calls[recorder_calls_seen]
-                        on_call(c.name, c.args, c.ok, c.result)
-                        recorder_calls_seen += 1
-
-            watcher = asyncio.create_task(watch())
-        try:
-            result = await the_agent.run(
-                None if deferred is not None else (replay.prompt if replay is not None else prompt),
-                usage_limits=UsageLimits(request_limit=2000),
-                message_history=history,
-                deferred_tool_results=deferred,
-            )
-        finally:
-            if on_call is not None:
-                watcher.cancel()
-                for c in recorder.calls[recorder_calls_seen:]:
-                    on_call(c.name, c.args, c.ok, c.result)
+        result = await the_agent.run(
+            None if deferred is not None else (replay.prompt if replay is not None else prompt),
+            usage_limits=UsageLimits(request_limit=2000),
+            message_history=history,
+            deferred_tool_results=deferred,
+        )
     wall = time.perf_counter() - t0
     if gateway is not None:
         from auraison.mcp_servers.gateway import close_gateway

@@ -94,7 +94,7 @@ def build_gateway(
 
         engine.arg_views["robot_*"] = policy_view(places_for(settings))
     resolve = token_identity(default_identity(settings))
-    _approval_tools(gateway, engine, resolve)
+    _approval_tools(gateway, engine, default_identity(settings).tenant)
     gateway.add_middleware(AgentOpsMiddleware(engine, resolve))
     gateway.engine = engine  # type: ignore[attr-defined]
     return gateway
@@ -112,7 +112,7 @@ async def close_gateway(gateway: FastMCP) -> None:
             lake_state["lake"] = None
 
 
-def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:
+def _approval_tools(gateway: FastMCP, engine: AgentOps, default_tenant: str) -> None:
     from fastmcp.server.dependencies import get_access_token
     from mcp.types import ToolAnnotations
 
@@ -129,7 +129,7 @@ def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:
         ] = "pending",
     ) -> list[dict[str, Any]]:
         """Approval requests of your tenant: id, tool, (redacted) arguments, status, expiry."""
-        tenant = caller()[0] or engine_identity_tenant(resolve)
+        tenant = caller()[0] or default_tenant
         items = await engine.approvals.list(tenant)
         return [a.model_dump() for a in items if status in ("all", a.status)]
 
@@ -142,7 +142,7 @@ def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:
         """Approve or deny a pending request; the agent may then call the tool again with the
         exact same arguments (an approval is single-use and bound to those arguments)."""
         tenant, subject = caller()
-        tenant = tenant or engine_identity_tenant(resolve)
+        tenant = tenant or default_tenant
         current = await engine.approvals.get(approval_id)
         if current is None or current.tenant != tenant:
             raise ToolError(f"no approval {approval_id} in tenant {tenant}; see approvals_list")
@@ -151,9 +151,3 @@ def _approval_tools(gateway: FastMCP, engine: AgentOps, resolve: Any) -> None:
         except ApprovalError as exc:
             raise ToolError(str(exc)) from None
         return decided.model_dump()
-
-
-def engine_identity_tenant(resolve: Any) -> str:
-    from fastmcp.server.middleware import MiddlewareContext
-
-    return resolve(MiddlewareContext(message=None)).tenant

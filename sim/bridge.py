@@ -267,17 +267,15 @@ class RosbridgeServer:
         reply: dict[str, Any] = {"op": "service_response", "service": name}
         if "id" in frame:
             reply["id"] = frame["id"]
-        args = frame.get("args") or {}
+        args = frame.get("args") or {}  # an empty list is rosbridge's other way to say "no args"
         handler = rosapi.HANDLERS.get(name) if isinstance(name, str) else None
         if handler is None:
             reply |= {"values": f"Service {name} does not exist", "result": False}
         elif not isinstance(args, dict):
-            args = {} if isinstance(args, list) and not args else None
-            if args is None:
-                reply |= {"values": "args must be an object of request fields", "result": False}
-        if "result" not in reply:
+            reply |= {"values": "args must be an object of request fields", "result": False}
+        else:
             try:
-                reply |= {"values": handler(self, args), "result": True}  # type: ignore[misc]
+                reply |= {"values": handler(self, args), "result": True}
             except rosapi.ServiceFailure as exc:
                 reply |= {"values": str(exc), "result": False}
         await conn.send_text(dumps(reply))
