@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python -m auraison.bench.agentops_r4
 	$(BIN)/python -m auraison.bench.replay_p4
 	$(BIN)/python -m auraison.bench.lake_p2
+	$(BIN)/python -m auraison.bench.billing_p6
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

@@ -26,7 +26,7 @@ from .backpressure import InProcessLimiter, Limiter
 from .decision import Decision, Identity, ToolCall
 from .errors import AgentOpsError, ApprovalPending, PolicyError, ToolDenied
 from .policy import DEFAULT_POLICY, Limit, Policy, load_policy
-from .quotas import InProcessLedger, QuotaExceeded, QuotaLedger
+from .quotas import InProcessLedger, QuotaExceeded, QuotaLedger, QuotaUnavailable
 from .redaction import Redactor
 from .tracing import TRACER_NAME, context_from_meta
 
@@ -313,8 +313,9 @@ class AgentOps:
             except QuotaExceeded as exc:
                 raise ToolDenied(
                     Decision.deny(
-                        f"quota exhausted: {exc}",
-                        "wait for the next period or ask for a higher plan",
+                        f"{'quota unavailable' if isinstance(exc, QuotaUnavailable) else 'quota exhausted'}:"
+                        f" {exc}",
+                        exc.hint,
                         "quota",
                     )
                 ) from None

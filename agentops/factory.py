@@ -11,6 +11,7 @@ from .backpressure import InProcessLimiter, Limiter
 from .decision import Identity
 from .engine import AgentOps, PolicySource
 from .policy import DEFAULT_POLICY
+from .quotas import QuotaLedger
 from .tracing import TraceSink, build_provider
 
 
@@ -52,7 +53,11 @@ class LazyLakeSink:
         self._sink.write(rows)
 
 
-def build_agentops(settings: Settings, sink: TraceSink | None = None) -> AgentOps:
+def build_agentops(
+    settings: Settings, sink: TraceSink | None = None, ledger: QuotaLedger | None = None
+) -> AgentOps:
+    """The engine the settings describe; ``ledger`` is the management plane's quota ledger
+    (the billing package supplies it: AgentOps cannot import the planes above it)."""
     ao = settings.agentops
     if sink is None and ao.lake_sink:
         sink = LazyLakeSink(settings)
@@ -66,6 +71,7 @@ def build_agentops(settings: Settings, sink: TraceSink | None = None) -> AgentOp
         policy=PolicySource(ao.policy_file or DEFAULT_POLICY),
         approvals=approval_store(settings),
         limiter=limiter(settings),
+        ledger=ledger,
         tracer_provider=provider,
         enabled=ao.enabled,
     )

@@ -20,15 +20,27 @@ class Lease:
 
 
 class QuotaExceeded(Exception):
+    hint = "wait for the next period or ask for a higher plan"
+
     def __init__(self, tenant: str, dimension: str, remaining: float, wanted: float) -> None:
         super().__init__(f"tenant {tenant} has {remaining:g} {dimension} left, the call needs {wanted:g}")
         self.remaining = remaining
 
 
+class QuotaUnavailable(QuotaExceeded):
+    """No grant can be obtained because the management plane is unreachable."""
+
+    hint = "retry when the management plane is back; calls covered by an earlier grant continue"
+
+    def __init__(self, tenant: str, dimension: str, reason: str) -> None:
+        Exception.__init__(self, f"no {dimension} grant for tenant {tenant}: {reason}")
+        self.remaining = 0.0
+
+
 class QuotaLedger(ABC):
     @abstractmethod
     async def reserve(
-        self, tenant: str, amount: float, dimension: str = "tool_credits", idempotency_key: str | None = None
+        self, tenant: str, amount: float, dimension: str = "tool_calls", idempotency_key: str | None = None
     ) -> Lease: ...
 
     @abstractmethod
@@ -56,7 +68,7 @@ class InProcessLedger(QuotaLedger):
         return sum(v.amount for v in self.reserved.values() if (v.tenant, v.dimension) == (tenant, dimension))
 
     async def reserve(
-        self, tenant: str, amount: float, dimension: str = "tool_credits", idempotency_key: str | None = None
+        self, tenant: str, amount: float, dimension: str = "tool_calls", idempotency_key: str | None = None
     ) -> Lease:
         async with self._lock:
             if idempotency_key and idempotency_key in self._by_key:

@@ -646,6 +646,17 @@ def _register_sim() -> None:
 _register_sim()
 
 
+def _register_management() -> None:
+    from auraison.mcp_servers.billing.cli import keys_app, management_app, tenants_app
+
+    app.add_typer(tenants_app, name="tenants")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(management_app, name="management")
+
+
+_register_management()
+
+
 def main() -> None:
     """Console entry point: user errors become one line and exit code 2."""
     try:

@@ -109,6 +109,7 @@ class BusSettings(BaseModel):
 
 class ManagementSettings(BaseModel):
     store: Literal["sqlite", "postgres"] | None = None
+    lease_ttl_s: float = Field(600, gt=0, description="how long a quota reservation holds if never settled")
 
 
 class GatewayToken(BaseModel):
@@ -130,6 +131,10 @@ class AgentOpsSettings(BaseModel):
     lake_sink: bool | None = Field(
         None, description="also write spans to the lake (services profile default)"
     )
+    quotas: Literal["none", "management"] = Field(
+        "none", description="management: tool-call costs draw on the tenant's quota in the management plane"
+    )
+    quota_block: float = Field(50, gt=0, description="quota units an agent process reserves at a time")
     tenant: str = Field("default", description="identity for stdio, in-process and hook calls")
     role: str = "operator"
     tokens: list[GatewayToken] = []

@@ -8,9 +8,11 @@ pending approvals over MCP.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import importlib
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastmcp import FastMCP
@@ -23,6 +25,10 @@ from auraison.agentops.engine import AgentOps
 from auraison.agentops.factory import build_agentops, default_identity
 from auraison.agentops.middleware import AgentOpsMiddleware, token_identity
 from auraison.mcp_servers import PLANES
+from auraison.mcp_servers.billing.grants import GrantLedger, quota_ledger
+from auraison.mcp_servers.billing.identity import KEY_PREFIX
+from auraison.mcp_servers.billing.service import Billing
+from auraison.mcp_servers.billing.store import ManagementUnavailable
 from auraison.settings import GatewayToken, Settings
 
 
@@ -41,11 +47,14 @@ def plane_servers(settings: Settings) -> dict[str, FastMCP]:
 
 
 class HashedTokenVerifier(TokenVerifier):
-    """Static bearer tokens from the settings, compared by SHA-256 in constant time."""
+    """Bearer tokens: static ones from the settings (compared by SHA-256 in constant time), and
+    the management plane's API keys (``ak_…``), checked against its store on every request so a
+    revoked key stops working at once."""
 
-    def __init__(self, tokens: list[GatewayToken]) -> None:
+    def __init__(self, tokens: list[GatewayToken], billing: Callable[[], Billing] | None = None) -> None:
         super().__init__()
         self._tokens = {hashlib.sha256(t.token.get_secret_value().encode()).hexdigest(): t for t in tokens}
+        self._billing = billing
 
     async def verify_token(self, token: str) -> AccessToken | None:
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -57,6 +66,22 @@ class HashedTokenVerifier(TokenVerifier):
                     scopes=[],
                     claims={"tenant": grant.tenant, "role": grant.role},
                 )
+        if self._billing is not None and token.startswith(KEY_PREFIX):
+            try:
+                principal = await asyncio.to_thread(self._billing().authenticate, token)
+            except ManagementUnavailable:
+                return None  # cannot prove the key: refuse (401), never guess
+            if principal is not None:
+                return AccessToken(
+                    token=token,
+                    client_id=principal.key_id or "key",
+                    scopes=[],
+                    claims={
+                        "tenant": principal.tenant,
+                        "role": principal.role.value,
+                        "key_id": principal.key_id,
+                    },
+                )
         return None
 
 
@@ -67,18 +92,19 @@ def build_gateway(
     http: bool = False,
 ) -> FastMCP:
     """The gateway server; ``servers`` overrides discovery (tests, benchmarks)."""
-    engine = engine or build_agentops(settings)
+    engine = engine or build_agentops(settings, ledger=quota_ledger(settings))
     auth = None
     if http:
-        if not settings.agentops.tokens:
-            from auraison.errors import UserError
+        # Static tokens from the settings, or API keys issued by the management plane
+        # (`auraison keys issue`): without either, every request is refused with 401.
+        billing_state: dict[str, Billing] = {}
 
-            raise UserError(
-                "the HTTP gateway needs at least one bearer token",
-                'set AURAISON_AGENTOPS__TOKENS=\'[{"token": "…", "tenant": "…", '
-                '"role": "operator"}]\' or [[agentops.tokens]] in your settings file',
-            )
-        auth = HashedTokenVerifier(settings.agentops.tokens)
+        def billing() -> Billing:
+            if "b" not in billing_state:
+                billing_state["b"] = Billing.from_settings(settings)
+            return billing_state["b"]
+
+        auth = HashedTokenVerifier(settings.agentops.tokens, billing)
     gateway = FastMCP(
         "auraison",
         auth=auth,
@@ -101,7 +127,11 @@ def build_gateway(
 
 
 async def close_gateway(gateway: FastMCP) -> None:
-    """Close what the planes hold open (rosbridge connections, the lake) when a gateway is done."""
+    """Close what the planes hold open (rosbridge connections, the lake) when a gateway is done,
+    and settle the quota grants it drew on."""
+    ledger = getattr(getattr(gateway, "engine", None), "ledger", None)
+    if isinstance(ledger, GrantLedger):
+        await ledger.close()
     for server in getattr(gateway, "planes", {}).values():
         client = getattr(getattr(server, "service", None), "client", None)
         if client is not None:

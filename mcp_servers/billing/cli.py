@@ -1,0 +1,187 @@
+"""``auraison tenants …``, ``auraison keys …`` and ``auraison management …``: the management
+plane for the platform operator, who acts as ``admin`` (whoever can reach the store can)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .dimensions import Dimension, Role
+from .service import ADMIN, Billing
+
+tenants_app = typer.Typer(help="Tenants, their users, quotas, usage and invoices (management plane).")
+keys_app = typer.Typer(help="API keys: issue (shown once), list, revoke.")
+management_app = typer.Typer(help="The management store: schema migrations and lease expiry.")
+console = Console()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+PeriodOpt = Annotated[str | None, typer.Option(help="YYYY-MM (default: this month)")]
+
+
+def _billing(migrate: bool = True) -> Billing:
+    from auraison.cli import get_settings
+
+    return Billing.from_settings(get_settings(), migrate=migrate)
+
+
+def _show(rows: list[Any], columns: list[str], as_json: bool, title: str | None = None) -> None:
+    data = [r.model_dump(mode="json") for r in rows]
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for item in data:
+        table.add_row(*("" if item.get(c) is None else str(item.get(c)) for c in columns))
+    console.print(table)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant: Annotated[str, typer.Argument(help="slug id, e.g. acme-robotics")],
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    plan: Annotated[str, typer.Option(help="free or pro")] = "free",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a tenant on a plan."""
+    _show([_billing().tenant_create(ADMIN, tenant, name, plan)], ["id", "display_name", "plan"], as_json)
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: JsonOpt = False) -> None:
+    """Every tenant with its plan, users and active keys."""
+    _show(_billing().tenant_list(ADMIN), ["id", "display_name", "plan", "users", "active_keys"], as_json)
+
+
+@tenants_app.command("add-user")
+def tenants_add_user(
+    tenant: str,
+    email: str,
+    role: Annotated[Role, typer.Option(help="owner, operator, viewer or agent")] = Role.viewer,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a user to a tenant."""
+    _show([_billing().user_add(ADMIN, tenant, email, role)], ["id", "tenant", "email", "role"], as_json)
+
+
+@tenants_app.command("quota")
+def tenants_quota(tenant: str, as_json: JsonOpt = False) -> None:
+    """Limits, use and reservations this period."""
+    cols = ["dimension", "limit", "used", "reserved", "remaining", "source"]
+    _show(_billing().quota_get(ADMIN, tenant), cols, as_json, f"quota of {tenant}")
+
+
+@tenants_app.command("quota-set")
+def tenants_quota_set(
+    tenant: str,
+    dimension: Dimension,
+    limit: Annotated[str, typer.Argument(help="a number, or 'none' for unlimited")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Override one dimension's limit for a tenant."""
+    value = None if limit.lower() == "none" else float(limit)
+    line = _billing().quota_set(ADMIN, tenant, dimension, value)
+    _show([line], ["dimension", "limit", "used", "reserved", "remaining", "source"], as_json)
+
+
+@tenants_app.command("usage")
+def tenants_usage(
+    tenant: str,
+    period: PeriodOpt = None,
+    by: Annotated[str, typer.Option(help="comma list of agent, tool, model")] = "agent,tool",
+    as_json: JsonOpt = False,
+) -> None:
+    """Usage per dimension, grouped by agent / tool / model."""
+    groups = tuple(g.strip() for g in by.split(",") if g.strip())
+    bad = [g for g in groups if g not in ("agent", "tool", "model")]
+    if bad:
+        raise typer.BadParameter(f"cannot group by {', '.join(bad)}; use agent, tool or model")
+    rows = _billing().usage_report(ADMIN, tenant, period, groups)
+    _show(rows, ["dimension", *groups, "quantity", "events"], as_json, f"usage of {tenant}")
+
+
+@tenants_app.command("invoice")
+def tenants_invoice(tenant: str, period: PeriodOpt = None, as_json: JsonOpt = False) -> None:
+    """The invoice so far for a month (a preview: nothing is charged)."""
+    invoice = _billing().invoice_preview(ADMIN, tenant, period)
+    if as_json:
+        print(invoice.model_dump_json(indent=2))
+        return
+    _show(
+        invoice.lines,
+        ["dimension", "quantity", "unit_price", "amount"],
+        False,
+        f"{tenant} · {invoice.period} · plan {invoice.plan}",
+    )
+    console.print(f"total: {invoice.total} {invoice.currency} (preview)")
+
+
+@tenants_app.command("leases")
+def tenants_leases(
+    tenant: str,
+    state: Annotated[str, typer.Option(help="active, committed, released, expired or all")] = "active",
+    as_json: JsonOpt = False,
+) -> None:
+    """Quota leases (what running agents hold)."""
+    rows = _billing().reservations_list(ADMIN, tenant, None if state == "all" else state)
+    _show(rows, ["id", "dimension", "amount", "state", "expires_at", "agent"], as_json)
+
+
+@keys_app.command("issue")
+def keys_issue(
+    tenant: str,
+    name: str,
+    role: Annotated[Role, typer.Option(help="owner, operator, viewer or agent")] = Role.agent,
+    ttl_days: Annotated[int | None, typer.Option(min=1, help="expiry (default: never)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue an API key. It is printed once; only its hash is stored."""
+    issued = _billing().apikey_issue(ADMIN, tenant, name, role, None, ttl_days)
+    if as_json:
+        print(issued.model_dump_json(indent=2))
+        return
+    console.print(f"key {issued.id} ({issued.role}) for {tenant}; store it now, it is not shown again:")
+    print(issued.api_key)
+
+
+@keys_app.command("list")
+def keys_list(tenant: str, as_json: JsonOpt = False) -> None:
+    """Keys of a tenant (prefixes only, never secrets)."""
+    _show(
+        _billing().apikey_list(ADMIN, tenant),
+        ["id", "name", "role", "prefix", "created_at", "expires_at", "revoked_at"],
+        as_json,
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(tenant: str, key_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke a key; it stops working on the next request."""
+    _show([_billing().apikey_revoke(ADMIN, tenant, key_id)], ["id", "name", "revoked_at"], as_json)
+
+
+@management_app.command("migrate")
+def management_migrate(
+    revision: Annotated[
+        str, typer.Argument(help="head, or a revision id; below current downgrades")
+    ] = "head",
+) -> None:
+    """Bring the store's schema to a revision (the same migrations on SQLite and PostgreSQL)."""
+    billing = _billing(migrate=False)
+    current = billing.store.current_revision()
+    if revision in ("base", "0") or (revision != "head" and current and revision < current):
+        billing.store.downgrade(revision)
+    else:
+        billing.store.migrate(revision)
+    console.print(f"management store at revision {billing.store.current_revision() or 'base'}")
+
+
+@management_app.command("expire")
+def management_expire() -> None:
+    """Expire leases past their deadline now (reservations also do this as they go)."""
+    console.print(f"expired {_billing().expire_due()} leases")

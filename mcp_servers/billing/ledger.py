@@ -1,0 +1,328 @@
+"""Quota reservations: reserve before the work, settle after, atomically.
+
+Every increase of a counter's ``reserved`` is one conditional UPDATE
+(``… WHERE used + reserved + amount <= limit``): PostgreSQL re-checks the condition on the
+latest row version after a concurrent writer commits, SQLite serialises writers, so no
+interleaving can overspend. Every lease changes state exactly once (``WHERE state='active'``),
+so a counter is decremented exactly once per lease, whether by commit, release or expiry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .dimensions import Dimension
+from .models import LeaseInfo, QuotaLine
+from .schema import leases, plan_terms, quota_counters, quota_overrides, tenants, usage_events
+from .store import ManagementError, NotFound, audit, new_id, period_of, utcnow
+
+Q = quota_counters
+
+
+class QuotaExhausted(ManagementError):
+    def __init__(self, tenant: str, dimension: str, remaining: Decimal, wanted: Decimal) -> None:
+        super().__init__(
+            f"tenant {tenant} has {remaining.normalize():f} {dimension} left this period, "
+            f"{wanted.normalize():f} requested; ask an owner to raise the quota "
+            f"(`auraison tenants quota-set {tenant} {dimension} N`) or wait for the next period"
+        )
+        self.remaining = remaining
+
+
+def to_amount(value: float | int | str | Decimal) -> Decimal:
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0:
+        raise ManagementError(f"amount must be a finite number >= 0, got {value!r}")
+    return amount.quantize(Decimal("0.000001"))
+
+
+def limit_for(conn: sa.Connection, tenant: str, dimension: str) -> tuple[Decimal | None, str]:
+    """The tenant's limit for a dimension (``None``: unlimited) and where it comes from, in one
+    query: an override wins over the plan's term."""
+    o, t = quota_overrides, plan_terms
+    row = conn.execute(
+        sa.select(tenants.c.plan, t.c.limit, o.c.limit, o.c.tenant_id.is_not(None))
+        .select_from(
+            tenants.outerjoin(t, sa.and_(t.c.plan == tenants.c.plan, t.c.dimension == dimension)).outerjoin(
+                o, sa.and_(o.c.tenant_id == tenants.c.id, o.c.dimension == dimension)
+            )
+        )
+        .where(tenants.c.id == tenant)
+    ).first()
+    if row is None:
+        raise NotFound(f"no tenant {tenant!r}; create it with `auraison tenants create {tenant}`")
+    plan, plan_limit, override_limit, overridden = row
+    return (override_limit, "override") if overridden else (plan_limit, f"plan:{plan}")
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, **values) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on either dialect; returns rows inserted (0 or 1)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    # Count through RETURNING: with an implicit RETURNING of the key, rowcount is not reliable.
+    return len(conn.execute(stmt.returning(sa.literal_column("1"))).all())
+
+
+def _bump(conn: sa.Connection, tenant: str, dimension: str, period: str, where=(), **values) -> bool:
+    """One conditional UPDATE of a counter row, creating the row first if this is the period's
+    first use; returns whether the row matched (the condition held)."""
+    key = (Q.c.tenant_id == tenant, Q.c.dimension == dimension, Q.c.period == period)
+    update = sa.update(Q).where(*key, *where).values(**values)
+    if conn.execute(update).rowcount:
+        return True
+    # No match: the condition failed, or the row did not exist when the UPDATE ran (another
+    # writer may have created it since). Make sure it exists, then decide on a second UPDATE.
+    if _counter(conn, tenant, dimension, period) is None:
+        insert_ignore(conn, Q, tenant_id=tenant, dimension=dimension, period=period, used=0, reserved=0)
+    return bool(conn.execute(update).rowcount)
+
+
+def _counter(conn: sa.Connection, tenant: str, dimension: str, period: str):
+    return conn.execute(
+        sa.select(Q.c.used, Q.c.reserved).where(
+            Q.c.tenant_id == tenant, Q.c.dimension == dimension, Q.c.period == period
+        )
+    ).first()
+
+
+def reserve(
+    conn: sa.Connection,
+    actor: str,
+    tenant: str,
+    dimension: Dimension,
+    amount: Decimal,
+    ttl_s: float,
+    idempotency_key: str | None = None,
+    agent: str | None = None,
+    tool: str | None = None,
+) -> LeaseInfo:
+    if idempotency_key is not None:
+        existing = _lease_by_key(conn, tenant, idempotency_key)
+        if existing is not None:
+            return existing
+    now = utcnow()
+    period = period_of(now)
+    expire_due(conn, tenant, dimension, now)
+    limit, _ = limit_for(conn, tenant, dimension)
+    room = () if limit is None else (Q.c.used + Q.c.reserved + amount <= limit,)
+    lease = {
+        "id": new_id("lse"),
+        "tenant_id": tenant,
+        "dimension": dimension,
+        "period": period,
+        "amount": amount,
+        "state": "active",
+        "idempotency_key": idempotency_key,
+        "agent": agent,
+        "tool": tool,
+        "created_at": now,
+        "expires_at": now + dt.timedelta(seconds=ttl_s),
+    }
+    conn.execute(leases.insert().values(**lease))
+    audit(conn, actor, tenant, "lease.reserve", lease["id"], dimension=dimension, amount=str(amount))
+    # The counter row is the one every client of the tenant contends for: its UPDATE comes
+    # last, so its lock is held only until COMMIT. A refusal rolls the lease back with it.
+    if not _bump(conn, tenant, dimension, period, room, reserved=Q.c.reserved + amount):
+        used, held = _counter(conn, tenant, dimension, period)
+        raise QuotaExhausted(tenant, dimension, max(limit - used - held, Decimal(0)), amount)
+    return _info(lease)
+
+
+def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: Decimal | None) -> LeaseInfo:
+    """Commit (``actual`` given: count that usage) or release (``None``) an active lease.
+    Settling twice is a no-op; committing an expired lease still counts the usage it did."""
+    row = _lease(conn, tenant, lease_id)
+    state = "committed" if actual is not None else "released"
+    now = utcnow()
+    moved = conn.execute(
+        leases.update()
+        .where(leases.c.id == lease_id, leases.c.state == "active")
+        .values(state=state, actual=actual, settled_at=now)
+    ).rowcount
+    if moved:
+        values = {"reserved": Q.c.reserved - row["amount"]}
+    elif row["state"] == "expired" and actual is not None:
+        conn.execute(
+            leases.update()
+            .where(leases.c.id == lease_id, leases.c.state == "expired")
+            .values(state="committed", actual=actual, settled_at=now)
+        )
+        values = {}  # expiry already returned the held amount
+    else:
+        return _info(row)
+    if actual is not None and _usage_event(
+        conn, tenant, row["dimension"], actual, f"lease:{lease_id}", row["period"], row["agent"], row["tool"]
+    ):
+        values["used"] = Q.c.used + actual
+    audit(conn, actor, tenant, f"lease.{state}", lease_id, actual=None if actual is None else str(actual))
+    if values:
+        _bump(conn, tenant, row["dimension"], row["period"], **values)  # one UPDATE, last (see reserve)
+    return _info({**row, "state": state, "actual": actual})
+
+
+def count_usage(
+    conn: sa.Connection,
+    tenant: str,
+    dimension: str,
+    quantity: Decimal,
+    idempotency_key: str,
+    period: str | None = None,
+    *,
+    agent: str | None = None,
+    tool: str | None = None,
+    model: str | None = None,
+) -> bool:
+    """Count one usage event exactly once (by idempotency key); returns whether it was new."""
+    period = period or period_of(utcnow())
+    inserted = _usage_event(conn, tenant, dimension, quantity, idempotency_key, period, agent, tool, model)
+    if inserted:
+        _bump(conn, tenant, dimension, period, used=Q.c.used + quantity)
+    return inserted
+
+
+def _usage_event(
+    conn: sa.Connection,
+    tenant: str,
+    dimension: str,
+    quantity: Decimal,
+    key: str,
+    period: str,
+    agent: str | None = None,
+    tool: str | None = None,
+    model: str | None = None,
+) -> bool:
+    """Insert a usage event unless its idempotency key was seen; the unique key decides."""
+    return bool(
+        insert_ignore(
+            conn,
+            usage_events,
+            tenant_id=tenant,
+            idempotency_key=key,
+            dimension=dimension,
+            quantity=quantity,
+            period=period,
+            agent=agent,
+            tool=tool,
+            model=model,
+            occurred_at=utcnow(),
+        )
+    )
+
+
+def expire_due(
+    conn: sa.Connection,
+    tenant: str | None = None,
+    dimension: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Expire active leases past their deadline, freeing what they held; returns how many."""
+    now = now or utcnow()
+    where = [leases.c.state == "active", leases.c.expires_at <= now]
+    if tenant is not None:
+        where.append(leases.c.tenant_id == tenant)
+    if dimension is not None:
+        where.append(leases.c.dimension == dimension)
+    due = conn.execute(sa.select(leases).where(*where).order_by(leases.c.id).limit(500)).mappings().all()
+    expired = 0
+    for row in due:
+        moved = conn.execute(
+            leases.update()
+            .where(leases.c.id == row["id"], leases.c.state == "active")
+            .values(state="expired", settled_at=now)
+        ).rowcount
+        if moved:
+            conn.execute(
+                sa.update(Q)
+                .where(
+                    Q.c.tenant_id == row["tenant_id"],
+                    Q.c.dimension == row["dimension"],
+                    Q.c.period == row["period"],
+                )
+                .values(reserved=Q.c.reserved - row["amount"])
+            )
+            audit(conn, "system", row["tenant_id"], "lease.expired", row["id"], amount=str(row["amount"]))
+            expired += 1
+    return expired
+
+
+def quota_lines(conn: sa.Connection, tenant: str, period: str | None = None) -> list[QuotaLine]:
+    period = period or period_of(utcnow())
+    lines = []
+    for dimension in Dimension:
+        limit, source = limit_for(conn, tenant, dimension)
+        used, held = _counter(conn, tenant, dimension, period) or (Decimal(0), Decimal(0))
+        remaining = None if limit is None else max(limit - used - held, Decimal(0))
+        lines.append(
+            QuotaLine(
+                dimension=dimension,
+                period=period,
+                limit=limit,
+                used=used,
+                reserved=held,
+                remaining=remaining,
+                source=source,
+            )
+        )
+    return lines
+
+
+def set_limit(
+    conn: sa.Connection, actor: str, tenant: str, dimension: Dimension, limit: Decimal | None
+) -> None:
+    limit_for(conn, tenant, dimension)  # the tenant must exist
+    conn.execute(
+        quota_overrides.delete().where(
+            quota_overrides.c.tenant_id == tenant, quota_overrides.c.dimension == dimension
+        )
+    )
+    conn.execute(quota_overrides.insert().values(tenant_id=tenant, dimension=dimension, limit=limit))
+    audit(conn, actor, tenant, "quota.set", dimension, limit=None if limit is None else str(limit))
+
+
+def list_leases(
+    conn: sa.Connection, tenant: str, state: str | None = "active", limit: int = 100
+) -> list[LeaseInfo]:
+    query = sa.select(leases).where(leases.c.tenant_id == tenant)
+    if state is not None:
+        query = query.where(leases.c.state == state)
+    rows = conn.execute(query.order_by(leases.c.created_at.desc()).limit(limit)).mappings()
+    return [_info(r) for r in rows]
+
+
+def _lease(conn: sa.Connection, tenant: str, lease_id: str):
+    row = (
+        conn.execute(sa.select(leases).where(leases.c.id == lease_id, leases.c.tenant_id == tenant))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"no lease {lease_id} in tenant {tenant}")
+    return row
+
+
+def _lease_by_key(conn: sa.Connection, tenant: str, key: str) -> LeaseInfo | None:
+    row = (
+        conn.execute(sa.select(leases).where(leases.c.tenant_id == tenant, leases.c.idempotency_key == key))
+        .mappings()
+        .first()
+    )
+    return None if row is None else _info(row)
+
+
+def _info(row) -> LeaseInfo:
+    return LeaseInfo(
+        id=row["id"],
+        tenant=row["tenant_id"],
+        dimension=row["dimension"],
+        amount=row["amount"],
+        state=row["state"],
+        period=row["period"],
+        expires_at=row["expires_at"],
+        actual=row.get("actual"),
+        agent=row.get("agent"),
+        tool=row.get("tool"),
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the management store; the same scripts run on SQLite and PostgreSQL."""

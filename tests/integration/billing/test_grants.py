@@ -1,0 +1,148 @@
+"""AgentOps draws on the management plane's quotas; a management outage refuses new grants
+while calls covered by an existing grant continue; API keys work against the HTTP gateway."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from auraison.agentops.quotas import QuotaExceeded, QuotaUnavailable
+from auraison.mcp_servers.billing.dimensions import Role
+from auraison.mcp_servers.billing.grants import GrantLedger
+from auraison.mcp_servers.billing.service import ADMIN, Billing
+from auraison.mcp_servers.billing.store import ManagementUnavailable, Store
+from auraison.mcp_servers.gateway import build_gateway, close_gateway
+from auraison.settings import Settings
+from tests.conftest import free_port
+from tests.planes import lake_plane
+from tests.tcpproxy import TcpProxy
+
+
+@pytest.fixture
+def proxied(pg_dsn: str) -> Iterator[tuple[Billing, TcpProxy]]:
+    """The management store on PostgreSQL, reached through a proxy the test can cut."""
+    Store(pg_dsn.replace("postgresql://", "postgresql+psycopg://", 1)).migrate()
+    proxy = TcpProxy("127.0.0.1", 5432).start()
+    url = pg_dsn.replace(
+        "postgresql://postgres@127.0.0.1:5432", f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}"
+    )
+    store = Store(url)
+    store.engine.pool._timeout = 2  # an outage should be reported quickly
+    yield Billing(store), proxy
+    proxy.stop()
+    store.close()
+
+
+async def test_an_outage_refuses_new_grants_and_honours_the_current_one(proxied) -> None:
+    billing, proxy = proxied
+    billing.tenant_create(ADMIN, "acme", plan="pro")
+    ledger = GrantLedger(billing, block=5, agent="nav")
+    first = [await ledger.reserve("acme", 1) for _ in range(3)]  # one block of 5 granted
+    for lease in first:
+        await ledger.commit(lease, 1)
+    assert [x.amount for x in billing.reservations_list(ADMIN, "acme")] == [5]
+
+    proxy.stop()  # the management plane is gone
+    with pytest.raises(ManagementUnavailable, match="management store unavailable"):
+        billing.reserve(ADMIN, "acme", "tool_calls", 1)
+    covered = [await ledger.reserve("acme", 1) for _ in range(2)]  # still inside the block
+    for lease in covered:
+        await ledger.commit(lease, 1)
+    with pytest.raises(
+        QuotaUnavailable, match="no tool_calls grant for tenant acme: management store unavailable"
+    ):
+        await ledger.reserve("acme", 1)
+
+    proxy.start()  # back (same port): new grants flow again, and the spent block is settled
+    await ledger.commit(await ledger.reserve("acme", 1), 1)
+    await ledger.close()
+    tool_calls = billing.quota_get(ADMIN, "acme")[0]
+    assert (tool_calls.used, tool_calls.reserved) == (6, 0)
+
+
+async def test_quota_denies_the_call_that_would_overspend(tmp_path: Path, pg_dsn: str) -> None:
+    s = Settings(
+        home=tmp_path,
+        management={"store": "postgres"},
+        postgres={"dsn": pg_dsn},
+        agentops={"approvals": "memory", "quotas": "management", "quota_block": 2, "tenant": "tiny"},
+    )
+    billing = Billing.from_settings(s)
+    billing.tenant_create(ADMIN, "tiny")
+    billing.quota_set(ADMIN, "tiny", "tool_calls", 3)
+    gw = build_gateway(s, servers={"lake": lake_plane()})
+    async with Client(gw) as c:
+        for _ in range(3):
+            await c.call_tool("lake_query", {"sql": "select 1"})
+        denied = await c.call_tool("lake_query", {"sql": "select 1"}, raise_on_error=False)
+    await close_gateway(gw)
+    assert denied.is_error
+    decision = json.loads(denied.content[0].text.splitlines()[1])["decision"]
+    assert decision["kind"] == "deny" and "quota exhausted" in decision["reason"]
+    assert "0 tool_calls left" in decision["reason"]
+    assert billing.quota_get(ADMIN, "tiny")[0].used == 3  # settled when the gateway closed
+
+
+async def test_a_grant_larger_than_what_is_left_shrinks_to_fit(tmp_path: Path) -> None:
+    billing = Billing.from_settings(Settings(home=tmp_path))
+    billing.tenant_create(ADMIN, "small")
+    billing.quota_set(ADMIN, "small", "tool_calls", 3)
+    ledger = GrantLedger(billing, block=50)
+    lease = await ledger.reserve("small", 2)  # a block of 50 does not fit; 2 does
+    with pytest.raises(QuotaExceeded):
+        await ledger.reserve("small", 2)
+    await ledger.commit(lease, 2)
+    await ledger.close()
+    assert billing.quota_get(ADMIN, "small")[0].used == 2
+
+
+@pytest.fixture
+def key_gateway(tmp_path: Path) -> Iterator[tuple[str, Billing]]:
+    s = Settings(home=tmp_path, agentops={"approvals": "memory"})
+    billing = Billing.from_settings(s)
+    gw = build_gateway(s, servers=None, http=True)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.01)  # uvicorn's own readiness flag
+    yield f"http://127.0.0.1:{port}/mcp", billing
+    server.should_exit = True
+    thread.join(5)
+
+
+async def test_api_keys_authenticate_against_the_gateway(key_gateway) -> None:
+    url, billing = key_gateway
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    billing.tenant_create(ADMIN, tenant, plan="pro")
+    owner = billing.apikey_issue(ADMIN, tenant, "owner", Role.owner)
+    viewer = billing.apikey_issue(ADMIN, tenant, "dash", Role.viewer)
+    async with Client(StreamableHttpTransport(url, auth=owner.api_key)) as c:
+        got = (await c.call_tool("billing_tenant_get", {})).structured_content
+        assert got["id"] == tenant
+        issued = (
+            await c.call_tool("billing_apikey_issue", {"name": "bot", "role": "agent"})
+        ).structured_content
+        assert issued["api_key"].startswith("ak_")
+    async with Client(StreamableHttpTransport(url, auth=viewer.api_key)) as c:
+        names = {t.name for t in await c.list_tools()}
+        assert "billing_usage_report" in names and "billing_apikey_issue" not in names
+        report = await c.call_tool("billing_invoice_preview", {})
+        assert report.structured_content["tenant"] == tenant
+    billing.apikey_revoke(ADMIN, tenant, viewer.id)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient() as http:
+        for key, refused in ((viewer.api_key, True), (owner.api_key, False), (owner.api_key[:-2], True)):
+            resp = await http.post(url, json=body, headers=headers | {"Authorization": f"Bearer {key}"})
+            assert (resp.status_code == 401) == refused
