@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml setup.py
 		{ echo "Auraison needs Python >= 3.11 (set PYTHON=python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,embed]'
 	@touch $@
 
 demo: install
@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python -m auraison.bench.agentops_r4
 	$(BIN)/python -m auraison.bench.replay_p4
 	$(BIN)/python -m auraison.bench.lake_p2
+	$(BIN)/python -m auraison.bench.lake_query
 	$(BIN)/python -m auraison.bench.billing_p6
 
 clean:

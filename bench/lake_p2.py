@@ -1,7 +1,8 @@
 """P2 — trace sink throughput: spans from the tracer's sink buffer into DuckLake, against a raw
-columnar insert of the same rows into DuckLake, measured in the same run (embedded catalog).
+columnar insert of the same rows into DuckLake, measured in the same run and the same layout
+(embedded catalog, or PostgreSQL catalog + S3 on a SeaweedFS server the benchmark starts).
 
-Run: ``python -m auraison.bench.lake_p2 [--rows 1000000]``.
+Run: ``python -m auraison.bench.lake_p2 [--rows 1000000] [--layout embedded|postgres+s3]``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import time
 from pathlib import Path
 
 from auraison.agentops.tracing import SinkProcessor
-from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.lakehouse.catalog import ALIAS
 from auraison.lakehouse.writer import LakeTraceSink, _columns, column
 from auraison.logging import configure_logging
-from auraison.settings import Settings
 
 from ._common import machine, report
+from ._lakes import LAYOUTS, lake_factory
 
 
 def rows(n: int, offset: int = 0) -> list[dict]:
@@ -44,13 +45,17 @@ def rows(n: int, offset: int = 0) -> list[dict]:
     ]
 
 
-def main(n: int) -> None:
+def main(n: int, layout: str) -> None:
     configure_logging("json", "warning")
-    print(f"P2 trace sink → DuckLake — {machine()}; {n:,} spans, embedded catalog")
+    print(f"P2 trace sink → DuckLake — {machine()}; {n:,} spans, {layout}")
+    with lake_factory(layout) as new_lake:
+        run(n, new_lake)
+
+
+def run(n: int, new_lake) -> None:
     data = rows(n)
     # Raw: the same rows as one columnar insert (the best a writer could do).
-    raw_home = Path(tempfile.mkdtemp())
-    raw_lake = Lake(Settings(home=raw_home))
+    raw_lake = new_lake()
     t0 = time.perf_counter()
     batch, exprs = {}, []
     for name, type_ in _columns("spans"):
@@ -63,10 +68,13 @@ def main(n: int) -> None:
     raw_s = time.perf_counter() - t0
     raw_lake.close()
     # Sink: the tracer's path — add() per span (producer side), batches of 10k, exactly once.
-    home = Path(tempfile.mkdtemp())
-    lake = Lake(Settings(home=home))
+    lake = new_lake()
     proc = SinkProcessor(
-        LakeTraceSink(lake), home / "spool", batch=10_000, max_buffer=200_000, interval_s=0.05
+        LakeTraceSink(lake),
+        Path(tempfile.mkdtemp()) / "spool",
+        batch=10_000,
+        max_buffer=200_000,
+        interval_s=0.05,
     )
     t0 = time.perf_counter()
     for r in data:
@@ -93,4 +101,6 @@ def main(n: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    main(ap.parse_args().rows)
+    ap.add_argument("--layout", choices=LAYOUTS, default="embedded")
+    args = ap.parse_args()
+    main(args.rows, args.layout)

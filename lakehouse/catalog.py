@@ -20,7 +20,7 @@ from auraison.errors import AuraisonError
 from auraison.settings import Settings
 
 from .extensions import ensure_extensions
-from .tables import SCHEMA_VERSION, TABLES
+from .tables import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 ALIAS = "lake"
 
@@ -94,8 +94,14 @@ class Lake:
             for name, columns in TABLES.items():
                 self.con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.{name} ({columns})")
             self.con.execute(f"CREATE TABLE IF NOT EXISTS {ALIAS}.schema_version (version INTEGER)")
-            if not self.con.execute(f"SELECT count(*) FROM {ALIAS}.schema_version").fetchone()[0]:
+            current = self.con.execute(f"SELECT max(version) FROM {ALIAS}.schema_version").fetchone()[0]
+            if current is None:
                 self.con.execute(f"INSERT INTO {ALIAS}.schema_version VALUES ({SCHEMA_VERSION})")
+                return
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(version, []):
+                    self.con.execute(statement.format(alias=ALIAS))
+                self.con.execute(f"INSERT INTO {ALIAS}.schema_version VALUES ({version})")
 
     def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
         with self.lock:
@@ -107,6 +113,37 @@ class Lake:
                                     "ORDER BY snapshot_id").fetchall()  # fmt: skip
         return [{"snapshot_id": r[0], "time": str(r[1]), "changes": str(r[2])} for r in rows]
 
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        where = libpq(self.settings.postgres.dsn) if self.catalog == "postgres" else str(self.root)
+        return (self.catalog, where, self.data_path)
+
     def close(self) -> None:
         with self.lock:
             self.con.close()
+        with _SHARED_LOCK:
+            if _SHARED.get(self.identity) is self:
+                del _SHARED[self.identity]
+
+
+_SHARED: dict[tuple[str, str, str], Lake] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_lake(settings: Settings) -> Lake:
+    """The process's one open ``Lake`` for these settings. Planes in one process (the gateway
+    mounts ``lake`` and ``cluster``) must share it: a DuckLake catalog file cannot be attached
+    twice by one process. ``close()`` forgets it; the next call opens it again."""
+    with _SHARED_LOCK:
+        probe = (
+            settings.lake.catalog or "duckdb",
+            libpq(settings.postgres.dsn)
+            if (settings.lake.catalog or "duckdb") == "postgres"
+            else str(Path(settings.data_dir or ".") / "lake"),
+        )
+        for key, lake in _SHARED.items():
+            if key[:2] == probe:
+                return lake
+        lake = Lake(settings)
+        _SHARED[lake.identity] = lake
+        return lake

@@ -50,7 +50,11 @@ def column(name: str, type_: str, values: list[Any]) -> tuple[np.ndarray, str]:
     if type_ == "DOUBLE":
         floats = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
         return floats, f"CASE WHEN isnan(b.{name}) THEN NULL ELSE b.{name} END"
-    return np.array(values, dtype=object), f"CAST(b.{name} AS {type_})"
+    # Anything else (lists, e.g. FLOAT[] vectors) as a 1-D object array: np.array would turn
+    # equal-length lists into a 2-D array.
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = values
+    return objects, f"CAST(b.{name} AS {type_})"
 
 
 def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
@@ -62,13 +66,13 @@ def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
     for name, type_ in _columns(table):
         batch[name], expr = column(name, type_, [r.get(name) for r in rows])
         exprs.append(expr)
-    key = KEYS.get(table)
     select = ", ".join(exprs)
     dedupe = ""
-    if key:  # exactly once: drop repeats inside the batch and rows the table already has
+    if key := KEYS.get(table):  # exactly once: drop repeats inside the batch and rows already there
+        same = " AND ".join(f"t.{k} = b.{k}" for k in key)
         dedupe = (
-            f" QUALIFY row_number() OVER (PARTITION BY b.{key}) = 1"
-            f" AND b.{key} NOT IN (SELECT {key} FROM {ALIAS}.{table})"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {ALIAS}.{table} t WHERE {same})"
+            f" QUALIFY row_number() OVER (PARTITION BY {', '.join(f'b.{k}' for k in key)}) = 1"
         )
     try:
         with lake.lock:

@@ -3,17 +3,21 @@ time travel, and event appends. If the lake cannot be reached, every tool says s
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Annotated, Any
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable
+from auraison.errors import AuraisonError
+from auraison.lakehouse import datasets, documents
+from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable, shared_lake
+from auraison.lakehouse.embeddings import Embedder, build_embedder
 from auraison.lakehouse.sandbox import QueryRejected, run_query
 from auraison.lakehouse.tables import TABLES
 from auraison.lakehouse.writer import append
@@ -32,15 +36,16 @@ class Event(BaseModel):
 def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
     mcp = FastMCP(
         "lake",
-        instructions="The lakehouse: traces (spans), the event log, experiments. "
-        "Read-only SQL over unqualified table names; your tenant's rows only.",
+        instructions="The lakehouse: traces (spans), the event log, experiments, documents and "
+        "datasets. Read-only SQL over unqualified table names; your tenant's rows only; "
+        "`search` finds documents by meaning.",
     )
     state: dict[str, Lake | None] = {"lake": lake}
 
     def get_lake() -> Lake:
         if state["lake"] is None:
             try:
-                state["lake"] = Lake(settings)
+                state["lake"] = shared_lake(settings)
             except LakeUnavailable as exc:
                 raise ToolError(f"lake unavailable: {exc}") from None
         return state["lake"]  # type: ignore[return-value]
@@ -100,5 +105,49 @@ def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
         except LakeUnavailable as exc:
             raise ToolError(f"lake unavailable: {exc}") from None
 
+    embedders: dict[str, Embedder] = {}
+
+    def embedder() -> Embedder:
+        if "e" not in embedders:
+            embedders["e"] = build_embedder(settings)
+        return embedders["e"]
+
+    @mcp.tool(annotations=READ)
+    async def search(
+        query: Annotated[str, Field(min_length=1, max_length=2000, description="what you are looking for")],
+        k: Annotated[int, Field(ge=1, le=50)] = 5,
+    ) -> dict[str, Any]:
+        """Your tenant's documents nearest in meaning to ``query`` (cosine similarity of
+        embeddings); the answer names the embedder used."""
+        return await _guarded(documents.search, get_lake(), embedder(), tenant(), query, k)
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+    async def add_documents(
+        docs: Annotated[list[documents.Document], Field(min_length=1, max_length=1000)],
+    ) -> dict[str, Any]:
+        """Store documents and their embeddings for ``search`` (a document already stored is skipped)."""
+        return await _guarded(documents.add_documents, get_lake(), embedder(), tenant(), docs)
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True))
+    async def register_dataset(spec: datasets.DatasetSpec, ctx: Context) -> dict[str, Any]:
+        """Register data already in S3 (or in an allowed local folder) as a named dataset, with
+        its schema, row count and lineage; reports progress file by file."""
+        loop = asyncio.get_running_loop()
+
+        def progress(done: float, total: float, message: str) -> None:
+            asyncio.run_coroutine_threadsafe(ctx.report_progress(done, total, message), loop)
+
+        return await _guarded(datasets.register_dataset, get_lake(), settings, tenant(), spec, progress)
+
     mcp.lake = state  # type: ignore[attr-defined]
     return mcp
+
+
+async def _guarded(fn, *args):
+    """Run lake work off the event loop; the lake's failures become clear tool errors."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except LakeUnavailable as exc:
+        raise ToolError(f"lake unavailable: {exc}") from None
+    except AuraisonError as exc:
+        raise ToolError(str(exc)) from None

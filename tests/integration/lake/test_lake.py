@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,30 +29,6 @@ def spans(n: int, tenant: str = "acme", start: int = 0) -> list[dict[str, Any]]:
         }
         for i in range(start, start + n)
     ]
-
-
-@pytest.fixture(params=["embedded", "postgres+local", "postgres+s3"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    kind = request.param
-    overrides: dict[str, Any] = {"home": tmp_path}
-    if kind != "embedded":
-        dsn = request.getfixturevalue("pg_dsn")
-        overrides["postgres"] = {"dsn": dsn}
-    if kind == "postgres+s3":
-        s3 = request.getfixturevalue("s3_server")
-        _, bucket = request.getfixturevalue("s3_bucket")
-        overrides["s3"] = {
-            "endpoint": s3["endpoint"],
-            "access_key": s3["access_key"],
-            "secret_key": s3["secret_key"],
-            "bucket": bucket,
-        }
-    settings = Settings(**overrides)
-    catalog = "duckdb" if kind == "embedded" else "postgres"
-    storage = "s3" if kind.endswith("s3") else "local"
-    lk = Lake(settings, catalog=catalog, storage=storage)
-    yield lk
-    lk.close()
 
 
 def test_append_is_exactly_once_and_time_travels(lake: Lake) -> None:

@@ -1,0 +1,80 @@
+"""Documents and their embeddings in the lake, and similarity search over them.
+
+Vectors are stored per (document, model) so that a lake can hold embeddings from more than one
+embedder; a search compares only vectors of the embedder it uses. Similarity is exact cosine
+(``list_cosine_similarity`` over the tenant's vectors): right for corpora up to some hundred
+thousand documents; past that, an ANN index is the next step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .catalog import ALIAS, Lake
+from .embeddings import Embedder
+from .writer import append
+
+
+class Document(BaseModel):
+    text: str = Field(min_length=1, max_length=100_000)
+    source: str = Field("", max_length=500)
+    metadata: dict[str, Any] = {}
+    doc_id: str | None = Field(None, max_length=100, description="default: a hash of tenant, source and text")
+
+
+class Hit(BaseModel):
+    doc_id: str
+    score: float
+    source: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def doc_id_for(tenant: str, doc: Document) -> str:
+    return (
+        doc.doc_id or "doc_" + hashlib.sha256(f"{tenant}\0{doc.source}\0{doc.text}".encode()).hexdigest()[:24]
+    )
+
+
+def add_documents(lake: Lake, embedder: Embedder, tenant: str, docs: list[Document]) -> dict[str, Any]:
+    """Store documents and their vectors (idempotent: a document already there is skipped)."""
+    ids = [doc_id_for(tenant, d) for d in docs]
+    vectors = embedder.embed([d.text for d in docs]) if docs else []
+    added = append(
+        lake,
+        "documents",
+        [
+            {"doc_id": i, "tenant": tenant, "source": d.source, "text": d.text, "metadata": d.metadata}
+            for i, d in zip(ids, docs, strict=True)
+        ],
+    )
+    embedded = append(
+        lake,
+        "embeddings",
+        [
+            {"doc_id": i, "model": embedder.model, "dim": len(v), "vector": v.tolist(), "tenant": tenant}
+            for i, v in zip(ids, vectors, strict=True)
+        ],
+    )
+    return {"documents": added, "embeddings": embedded, "doc_ids": ids, "embedder": embedder.description}
+
+
+def search(lake: Lake, embedder: Embedder, tenant: str, query: str, k: int = 5) -> dict[str, Any]:
+    """The ``k`` documents of ``tenant`` nearest to ``query`` by cosine similarity."""
+    vector = embedder.embed([query])[0].tolist()
+    rows = lake.execute(
+        "SELECT d.doc_id, list_cosine_similarity(e.vector, ?::FLOAT[]) AS score, d.source, d.text, "
+        "d.metadata "
+        f"FROM {ALIAS}.embeddings e JOIN {ALIAS}.documents d ON d.doc_id = e.doc_id AND d.tenant = e.tenant "
+        "WHERE e.tenant = ? AND e.model = ? ORDER BY score DESC LIMIT ?",
+        [vector, tenant, embedder.model, k],
+    ).fetchall()
+    hits = [
+        Hit(doc_id=r[0], score=float(r[1]), source=r[2] or "", text=r[3], metadata=json.loads(r[4] or "{}"))
+        for r in rows
+    ]
+    return {"hits": [h.model_dump() for h in hits], "embedder": embedder.description}

@@ -1,0 +1,71 @@
+"""Redis Stream ingestion: a consumer killed mid-batch loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from auraison.errors import UserError
+from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.lakehouse.stream import StreamIngestor, StreamProducer
+from auraison.settings import Settings
+from tests.integration.lake.test_lake import spans
+
+CRASHER = """
+import os, sys, redis
+from auraison.settings import Settings
+from auraison.lakehouse.catalog import Lake
+from auraison.lakehouse.stream import StreamIngestor
+home, stream, point = sys.argv[1:4]
+lake = Lake(Settings(home=home))
+ing = StreamIngestor(lake, redis.Redis(), stream, consumer="doomed", batch_rows=300, block_ms=100)
+if point == "before-write":
+    ing._entries()  # read a batch (now pending on this consumer), then die
+    os._exit(3)
+ing.before_ack = lambda: os._exit(3)  # the rows are in the lake, the ack never happens
+ing.run_once()
+"""
+
+
+@pytest.fixture
+def stream(redis_prefix: str) -> str:
+    name = f"{redis_prefix}lake:ingest"
+    yield name
+    redis.Redis().delete(name)
+
+
+@pytest.mark.parametrize("point", ["before-write", "after-write-before-ack"])
+def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
+    tmp_path: Path, stream: str, point: str
+) -> None:
+    client = redis.Redis()
+    producer = StreamProducer(client, stream)
+    producer.add("spans", spans(1000))
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHER, str(tmp_path), stream, point], capture_output=True, text=True
+    )
+    assert done.returncode == 3, done.stderr
+
+    lake = Lake(Settings(home=tmp_path))
+    survivor = StreamIngestor(
+        lake, client, stream, consumer="survivor", batch_rows=300, block_ms=100, min_idle_ms=0
+    )
+    assert survivor.pending() == 300  # the dead consumer's batch
+    while survivor.run_once():
+        pass
+    count, distinct = lake.execute(f"SELECT count(*), count(DISTINCT span_id) FROM {ALIAS}.spans").fetchone()
+    assert (count, distinct) == (1000, 1000)
+    assert survivor.pending() == 0 and client.xlen(stream) == 0
+    lake.close()
+
+
+def test_the_producer_refuses_rows_that_cannot_be_exactly_once(stream: str) -> None:
+    producer = StreamProducer(redis.Redis(), stream)
+    with pytest.raises(UserError, match="only keyed tables"):
+        producer.add("metrics", [{"run_id": "r", "key": "loss", "value": 1.0}])
+    with pytest.raises(UserError, match="needs event_id"):
+        producer.add("events", [{"type": "x"}])
