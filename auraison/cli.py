@@ -770,6 +770,17 @@ def _register_management() -> None:
 _register_management()
 
 
+def _register_control() -> None:
+    from auraison.mcp_servers.cluster.cli import clusters_app, control_app, jobs_app
+
+    app.add_typer(control_app, name="control")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(clusters_app, name="clusters")
+
+
+_register_control()
+
+
 def main() -> None:
     """Console entry point: user errors become one line and exit code 2."""
     try:

@@ -36,7 +36,8 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s: %(message)s")
-    logging.getLogger("websockets").setLevel(max(numeric, logging.WARNING))  # per-connection chatter
+    for chatty in ("websockets", "httpx", "alembic"):  # per-connection / per-step chatter
+        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
 
 
 def bind_trace(trace_id: str | None = None, span_id: str | None = None, tenant: str | None = None) -> None:

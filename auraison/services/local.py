@@ -10,12 +10,14 @@ PostgreSQL, Redis and NATS belong to the machine: we only probe them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,12 @@ def weed_ports(s3_port: int) -> dict[str, int]:
         "filer": s3_port + 555,  # 8888
         "volume": s3_port - 253,  # 8080
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def free_weed_port(attempts: int = 50) -> int:
@@ -131,10 +139,17 @@ class LocalServices:
             ready_timeout_s=60,
         )
 
+    @property
+    def ray_temp_dir(self) -> Path:
+        """Ray's session folder. Short and under the system temp dir: Ray's AF_UNIX socket
+        paths live there and may not exceed 107 bytes, however deep ``AURAISON_HOME`` is."""
+        digest = hashlib.sha1(str(self.settings.run_dir.resolve()).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"auraison-ray-{digest}"
+
     def _ray_spec(self) -> ProcessSpec:
         ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
         rs = self.settings.ray
-        temp = self.settings.run_dir / "ray"
+        temp = self.ray_temp_dir
         argv = [
             ray,
             "start",
@@ -148,6 +163,19 @@ class LocalServices:
             f"--temp-dir={temp}",
             "--disable-usage-stats",
         ]
+        # Ray's side ports default to fixed numbers (the dashboard agent to 52365): a second
+        # head on the machine (a test session beside `services up`) would lose its job agent.
+        # Free ones are picked per start; clients only ever use the GCS and dashboard ports.
+        for flag in (
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "metrics-export-port",
+            "runtime-env-agent-port",
+            "node-manager-port",
+            "object-manager-port",
+            "ray-client-server-port",
+        ):
+            argv.append(f"--{flag}={_free_port()}")
         url = f"http://127.0.0.1:{rs.dashboard_port}"
         return ProcessSpec(
             "ray",
@@ -194,7 +222,7 @@ class LocalServices:
         for name in reversed(names):
             stopped.append((name, self.procs.stop(name)))
             if name == "ray":
-                (self.settings.run_dir / "ray" / "ray_current_cluster").unlink(missing_ok=True)
+                (self.ray_temp_dir / "ray_current_cluster").unlink(missing_ok=True)
         return stopped
 
     def status(self) -> list[ServiceState]:

@@ -56,10 +56,12 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
-def store_url(settings: Settings) -> str:
+def store_url(settings: Settings, name: str = "management") -> str:
+    """SQLite file ``<data_dir>/<name>/<name>.sqlite`` or the PostgreSQL DSN, as
+    ``management.store`` says (the control plane keeps its working state the same way)."""
     if settings.management.store == "postgres":
         return settings.postgres.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
-    path = Path(settings.data_dir) / "management" / "management.sqlite"
+    path = Path(settings.data_dir) / name / f"{name}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 

@@ -1,0 +1,152 @@
+"""``auraison control …`` (serve the HTTP API, render KubeRay manifests), ``auraison jobs …``
+and ``auraison clusters …``: the control plane for people, as the settings' tenant."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .models import JobRequest
+from .service import Caller, ControlPlane
+from .state import TERMINAL
+
+control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.")
+jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.")
+clusters_app = typer.Typer(help="Ray clusters: list, status, start/stop the local head.")
+console = Console()
+
+
+def _plane() -> tuple[ControlPlane, Caller]:
+    from auraison.cli import get_settings
+
+    settings = get_settings()
+    return ControlPlane(settings), Caller(settings.agentops.tenant, "admin")
+
+
+def _print(obj) -> None:
+    data = [o.model_dump(mode="json") for o in obj] if isinstance(obj, list) else obj.model_dump(mode="json")
+    print(json.dumps(data, indent=2))
+
+
+@control_app.command("serve")
+def control_serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8710,
+    reconcile: Annotated[bool, typer.Option(help="refresh job states and send webhooks")] = True,
+) -> None:
+    """Serve the control plane's HTTP API (OpenAPI at /docs; bearer tokens or API keys)."""
+    import uvicorn
+
+    from auraison.cli import get_settings
+
+    from .http_api import build_app
+
+    console.print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
+    uvicorn.run(build_app(get_settings(), reconcile=reconcile), host=host, port=port, log_level="warning")
+
+
+@control_app.command("manifests")
+def control_manifests(
+    out: Annotated[Path, typer.Option(help="folder for the RayCluster YAML files")] = Path("infra/kuberay"),
+) -> None:
+    """Render the KubeRay RayCluster manifests (ros-dev-gpu, torch-dev-gpu), validated."""
+    from .kuberay import write_all
+
+    for path in write_all(out):
+        console.print(f"wrote {path}")
+
+
+@jobs_app.command("submit")
+def jobs_submit(
+    entrypoint: str,
+    submission_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
+    cluster: Annotated[str, typer.Option()] = "local",
+    working_dir: Annotated[Path | None, typer.Option(help="uploaded as the job's working_dir")] = None,
+    num_cpus: Annotated[float | None, typer.Option()] = None,
+    num_gpus: Annotated[float | None, typer.Option()] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the job until it ends")] = False,
+) -> None:
+    """Submit a Ray job; with --wait, follow its status and print its logs at the end."""
+    plane, who = _plane()
+    runtime_env = {"working_dir": str(working_dir)} if working_dir else {}
+    req = JobRequest(
+        entrypoint=entrypoint,
+        submission_id=submission_id,
+        cluster=cluster,
+        runtime_env=runtime_env,
+        resources={"num_cpus": num_cpus, "num_gpus": num_gpus},
+    )
+    info = plane.job_submit(who, req)
+    console.print(
+        f"{info.submission_id}: {info.status}" + ("" if info.created is not False else " (already submitted)")
+    )
+    if not wait:
+        return
+    seen = info.status
+    while info.status not in TERMINAL:
+        time.sleep(1)  # Ray's Jobs API is polled; it has no push
+        info = plane.job_status(who, info.submission_id)
+        if info.status != seen:
+            seen = info.status
+            console.print(f"{info.submission_id}: {info.status} {info.message}")
+    print(plane.job_logs(who, info.submission_id).logs, end="")
+    if info.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("status")
+def jobs_status(submission_id: str) -> None:
+    plane, who = _plane()
+    _print(plane.job_status(who, submission_id))
+
+
+@jobs_app.command("logs")
+def jobs_logs(submission_id: str, tail_bytes: Annotated[int, typer.Option(min=1024)] = 65_536) -> None:
+    plane, who = _plane()
+    out = plane.job_logs(who, submission_id, tail_bytes)
+    print(out.logs, end="")
+    if out.truncated:
+        console.print(f"[dim](last {tail_bytes} of {out.total_bytes} bytes)[/]")
+
+
+@jobs_app.command("stop")
+def jobs_stop(submission_id: str) -> None:
+    plane, who = _plane()
+    _print(plane.job_stop(who, submission_id))
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    plane, who = _plane()
+    for j in plane.job_list(who):
+        console.print(f"{j.submission_id:<28} {j.status:<10} {j.cluster:<10} {j.entrypoint[:60]}")
+
+
+@clusters_app.command("list")
+def clusters_list() -> None:
+    plane, who = _plane()
+    for c in plane.cluster_list(who):
+        console.print(f"{c.name:<16} {'up' if c.up else 'down':<5} {c.kind:<7} {c.address}")
+
+
+@clusters_app.command("status")
+def clusters_status(name: str = "local") -> None:
+    plane, who = _plane()
+    _print(plane.cluster_status(who, name))
+
+
+@clusters_app.command("start")
+def clusters_start(name: str = "local") -> None:
+    plane, who = _plane()
+    _print(plane.cluster_start(who, name))
+
+
+@clusters_app.command("stop")
+def clusters_stop(name: str = "local") -> None:
+    plane, who = _plane()
+    _print(plane.cluster_stop(who, name))

@@ -1,0 +1,41 @@
+"""A real local Ray head for the control-plane tests (started once per test session on free
+ports, stopped afterwards) and a control plane wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auraison.mcp_servers.billing.service import Billing
+from auraison.mcp_servers.cluster.agents import BillingGrantor
+from auraison.mcp_servers.cluster.service import ControlPlane
+from auraison.settings import Settings
+from tests.conftest import free_port
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from auraison.services.local import LocalServices
+
+    home = tmp_path_factory.mktemp("rayhome")
+    settings = Settings(
+        home=home, ray={"head_port": free_port(), "dashboard_port": free_port(), "num_cpus": 2}
+    )
+    services = LocalServices(settings)
+    services.up(("ray",))
+    try:
+        yield f"http://127.0.0.1:{settings.ray.dashboard_port}"
+    finally:
+        services.down(("ray",))
+
+
+def control_settings(home: Path, dashboard: str, **extra) -> Settings:
+    return Settings(home=home, ray={"dashboard_url": dashboard}, agentops={"approvals": "memory"}, **extra)
+
+
+@pytest.fixture
+def plane(tmp_path: Path, ray_head: str) -> ControlPlane:
+    settings = control_settings(tmp_path, ray_head, control={"webhook_secret": "s3cret"})
+    return ControlPlane(settings, grantor=BillingGrantor(lambda: Billing.from_settings(settings)))

@@ -1,0 +1,183 @@
+"""The dispatch contract, run unchanged against the in-process queue, Redis Streams and NATS
+JetStream: idempotent enqueue, admission control, visibility timeouts, dead letters, and a
+consumer killed mid-job whose job is reclaimed and completes exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from auraison.mcp_servers.cluster.queue import (
+    InProcessQueue,
+    JobQueue,
+    NatsQueue,
+    QueueConfig,
+    QueueFull,
+    QueueItem,
+    RedisStreamQueue,
+)
+
+BACKENDS = ["inprocess", "redis", "nats"]
+
+
+def make(backend: str, prefix: str, **config) -> JobQueue:
+    cfg = QueueConfig(name=f"q{uuid.uuid4().hex[:8]}", **config)
+    if backend == "redis":
+        return RedisStreamQueue("redis://127.0.0.1:6379/0", prefix, cfg)
+    if backend == "nats":
+        return NatsQueue("nats://127.0.0.1:4222", prefix.replace(":", "_"), cfg)
+    return InProcessQueue(cfg)
+
+
+@pytest.fixture(params=BACKENDS)
+async def queue_factory(
+    request: pytest.FixtureRequest, redis_prefix: str
+) -> AsyncIterator[Callable[..., JobQueue]]:
+    made: list[JobQueue] = []
+
+    def factory(**config) -> JobQueue:
+        q = make(request.param, redis_prefix, **config)
+        made.append(q)
+        return q
+
+    factory.backend = request.param  # type: ignore[attr-defined]
+    yield factory
+    for q in made:
+        if isinstance(q, NatsQueue):
+            await q.destroy()
+        elif isinstance(q, RedisStreamQueue):
+            await q.redis.delete(q.stream, q.dead_stream)
+            async for key in q.redis.scan_iter(match=q.ids + "*"):
+                await q.redis.delete(key)
+        await q.close()
+
+
+def job(i: int | str) -> QueueItem:
+    return QueueItem(job_id=f"job-{i}", payload={"n": i})
+
+
+async def test_enqueue_is_idempotent_and_fifo(queue_factory) -> None:
+    q = queue_factory()
+    assert [await q.enqueue(job(i)) for i in range(3)] == [True, True, True]
+    assert await q.enqueue(job(1)) is False  # the same job id again
+    got = []
+    for _ in range(3):
+        d = await q.lease("c1", timeout_s=2)
+        got.append((d.item.job_id, d.deliveries))
+        await q.ack(d)
+    assert got == [("job-0", 1), ("job-1", 1), ("job-2", 1)]
+    assert await q.lease("c1", timeout_s=0.2) is None
+    assert await q.depth() == 0
+
+
+async def test_a_full_queue_refuses_instead_of_trimming(queue_factory) -> None:
+    q = queue_factory(max_length=3)
+    for i in range(3):
+        await q.enqueue(job(i))
+    with pytest.raises(QueueFull, match="is full"):
+        await q.enqueue(job(3))
+    d = await q.lease("c1", timeout_s=2)
+    await q.ack(d)
+    assert await q.enqueue(job(3)) is True  # room again once a job is done
+    ids = []
+    while (d := await q.lease("c1", timeout_s=0.5)) is not None:
+        ids.append(d.item.job_id)
+        await q.ack(d)
+    assert ids == ["job-1", "job-2", "job-3"]  # nothing was dropped to make room
+
+
+async def test_an_unacked_delivery_comes_back_after_the_visibility_timeout(queue_factory) -> None:
+    q = queue_factory(visibility_s=0.5)
+    await q.enqueue(job("slow"))
+    first = await q.lease("c1", timeout_s=2)
+    assert await q.lease("c2", timeout_s=0.1) is None  # invisible while leased
+    again = await q.lease("c2", timeout_s=5)  # c1 never acked: c2 gets it once the lease lapses
+    assert again is not None and (again.item.job_id, again.deliveries) == ("job-slow", 2)
+    await q.ack(again)
+    assert first.deliveries == 1
+
+
+async def test_a_poison_job_is_dead_lettered(queue_factory) -> None:
+    q = queue_factory(max_deliveries=3)
+    await q.enqueue(job("poison"))
+    await q.enqueue(job("fine"))
+    seen = []
+    while (d := await q.lease("c1", timeout_s=1)) is not None:
+        seen.append((d.item.job_id, d.deliveries))
+        if d.item.job_id == "job-poison":
+            await q.nack(d)  # fails every time
+        else:
+            await q.ack(d)
+    assert [n for j, n in seen if j == "job-poison"] == [1, 2, 3]
+    assert ("job-fine", 1) in seen
+    assert [i.job_id for i in await q.dead_letters()] == ["job-poison"]
+    assert await q.depth() == 0
+
+
+async def test_two_consumers_complete_every_job_exactly_once(queue_factory) -> None:
+    q = queue_factory()
+    for i in range(60):
+        await q.enqueue(job(i))
+    done: list[str] = []
+
+    async def consume(name: str) -> None:
+        while (d := await q.lease(name, timeout_s=0.5)) is not None:
+            done.append(d.item.job_id)
+            await q.ack(d)
+
+    await asyncio.gather(consume("a"), consume("b"))
+    assert sorted(done) == sorted(f"job-{i}" for i in range(60))
+
+
+CRASH = """
+import asyncio, os, sys
+from auraison.mcp_servers.cluster.queue import NatsQueue, QueueConfig, RedisStreamQueue
+backend, name, prefix = sys.argv[1:4]
+cfg = QueueConfig(name=name, visibility_s=1.0)
+q = (RedisStreamQueue("redis://127.0.0.1:6379/0", prefix, cfg) if backend == "redis"
+     else NatsQueue("nats://127.0.0.1:4222", prefix, cfg))
+async def main():
+    d = await q.lease("doomed", timeout_s=5)
+    print(d.item.job_id, flush=True)
+    os._exit(9)  # killed in the middle of the job: no ack, no nack
+asyncio.run(main())
+"""
+
+
+async def test_a_consumer_killed_mid_job_is_reclaimed_and_completes_once(queue_factory) -> None:
+    q = queue_factory(visibility_s=1.0)
+    await q.enqueue(job("train"))
+    completed: dict[str, int] = {}
+    if queue_factory.backend == "inprocess":
+        started = asyncio.Event()
+
+        async def doomed() -> None:
+            await q.lease("doomed", timeout_s=2)
+            started.set()
+            await asyncio.Event().wait()  # works forever, until killed
+
+        task = asyncio.create_task(doomed())
+        await started.wait()
+        task.cancel()
+    else:
+        prefix = q.stream.split("q:")[0] if isinstance(q, RedisStreamQueue) else q.subject.split(".")[-1]
+        prefix = prefix[: -len(q.config.name)] if isinstance(q, NatsQueue) else prefix
+        out = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", CRASH, queue_factory.backend, q.config.name, prefix],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 9 and out.stdout.strip() == "job-train", out.stderr
+    d = await q.lease("survivor", timeout_s=10)
+    assert d is not None and d.item.job_id == "job-train" and d.deliveries == 2
+    completed[d.item.job_id] = completed.get(d.item.job_id, 0) + 1
+    await q.ack(d)
+    assert await q.lease("survivor", timeout_s=1.5) is None  # not delivered a third time
+    assert completed == {"job-train": 1}
