@@ -30,3 +30,7 @@ class ConfigError(UserError):
 
 class ServiceError(AuraisonError):
     """A local service could not be started, stopped or reached."""
+
+
+class NotFound(UserError):
+    """The named object does not exist (for this caller): HTTP faces answer 404."""

@@ -131,6 +131,9 @@ class ManagementSettings(BaseModel):
 class ControlSettings(BaseModel):
     """The control plane's HTTP API, its reconciler and its webhooks."""
 
+    store: Literal["sqlite", "postgres"] | None = Field(
+        None, description="where jobs and agents are recorded"
+    )
     api_url: str = Field("http://127.0.0.1:8710", description="where agents send heartbeats")
     webhook_secret: SecretStr | None = Field(None, description="HMAC key for job-completion webhooks")
     reconcile_s: float = Field(5.0, gt=0, description="how often job states are refreshed from Ray")
@@ -173,6 +176,7 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("lake", "storage"): "local",
         ("bus", "backend"): "inprocess",
         ("management", "store"): "sqlite",
+        ("control", "store"): "sqlite",
         ("ray", "backend"): "inprocess",
         ("model", "provider"): "offline",
         ("agentops", "approvals"): "sqlite",
@@ -184,6 +188,7 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("lake", "storage"): "s3",
         ("bus", "backend"): "redis",
         ("management", "store"): "postgres",
+        ("control", "store"): "postgres",
         ("ray", "backend"): "cluster",
         ("model", "provider"): "anthropic",
         ("agentops", "approvals"): "redis",

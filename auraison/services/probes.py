@@ -111,8 +111,13 @@ def probe_ray_dashboard(url: str) -> Probe:
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/api/version", timeout=2) as resp:
             data = json.loads(resp.read())
+        # Up means usable: the head node has registered (the dashboard answers before it has).
+        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v0/nodes?limit=1&detail=0", timeout=5) as resp:
+            nodes = json.loads(resp.read())["data"]["result"]["result"]
     except Exception as exc:
         return Probe(False, f"Ray dashboard at {url}: {_first_line(exc)}", fix)
+    if not any(n.get("state") == "ALIVE" for n in nodes):
+        return Probe(False, f"Ray dashboard at {url} answers, but no node has registered yet", fix)
     return Probe(True, f"Ray {data.get('ray_version', '?')} head, Jobs API at {url}")
 
 

@@ -59,7 +59,8 @@ def new_id(prefix: str) -> str:
 def store_url(settings: Settings, name: str = "management") -> str:
     """SQLite file ``<data_dir>/<name>/<name>.sqlite`` or the PostgreSQL DSN, as
     ``management.store`` says (the control plane keeps its working state the same way)."""
-    if settings.management.store == "postgres":
+    kind = settings.control.store if name == "control" else settings.management.store
+    if kind == "postgres":
         return settings.postgres.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
     path = Path(settings.data_dir) / name / f"{name}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,10 +90,10 @@ class Store:
         return cls(store_url(settings))
 
     @contextmanager
-    def transaction(self) -> Iterator[sa.Connection]:
+    def _guard(self) -> Iterator[None]:
+        """Turn a lost or refused connection into ``ManagementUnavailable`` (with the rule)."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
         except (exc.OperationalError, exc.InterfaceError) as err:
             if _is_outage(err):
                 raise ManagementUnavailable(
@@ -102,13 +103,17 @@ class Store:
                 ) from None
             raise
 
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self._guard(), self.engine.begin() as conn:
+            yield conn
+
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision``."""
         from alembic import command
 
-        with self.engine.begin() as conn:
-            cfg = self._alembic_config(conn)
-            command.upgrade(cfg, revision)
+        with self._guard(), self.engine.begin() as conn:
+            command.upgrade(self._alembic_config(conn), revision)
 
     def downgrade(self, revision: str = "base") -> None:
         from alembic import command

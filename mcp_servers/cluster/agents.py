@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from typing import Protocol
 
-from auraison.errors import AuraisonError, UserError
+from auraison.errors import AuraisonError, NotFound, UserError
 
 from .events import EventLog
 from .models import AgentInfo, AgentSpec
@@ -25,7 +25,7 @@ class GrantRefused(AuraisonError):
     """No quota grant: the tenant is out of quota, or the management plane is unreachable."""
 
 
-class AgentUnknown(UserError):
+class AgentUnknown(NotFound):
     pass
 
 

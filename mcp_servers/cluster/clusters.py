@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from auraison.errors import AuraisonError, UserError
+from auraison.errors import AuraisonError, NotFound, UserError
 from auraison.settings import Settings
 
 from .models import ClusterInfo, ClusterStatus, NodeInfo
@@ -30,7 +30,7 @@ class ClusterRegistry:
         try:
             return self.settings.ray.clusters[name]
         except KeyError:
-            raise UserError(
+            raise NotFound(
                 f"no cluster named {name!r}; clusters: {', '.join(self.names())}",
                 "add it to [ray.clusters] in your settings (name = dashboard URL)",
             ) from None
@@ -94,7 +94,10 @@ class ClusterRegistry:
                         total[k] = total.get(k, 0.0) + v
             used = {k: 0.0 for k in total}
         free = {k: total[k] - used.get(k, 0.0) for k in total}
-        return ClusterStatus(name=name, up=True, nodes=nodes, total=total, used=used, free=free)
+        detail = "" if nodes else "the head answers but no node has registered yet (starting?)"
+        return ClusterStatus(
+            name=name, up=True, nodes=nodes, total=total, used=used, free=free, detail=detail
+        )
 
     def start(self, name: str) -> ClusterStatus:
         if name != "local":

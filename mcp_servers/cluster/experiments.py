@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from auraison.errors import UserError
+from auraison.errors import NotFound, UserError
 from auraison.lakehouse.catalog import ALIAS, Lake, shared_lake
 from auraison.lakehouse.writer import append
 from auraison.settings import Settings
@@ -58,7 +58,7 @@ class Experiments:
             [experiment_id, tenant],
         ).fetchone()
         if found is None:
-            raise UserError(
+            raise NotFound(
                 f"no experiment {experiment_id} in tenant {tenant}", "create one with experiment_create"
             )
 
@@ -69,7 +69,7 @@ class Experiments:
             [run_id, tenant],
         ).fetchone()
         if row is None:
-            raise UserError(f"no run {run_id} in tenant {tenant}", "start one with run_start")
+            raise NotFound(f"no run {run_id} in tenant {tenant}", "start one with run_start")
         return row[0]
 
     def run_start(

@@ -1,9 +1,10 @@
 """The control plane's HTTP API (``auraison control serve``): clusters, jobs, experiments and
 agents, with OpenAPI at ``/openapi.json`` and bearer-token auth (the settings' static tokens or
 the management plane's API keys). It is the second face of ``ControlPlane``: the same models,
-the same validation and the same role checks as the ``cluster`` MCP tools."""
+the same validation and the same role checks as the ``cluster`` MCP tools.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI resolves the route signatures at run
+time, and they refer to names local to ``build_app``."""
 
 import asyncio
 import contextlib
@@ -16,13 +17,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from auraison.errors import AuraisonError, UserError
+from auraison.errors import AuraisonError, NotFound, UserError
 from auraison.settings import Settings
 
-from .agents import AgentUnknown, GrantRefused
+from .agents import GrantRefused
 from .clusters import ClusterUnavailable
 from .experiments import Metric
-from .jobs import JobNotFound
 from .models import AgentInfo, AgentSpec, ClusterInfo, ClusterStatus, JobInfo, JobLogs, JobRequest
 from .service import Caller, ControlPlane, Forbidden
 
@@ -132,7 +132,7 @@ def build_app(settings: Settings, plane: ControlPlane | None = None, reconcile: 
     async def domain_error(_: Request, exc: AuraisonError) -> JSONResponse:
         if isinstance(exc, Forbidden):
             code = 403
-        elif isinstance(exc, JobNotFound | AgentUnknown):
+        elif isinstance(exc, NotFound):
             code = 404
         elif isinstance(exc, GrantRefused):
             code = 503 if "unavailable" in str(exc) else 409

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from auraison.errors import UserError
+from auraison.errors import NotFound, UserError
 from auraison.settings import Settings
 
 from . import webhooks
@@ -30,7 +30,7 @@ log = structlog.get_logger(__name__)
 SUBMIT_RETRY_S = 60.0  # how long a submission waits for a head's job agent to come up
 
 
-class JobNotFound(UserError):
+class JobNotFound(NotFound):
     pass
 
 

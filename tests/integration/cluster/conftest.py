@@ -32,7 +32,8 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def control_settings(home: Path, dashboard: str, **extra) -> Settings:
-    return Settings(home=home, ray={"dashboard_url": dashboard}, agentops={"approvals": "memory"}, **extra)
+    extra["agentops"] = {"approvals": "memory", **extra.get("agentops", {})}
+    return Settings(home=home, ray={"dashboard_url": dashboard}, **extra)
 
 
 @pytest.fixture
