@@ -46,6 +46,9 @@ bench: install
 	$(BIN)/python -m auraison.bench.lake_p2
 	$(BIN)/python -m auraison.bench.lake_query
 	$(BIN)/python -m auraison.bench.billing_p6
+	$(BIN)/python -m auraison.bench.dispatch_p3
+	$(BIN)/python -m auraison.bench.dispatch_r5
+	$(BIN)/python -m auraison.bench.dispatch_r5 --backend nats
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache

@@ -57,6 +57,7 @@ class QueueConfig:
     max_length: int = 10_000
     max_deliveries: int = 3
     visibility_s: float = 30.0
+    prefetch: int = 1  # deliveries a consumer reads ahead (they are in flight from that moment)
 
 
 class JobQueue(ABC):
@@ -66,6 +67,12 @@ class JobQueue(ABC):
     @abstractmethod
     async def enqueue(self, item: QueueItem) -> bool:
         """``True`` if queued, ``False`` if this job id was already queued (idempotent)."""
+
+    async def enqueue_many(self, items: list[QueueItem]) -> list[bool]:
+        """Enqueue a batch (one round trip where the backend allows); same rules per item —
+        a full queue raises ``QueueFull`` for the first item that does not fit (those before it
+        are queued)."""
+        return [await self.enqueue(item) for item in items]
 
     @abstractmethod
     async def lease(self, consumer: str, timeout_s: float = 1.0) -> Delivery | None: ...
@@ -193,6 +200,8 @@ class RedisStreamQueue(JobQueue):
         self._enqueue = self.redis.register_script(_ENQUEUE)
         self._requeue = self.redis.register_script(_REQUEUE)
         self._group_ready = False
+        self._buffers: dict[str, deque] = {}
+        self._next_claim = 0.0
 
     async def _group(self) -> None:
         if self._group_ready:
@@ -217,30 +226,36 @@ class RedisStreamQueue(JobQueue):
             raise QueueFull(self.config.name, self.config.max_length)
         return res == 1
 
+    async def enqueue_many(self, items: list[QueueItem]) -> list[bool]:
+        await self._group()
+        ttl = 7 * 24 * 3600
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                await self._enqueue(
+                    keys=[self.stream, self.ids + item.job_id],
+                    args=[self.config.max_length, item.model_dump_json(), ttl],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        out = []
+        for res in results:
+            if res == -1:
+                raise QueueFull(self.config.name, self.config.max_length)
+            out.append(res == 1)
+        return out
+
     async def lease(self, consumer: str, timeout_s: float = 1.0) -> Delivery | None:
         await self._group()
         deadline = time.monotonic() + timeout_s
+        buffer = self._buffers.setdefault(consumer, deque())
         while True:
-            vis_ms = int(self.config.visibility_s * 1000)
-            _, claimed, _ = await self.redis.xautoclaim(
-                self.stream, self.GROUP, consumer, vis_ms, "0-0", count=1
-            )
-            if claimed:
-                entry_id, fields = claimed[0]
-                pending = await self.redis.xpending_range(self.stream, self.GROUP, entry_id, entry_id, 1)
-                times = pending[0]["times_delivered"] if pending else 1
-            else:
-                # Block for new entries, but wake often enough to reclaim lapsed deliveries.
-                block = max(int(min(deadline - time.monotonic(), self.config.visibility_s / 4) * 1000), 1)
-                got = await self.redis.xreadgroup(
-                    self.GROUP, consumer, {self.stream: ">"}, count=1, block=block
-                )
-                if not got or not got[0][1]:
+            if not buffer:
+                await self._fill(consumer, buffer, deadline)
+                if not buffer:
                     if time.monotonic() >= deadline:
                         return None
                     continue
-                entry_id, fields = got[0][1][0]
-                times = 1
+            entry_id, fields, times = buffer.popleft()
             if not fields:  # deleted meanwhile
                 await self.redis.xack(self.stream, self.GROUP, entry_id)
                 continue
@@ -251,6 +266,30 @@ class RedisStreamQueue(JobQueue):
                 await self._dead_letter(delivery)
                 continue
             return delivery
+
+    async def _fill(self, consumer: str, buffer: deque, deadline: float) -> None:
+        """Reclaim lapsed deliveries (at most every quarter visibility timeout: XAUTOCLAIM on
+        every lease would double the round trips), else read new entries, ``prefetch`` at a time."""
+        n = self.config.prefetch
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + self.config.visibility_s / 4
+            vis_ms = int(self.config.visibility_s * 1000)
+            _, claimed, _ = await self.redis.xautoclaim(
+                self.stream, self.GROUP, consumer, vis_ms, "0-0", count=n
+            )
+            for entry_id, fields in claimed:
+                pending = await self.redis.xpending_range(self.stream, self.GROUP, entry_id, entry_id, 1)
+                buffer.append((entry_id, fields, pending[0]["times_delivered"] if pending else 1))
+            if buffer:
+                return
+        # Block for new entries, but wake in time for the next reclaim.
+        wake = min(deadline, self._next_claim) - time.monotonic()
+        got = await self.redis.xreadgroup(
+            self.GROUP, consumer, {self.stream: ">"}, count=n, block=max(int(wake * 1000), 1)
+        )
+        for entry_id, fields in got[0][1] if got else []:
+            buffer.append((entry_id, fields, 1))
 
     async def _dead_letter(self, delivery: Delivery) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -298,6 +337,7 @@ class NatsQueue(JobQueue):
         self._nc = None
         self._js = None
         self._sub = None
+        self._fetched: deque = deque()
 
     async def _connect(self):
         if self._js is not None:
@@ -354,11 +394,12 @@ class NatsQueue(JobQueue):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            try:
-                msgs = await self._sub.fetch(1, timeout=max(left, 0.05))
-            except (NatsTimeout, TimeoutError):
-                return None
-            msg = msgs[0]
+            if not self._fetched:
+                try:
+                    self._fetched.extend(await self._sub.fetch(self.config.prefetch, timeout=max(left, 0.05)))
+                except (NatsTimeout, TimeoutError):
+                    return None
+            msg = self._fetched.popleft()
             item = QueueItem.model_validate_json(msg.data)
             delivery = Delivery(item, msg.metadata.num_delivered, token=msg)
             if delivery.deliveries > self.config.max_deliveries:

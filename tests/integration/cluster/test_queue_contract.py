@@ -120,9 +120,9 @@ async def test_a_poison_job_is_dead_lettered(queue_factory) -> None:
 
 
 async def test_two_consumers_complete_every_job_exactly_once(queue_factory) -> None:
-    q = queue_factory()
-    for i in range(60):
-        await q.enqueue(job(i))
+    q = queue_factory(prefetch=8)  # reading ahead must not lose or repeat a job
+    assert await q.enqueue_many([job(i) for i in range(60)]) == [True] * 60
+    assert await q.enqueue_many([job(0), job(60)]) == [False, True]  # idempotent in batches too
     done: list[str] = []
 
     async def consume(name: str) -> None:
@@ -131,7 +131,7 @@ async def test_two_consumers_complete_every_job_exactly_once(queue_factory) -> N
             await q.ack(d)
 
     await asyncio.gather(consume("a"), consume("b"))
-    assert sorted(done) == sorted(f"job-{i}" for i in range(60))
+    assert sorted(done) == sorted(f"job-{i}" for i in range(61))
 
 
 CRASH = """
