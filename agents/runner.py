@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from fastmcp import FastMCP
 from opentelemetry.trace import SpanKind
 from pydantic_ai import Agent, DeferredToolRequests
@@ -24,8 +26,7 @@ from pydantic_ai.usage import UsageLimits
 from auraison.agentops.capability import AgentOpsCapability
 from auraison.agentops.decision import Identity
 from auraison.agentops.engine import AgentOps
-from auraison.agentops.factory import build_agentops
-from auraison.errors import UserError
+from auraison.errors import AuraisonError, UserError
 from auraison.settings import Settings, load_settings
 
 from .offline import offline_model
@@ -38,6 +39,8 @@ from .recording import (
     replay_model,
     schema_drift,
 )
+
+log = structlog.get_logger(__name__)
 
 AGENTS = {
     "navigator": ("navigator.md", ("robot_*", "world_*", "approvals_list")),
@@ -114,7 +117,9 @@ async def run(
         settings = settings.model_copy(
             update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})}
         )
-    engine = engine or build_agentops(settings)
+    from auraison.mcp_servers.gateway import build_engine
+
+    engine = engine or build_engine(settings)
     redact = engine.redactor()
     gateway: FastMCP | None = None
     if replay is not None and mode == "full":
@@ -196,6 +201,8 @@ async def run(
         tool_calls=[c.model_dump() for c in recorder.calls],
         messages=result.all_messages(),
     )
+    if replay is None and settings.agentops.quotas == "management":
+        await _meter_model_usage(settings, agent, model_name, out, trace_id)
     if record is not None and replay is None:
         rec = Recording(
             agent=agent,
@@ -209,6 +216,32 @@ async def run(
         )
         out.recording = rec.save(record)
     return out
+
+
+async def _meter_model_usage(
+    settings: Settings, agent: str, model: str, out: RunResult, run_key: str | None
+) -> None:
+    """Count the run's model tokens (and, for models genai-prices knows, their cost) against the
+    tenant in the management plane — once per run (the trace id is the idempotency key).
+    Metering never fails a run: a management outage is logged and the usage is not counted."""
+    from auraison.mcp_servers.billing.models import Principal
+    from auraison.mcp_servers.billing.service import Billing
+
+    tenant = settings.agentops.tenant
+    try:
+        billing = await asyncio.to_thread(Billing.from_settings, settings)
+        await asyncio.to_thread(
+            billing.record_model_usage,
+            Principal(tenant=tenant, role="agent", user_id=agent),
+            tenant,
+            f"run:{run_key or uuid.uuid4().hex}",
+            model.removeprefix("anthropic:"),
+            out.usage["input_tokens"],
+            out.usage["output_tokens"],
+            agent,
+        )
+    except AuraisonError as exc:
+        log.warning("model usage not metered", agent=agent, error=str(exc))
 
 
 async def _schemas(gateway: FastMCP) -> dict[str, dict[str, Any]]:

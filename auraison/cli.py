@@ -442,11 +442,11 @@ def chat(
     """Chat with an agent: tool calls shown as they happen, images saved, approvals inline."""
     import asyncio
 
-    from auraison.agentops.factory import build_agentops
     from auraison.agents import run
+    from auraison.mcp_servers.gateway import build_engine
 
     settings = get_settings()
-    engine = build_agentops(settings)
+    engine = build_engine(settings)
     history: list = []
     console.print(f"[bold]auraison chat[/] with the {agent} (empty line or Ctrl-D to leave)")
 
@@ -739,11 +739,12 @@ def hook_pre_tool_use() -> None:
         raise UserError(f"hook input is not valid JSON: {exc}") from None
     if tool_name(str(payload.get("tool_name", ""))) is None:
         return  # not an MCP tool: no opinion, Claude Code's own rules apply
-    from auraison.agentops.factory import build_agentops, default_identity
+    from auraison.agentops.factory import default_identity
+    from auraison.mcp_servers.gateway import build_engine
     from auraison.mcp_servers.robot.server import places_for, policy_view
 
     settings = get_settings()
-    engine = build_agentops(settings)
+    engine = build_engine(settings)
     engine.arg_views["robot_*"] = policy_view(places_for(settings))  # as the gateway does
     out = asyncio.run(pre_tool_use(engine, payload, default_identity(settings)))
     if out is not None:

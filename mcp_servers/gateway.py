@@ -85,6 +85,12 @@ class HashedTokenVerifier(TokenVerifier):
         return None
 
 
+def build_engine(settings: Settings) -> AgentOps:
+    """The AgentOps engine every entry point uses: the settings' adapters plus, with
+    ``agentops.quotas = "management"``, the management plane's ledger (block grants)."""
+    return build_agentops(settings, ledger=quota_ledger(settings))
+
+
 def build_gateway(
     settings: Settings,
     engine: AgentOps | None = None,
@@ -92,7 +98,7 @@ def build_gateway(
     http: bool = False,
 ) -> FastMCP:
     """The gateway server; ``servers`` overrides discovery (tests, benchmarks)."""
-    engine = engine or build_agentops(settings, ledger=quota_ledger(settings))
+    engine = engine or build_engine(settings)
     auth = None
     if http:
         # Static tokens from the settings, or API keys issued by the management plane

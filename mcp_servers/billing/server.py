@@ -4,17 +4,14 @@ only validates arguments, names the caller and turns refusals into tool errors."
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.errors import AuraisonError
+from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .dimensions import Dimension, Role
@@ -64,11 +61,7 @@ def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:
             state["billing"] = Billing.from_settings(settings)
         return state["billing"]  # type: ignore[return-value]
 
-    async def call(fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except AuraisonError as exc:
-            raise ToolError(str(exc)) from None
+    call = in_thread
 
     def who(tenant: str | None) -> tuple[Principal, str]:
         caller = caller_from_token(settings)

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import Context, FastMCP
-from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.errors import AuraisonError
+from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .experiments import Metric
@@ -59,10 +58,7 @@ def build_server(settings: Settings, plane: ControlPlane | None = None) -> FastM
         return state["plane"]  # type: ignore[return-value]
 
     async def call(fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, caller_for(settings), *args)
-        except AuraisonError as exc:
-            raise ToolError(str(exc)) from None
+        return await in_thread(fn, caller_for(settings), *args)
 
     def dump(x: Any) -> Any:
         return (

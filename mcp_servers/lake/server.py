@@ -14,13 +14,13 @@ from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from auraison.errors import AuraisonError
 from auraison.lakehouse import datasets, documents
 from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable, shared_lake
 from auraison.lakehouse.embeddings import Embedder, build_embedder
 from auraison.lakehouse.sandbox import QueryRejected, run_query
 from auraison.lakehouse.tables import TABLES
 from auraison.lakehouse.writer import append
+from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
@@ -143,11 +143,4 @@ def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
     return mcp
 
 
-async def _guarded(fn, *args):
-    """Run lake work off the event loop; the lake's failures become clear tool errors."""
-    try:
-        return await asyncio.to_thread(fn, *args)
-    except LakeUnavailable as exc:
-        raise ToolError(f"lake unavailable: {exc}") from None
-    except AuraisonError as exc:
-        raise ToolError(str(exc)) from None
+_guarded = in_thread  # the lake's failures (LakeUnavailable, refusals) become clear tool errors

@@ -146,3 +146,18 @@ async def test_api_keys_authenticate_against_the_gateway(key_gateway) -> None:
         for key, refused in ((viewer.api_key, True), (owner.api_key, False), (owner.api_key[:-2], True)):
             resp = await http.post(url, json=body, headers=headers | {"Authorization": f"Bearer {key}"})
             assert (resp.status_code == 401) == refused
+
+
+async def test_an_agent_run_is_metered_once_in_the_management_plane(tmp_path: Path) -> None:
+    from auraison.agents.runner import run
+    from auraison.mcp_servers.lake.server import build_server as lake_server
+
+    s = Settings(home=tmp_path, agentops={"approvals": "memory", "quotas": "management", "tenant": "acme"})
+    billing = Billing.from_settings(s)
+    billing.tenant_create(ADMIN, "acme", plan="pro")
+    res = await run("analyst", "Which tools were called?", settings=s, servers={"lake": lake_server(s)})
+    assert res.usage["tool_calls"] >= 1 and res.usage["input_tokens"] > 0
+    rows = {(r.dimension, r.agent): r for r in billing.usage_report(ADMIN, "acme", by=("agent",))}
+    assert rows[("model_input_tokens", "analyst")].quantity == res.usage["input_tokens"]
+    assert rows[("model_output_tokens", "analyst")].quantity == res.usage["output_tokens"]
+    assert rows[("tool_calls", None)].quantity == res.usage["tool_calls"]  # the calls' grant, settled
