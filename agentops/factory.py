@@ -53,6 +53,24 @@ class LazyLakeSink:
         self._sink.write(rows)
 
 
+class StreamTraceSink:
+    """Spans to the lake's Redis ingestion stream (XADD, pipelined per batch): the lake writer
+    of the consumer group commits them exactly once. A Redis outage fails the write, so the
+    span processor spools and replays, as with any sink."""
+
+    def __init__(self, settings: Settings) -> None:
+        import redis
+
+        from auraison.lakehouse.stream import StreamProducer
+
+        self._producer = StreamProducer(
+            redis.Redis.from_url(settings.redis.url), settings.redis.key_prefix + settings.lake.stream
+        )
+
+    def write(self, rows: list[dict]) -> None:
+        self._producer.add("spans", rows)
+
+
 def build_agentops(
     settings: Settings, sink: TraceSink | None = None, ledger: QuotaLedger | None = None
 ) -> AgentOps:
@@ -60,7 +78,7 @@ def build_agentops(
     (the billing package supplies it: AgentOps cannot import the planes above it)."""
     ao = settings.agentops
     if sink is None and ao.lake_sink:
-        sink = LazyLakeSink(settings)
+        sink = StreamTraceSink(settings) if ao.trace_via == "stream" else LazyLakeSink(settings)
     provider = build_provider(
         jsonl=trace_file(settings),
         sink=sink,

@@ -157,6 +157,11 @@ class AgentOpsSettings(BaseModel):
     limiter: Literal["inprocess", "redis"] | None = None
     trace_file: Path | None = Field(None, description="default: <data_dir>/traces/spans.jsonl")
     otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    trace_via: Literal["direct", "stream"] = Field(
+        "direct",
+        description="with lake_sink: write spans to the lake directly, or XADD them to the lake's Redis "
+        "ingestion stream (many gateway processes, one `lake ingest-stream` writer)",
+    )
     lake_sink: bool | None = Field(
         None, description="also write spans to the lake (services profile default)"
     )

@@ -69,3 +69,35 @@ def test_the_producer_refuses_rows_that_cannot_be_exactly_once(stream: str) -> N
         producer.add("metrics", [{"run_id": "r", "key": "loss", "value": 1.0}])
     with pytest.raises(UserError, match="needs event_id"):
         producer.add("events", [{"type": "x"}])
+
+
+async def test_agentops_spans_travel_through_the_stream_to_the_lake(
+    tmp_path: Path, redis_prefix: str
+) -> None:
+    """trace_via = stream: gateway processes XADD their spans; one lake writer commits them."""
+    from auraison.agentops import ToolCall
+    from auraison.agentops.factory import StreamTraceSink, build_agentops
+
+    settings = Settings(
+        home=tmp_path,
+        redis={"key_prefix": redis_prefix},
+        agentops={"approvals": "memory", "lake_sink": True, "trace_via": "stream", "tenant": "acme"},
+    )
+    engine = build_agentops(settings)
+    assert isinstance(engine.trace_sink, StreamTraceSink)
+
+    async def tool() -> str:
+        return "ok"
+
+    for _ in range(4):
+        await engine.execute(ToolCall(tool="robot_get_state"), tool)
+    assert engine.tracer_provider.force_flush(10_000)
+    engine.tracer_provider.shutdown()
+    lake = Lake(settings)
+    writer = StreamIngestor(lake, redis.Redis(), redis_prefix + settings.lake.stream, block_ms=100)
+    assert writer.run_once() == {"spans": 4}
+    assert (
+        lake.execute(f"SELECT count(*) FROM {ALIAS}.spans WHERE tool = 'robot_get_state'").fetchone()[0] == 4
+    )
+    redis.Redis().delete(redis_prefix + settings.lake.stream)
+    lake.close()
