@@ -595,21 +595,36 @@ def lake_snapshots() -> None:
     )
 
 
+def _ingest_jsonl(src: Path, table: str, what: str) -> None:
+    from auraison.lakehouse.writer import append
+
+    if not src.is_file():
+        raise UserError(f"no {what} file at {src}", "run an agent (or a job) first, e.g. `auraison demo`")
+    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+    lake = _lake()
+    added = sum(append(lake, table, rows[i : i + 10_000]) for i in range(0, len(rows), 10_000))
+    console.print(f"{added} new {what} from {src} ({len(rows) - added} already there)")
+
+
 @lake_app.command("ingest-traces")
 def lake_ingest_traces(
     path: Annotated[Path | None, typer.Argument(help="a spans.jsonl file (default: this home's)")] = None,
 ) -> None:
     """Load a JSONL trace file into the lake's spans table (idempotent by span id)."""
     from auraison.agentops.factory import trace_file
-    from auraison.lakehouse.writer import append
 
-    src = path or trace_file(get_settings())
-    if not src.is_file():
-        raise UserError(f"no trace file at {src}", "run an agent first, e.g. `auraison demo`")
-    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
-    lake = _lake()
-    added = sum(append(lake, "spans", rows[i : i + 10_000]) for i in range(0, len(rows), 10_000))
-    console.print(f"{added} new spans from {src} ({len(rows) - added} already there)")
+    _ingest_jsonl(path or trace_file(get_settings()), "spans", "spans")
+
+
+@lake_app.command("ingest-events")
+def lake_ingest_events(
+    path: Annotated[
+        Path | None, typer.Argument(help="an events JSONL file (default: the control plane's)")
+    ] = None,
+) -> None:
+    """Load the control plane's event file (embedded profile) into the lake's events table
+    (idempotent by event id); the services profile sends events through the stream instead."""
+    _ingest_jsonl(path or Path(get_settings().data_dir) / "events" / "control.jsonl", "events", "events")
 
 
 @lake_app.command("maintain")

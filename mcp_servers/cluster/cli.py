@@ -28,6 +28,19 @@ def _plane() -> tuple[ControlPlane, Caller]:
     return ControlPlane(settings), Caller(settings.agentops.tenant, "admin")
 
 
+def _shared_queue(plane: ControlPlane):
+    from auraison.errors import UserError
+
+    from .queue import build_queue
+
+    if plane.settings.bus.backend == "inprocess":
+        raise UserError(
+            "queued dispatch needs a queue other processes can reach",
+            "set AURAISON_BUS__BACKEND=redis (or nats), or submit directly with `auraison jobs submit`",
+        )
+    return build_queue(plane.settings)
+
+
 def _print(obj) -> None:
     data = [o.model_dump(mode="json") for o in obj] if isinstance(obj, list) else obj.model_dump(mode="json")
     print(json.dumps(data, indent=2))
@@ -48,6 +61,30 @@ def control_serve(
 
     console.print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
     uvicorn.run(build_app(get_settings(), reconcile=reconcile), host=host, port=port, log_level="warning")
+
+
+@control_app.command("dispatch")
+def control_dispatch(
+    name: Annotated[str, typer.Option(help="this dispatcher's consumer name")] = "dispatcher",
+) -> None:
+    """Run a dispatcher: lease queued jobs (bus.backend redis or nats) and submit them to Ray,
+    idempotently by submission id. Ctrl-C stops it."""
+    import asyncio
+
+    from .dispatch import Dispatcher
+
+    plane, _ = _plane()
+    queue = _shared_queue(plane)
+    console.print(f"dispatcher {name} on the {plane.settings.bus.backend} queue (Ctrl-C stops)")
+
+    async def loop() -> None:
+        dispatcher = Dispatcher(queue, plane.jobs, name)
+        while True:
+            info = await dispatcher.run_once()
+            if info is not None:
+                console.print(f"{info.submission_id}: {info.status}")
+
+    asyncio.run(loop())
 
 
 @control_app.command("manifests")
@@ -97,6 +134,31 @@ def jobs_submit(
     print(plane.job_logs(who, info.submission_id).logs, end="")
     if info.status != "SUCCEEDED":
         raise typer.Exit(1)
+
+
+@jobs_app.command("enqueue")
+def jobs_enqueue(
+    entrypoint: str,
+    submission_id: Annotated[str, typer.Option("--id", help="idempotency key (required)")],
+    cluster: Annotated[str, typer.Option()] = "local",
+) -> None:
+    """Queue a job for the dispatchers (`auraison control dispatch`) instead of submitting it."""
+    import asyncio
+
+    from .dispatch import enqueue_job
+
+    plane, who = _plane()
+    queue = _shared_queue(plane)
+    req = JobRequest(entrypoint=entrypoint, submission_id=submission_id, cluster=cluster)
+
+    async def go() -> bool:
+        try:
+            return await enqueue_job(queue, who.tenant, req)
+        finally:
+            await queue.close()
+
+    queued = asyncio.run(go())
+    console.print(f"{submission_id}: {'queued' if queued else 'already queued'}")
 
 
 @jobs_app.command("status")

@@ -1,0 +1,40 @@
+"""The management, control and data-plane commands as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from auraison.mcp_servers.cluster.events import EventLog
+from auraison.settings import Settings
+from tests.unit.test_cli import run
+
+
+def test_tenant_key_quota_and_usage_from_the_cli(tmp_path: Path) -> None:
+    assert run(tmp_path, "tenants", "create", "acme", "--plan", "pro").returncode == 0
+    issued = run(tmp_path, "keys", "issue", "acme", "ci", "--role", "operator", "--json")
+    assert issued.returncode == 0, issued.stderr
+    key = json.loads(issued.stdout)
+    assert key["api_key"].startswith("ak_") and key["role"] == "operator"
+    quota = json.loads(run(tmp_path, "tenants", "quota-set", "acme", "tool_calls", "5000", "--json").stdout)
+    assert quota[0]["limit"] == "5000.000000" and quota[0]["source"] == "override"
+    listed = run(tmp_path, "keys", "list", "acme", "--json")
+    assert key["api_key"] not in listed.stdout  # never shown again
+    again = run(tmp_path, "tenants", "create", "acme")
+    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    revoked = json.loads(run(tmp_path, "keys", "revoke", "acme", key["id"], "--json").stdout)
+    assert revoked[0]["revoked_at"]
+
+
+def test_control_events_reach_the_lake_and_dispatch_needs_a_shared_queue(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    log = EventLog(Settings(home=home))
+    for i in range(3):
+        log.emit("job.submitted", f"job-{i}", "default", {"i": i})
+    first = run(home, "lake", "ingest-events")
+    assert first.returncode == 0 and "3 new events" in first.stdout
+    assert "0 new events" in run(home, "lake", "ingest-events").stdout  # exactly once
+    refused = run(home, "jobs", "enqueue", "true", "--id", "x")
+    assert refused.returncode == 2 and "AURAISON_BUS__BACKEND=redis" in refused.stderr
+    out = run(home, "control", "manifests", "--out", str(tmp_path / "k"))
+    assert out.returncode == 0 and (tmp_path / "k" / "torch-dev-gpu.yaml").is_file()
