@@ -106,7 +106,6 @@ def reserve(
             return existing
     now = utcnow()
     period = period_of(now)
-    expire_due(conn, tenant, dimension, now)
     limit, _ = limit_for(conn, tenant, dimension)
     room = () if limit is None else (Q.c.used + Q.c.reserved + amount <= limit,)
     lease = {
@@ -126,7 +125,12 @@ def reserve(
     audit(conn, actor, tenant, "lease.reserve", lease["id"], dimension=dimension, amount=str(amount))
     # The counter row is the one every client of the tenant contends for: its UPDATE comes
     # last, so its lock is held only until COMMIT. A refusal rolls the lease back with it.
-    if not _bump(conn, tenant, dimension, period, room, reserved=Q.c.reserved + amount):
+    granted = _bump(conn, tenant, dimension, period, room, reserved=Q.c.reserved + amount)
+    if not granted and expire_due(conn, tenant, dimension, now):
+        # Leases that lapsed still held units: expiry runs here, on the refusal path, so a
+        # grant that fits never pays for the sweep.
+        granted = _bump(conn, tenant, dimension, period, room, reserved=Q.c.reserved + amount)
+    if not granted:
         used, held = _counter(conn, tenant, dimension, period)
         raise QuotaExhausted(tenant, dimension, max(limit - used - held, Decimal(0)), amount)
     return _info(lease)
@@ -135,14 +139,20 @@ def reserve(
 def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: Decimal | None) -> LeaseInfo:
     """Commit (``actual`` given: count that usage) or release (``None``) an active lease.
     Settling twice is a no-op; committing an expired lease still counts the usage it did."""
-    row = _lease(conn, tenant, lease_id)
     state = "committed" if actual is not None else "released"
     now = utcnow()
-    moved = conn.execute(
-        leases.update()
-        .where(leases.c.id == lease_id, leases.c.state == "active")
-        .values(state=state, actual=actual, settled_at=now)
-    ).rowcount
+    # One statement moves an active lease and returns it; only the rare paths read it again.
+    moved = (
+        conn.execute(
+            leases.update()
+            .where(leases.c.id == lease_id, leases.c.tenant_id == tenant, leases.c.state == "active")
+            .values(state=state, actual=actual, settled_at=now)
+            .returning(*leases.c)
+        )
+        .mappings()
+        .first()
+    )
+    row = moved or _lease(conn, tenant, lease_id)
     if moved:
         values = {"reserved": Q.c.reserved - row["amount"]}
     elif row["state"] == "expired" and actual is not None:
@@ -251,6 +261,7 @@ def expire_due(
 
 def quota_lines(conn: sa.Connection, tenant: str, period: str | None = None) -> list[QuotaLine]:
     period = period or period_of(utcnow())
+    expire_due(conn, tenant)  # what lapsed leases held is not "reserved" any more
     lines = []
     for dimension in Dimension:
         limit, source = limit_for(conn, tenant, dimension)
