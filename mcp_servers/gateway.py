@@ -29,6 +29,7 @@ from auraison.mcp_servers.billing.grants import GrantLedger, quota_ledger
 from auraison.mcp_servers.billing.identity import KEY_PREFIX
 from auraison.mcp_servers.billing.service import Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable
+from auraison.mcp_servers.toolcall import Lazy
 from auraison.settings import GatewayToken, Settings
 
 
@@ -103,14 +104,7 @@ def build_gateway(
     if http:
         # Static tokens from the settings, or API keys issued by the management plane
         # (`auraison keys issue`): without either, every request is refused with 401.
-        billing_state: dict[str, Billing] = {}
-
-        def billing() -> Billing:
-            if "b" not in billing_state:
-                billing_state["b"] = Billing.from_settings(settings)
-            return billing_state["b"]
-
-        auth = HashedTokenVerifier(settings.agentops.tokens, billing)
+        auth = HashedTokenVerifier(settings.agentops.tokens, Lazy(lambda: Billing.from_settings(settings)))
     gateway = FastMCP(
         "auraison",
         auth=auth,

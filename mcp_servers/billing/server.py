@@ -11,7 +11,7 @@ from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.mcp_servers.toolcall import in_thread
+from auraison.mcp_servers.toolcall import Lazy, in_thread
 from auraison.settings import Settings
 
 from .dimensions import Dimension, Role
@@ -53,13 +53,8 @@ def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:
         instructions="The management plane: tenants, users, API keys, quotas, usage and invoices. "
         "Every call acts as your identity; you see only your tenant.",
     )
-    state: dict[str, Billing | None] = {"billing": billing}
-    mcp.billing = state  # type: ignore[attr-defined]
-
-    def service() -> Billing:
-        if state["billing"] is None:
-            state["billing"] = Billing.from_settings(settings)
-        return state["billing"]  # type: ignore[return-value]
+    service = Lazy(lambda: Billing.from_settings(settings), billing)
+    mcp.billing = service  # type: ignore[attr-defined]
 
     call = in_thread
 

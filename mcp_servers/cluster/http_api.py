@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.mcp_servers.toolcall import Lazy
 from auraison.settings import Settings
 
 from .agents import GrantRefused
@@ -80,22 +81,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def build_app(settings: Settings, plane: ControlPlane | None = None, reconcile: bool = False) -> FastAPI:
     from auraison.mcp_servers.gateway import HashedTokenVerifier
 
-    state: dict[str, Any] = {"plane": plane}
+    cp = Lazy(lambda: ControlPlane(settings), plane)
 
-    def cp() -> ControlPlane:
-        if state["plane"] is None:
-            state["plane"] = ControlPlane(settings)
-        return state["plane"]
+    def open_billing():
+        from auraison.mcp_servers.billing.service import Billing
 
-    billing_state: dict[str, Any] = {}
+        return Billing.from_settings(settings)
 
-    def billing():
-        if "b" not in billing_state:
-            from auraison.mcp_servers.billing.service import Billing
-
-            billing_state["b"] = Billing.from_settings(settings)
-        return billing_state["b"]
-
+    billing = Lazy(open_billing)
     verifier = HashedTokenVerifier(settings.agentops.tokens, billing)
 
     @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.mcp_servers.toolcall import in_thread
+from auraison.mcp_servers.toolcall import Lazy, in_thread
 from auraison.settings import Settings
 
 from .experiments import Metric
@@ -49,13 +49,8 @@ def build_server(settings: Settings, plane: ControlPlane | None = None) -> FastM
         instructions="The control plane: Ray clusters and jobs, experiments, agent lifecycle. "
         "Submit with a submission_id to make retries safe; job_wait reports progress.",
     )
-    state: dict[str, ControlPlane | None] = {"plane": plane}
-    mcp.control = state  # type: ignore[attr-defined]
-
-    def cp() -> ControlPlane:
-        if state["plane"] is None:
-            state["plane"] = ControlPlane(settings)
-        return state["plane"]  # type: ignore[return-value]
+    cp = Lazy(lambda: ControlPlane(settings), plane)
+    mcp.control = cp  # type: ignore[attr-defined]
 
     async def call(fn: Callable[..., T], *args: Any) -> T:
         return await in_thread(fn, caller_for(settings), *args)
