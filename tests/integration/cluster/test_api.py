@@ -179,3 +179,50 @@ def test_the_api_honours_its_openapi_document(api: Api) -> None:
         check()
         tested.append(operation.label)
     assert len(tested) >= 18, tested
+
+
+async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path, ray_head: str) -> None:
+    """The API's reconciler loop (what `auraison control serve` runs) notices a finished job and
+    delivers its signed webhook without anyone asking."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from auraison.mcp_servers.cluster import webhooks
+
+    got: list[tuple[bytes, str]] = []
+    arrived = threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append((self.rfile.read(int(self.headers["Content-Length"])), self.headers[webhooks.HEADER]))
+            self.send_response(204)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    receiver = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    settings = api_settings(tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2})
+    app = build_app(settings, reconcile=True)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        thread.join(0.01)  # uvicorn's own readiness flag
+    try:
+        body = {
+            "entrypoint": "python -c 'print(1)'",
+            "submission_id": "served-1",
+            "callback_url": f"http://127.0.0.1:{receiver.server_address[1]}/done",
+        }
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=H("op-acme")) as http:
+            assert (await http.post("/jobs", json=body)).status_code == 200
+        assert await asyncio.to_thread(arrived.wait, 90)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        receiver.shutdown()
+    payload, signature = got[0]
+    assert webhooks.verify("k", payload, signature) and b'"served-1"' in payload and len(got) == 1
