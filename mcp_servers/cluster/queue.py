@@ -80,6 +80,11 @@ class JobQueue(ABC):
     @abstractmethod
     async def ack(self, delivery: Delivery) -> None: ...
 
+    async def ack_many(self, deliveries: list[Delivery]) -> None:
+        """Ack a batch (one round trip where the backend allows)."""
+        for delivery in deliveries:
+            await self.ack(delivery)
+
     @abstractmethod
     async def nack(self, delivery: Delivery) -> None:
         """Give the job back for another delivery now (it counts as one)."""
@@ -302,9 +307,15 @@ class RedisStreamQueue(JobQueue):
             await pipe.execute()
 
     async def ack(self, delivery: Delivery) -> None:
+        await self.ack_many([delivery])
+
+    async def ack_many(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        ids = [d.token for d in deliveries]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, self.GROUP, delivery.token)
-            pipe.xdel(self.stream, delivery.token)
+            pipe.xack(self.stream, self.GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
             await pipe.execute()
 
     async def nack(self, delivery: Delivery) -> None:
@@ -413,6 +424,10 @@ class NatsQueue(JobQueue):
 
     async def ack(self, delivery: Delivery) -> None:
         await delivery.token.ack_sync()
+
+    async def ack_many(self, deliveries: list[Delivery]) -> None:
+        # JetStream acks one message at a time; send them together and wait for all.
+        await asyncio.gather(*(d.token.ack_sync() for d in deliveries))
 
     async def nack(self, delivery: Delivery) -> None:
         await delivery.token.nak()

@@ -126,9 +126,14 @@ async def test_two_consumers_complete_every_job_exactly_once(queue_factory) -> N
     done: list[str] = []
 
     async def consume(name: str) -> None:
+        batch = []
         while (d := await q.lease(name, timeout_s=0.5)) is not None:
             done.append(d.item.job_id)
-            await q.ack(d)
+            batch.append(d)
+            if len(batch) == 5:
+                await q.ack_many(batch)  # acked in batches: none comes back
+                batch = []
+        await q.ack_many(batch)
 
     await asyncio.gather(consume("a"), consume("b"))
     assert sorted(done) == sorted(f"job-{i}" for i in range(61))
