@@ -106,8 +106,6 @@ def reserve(
             return existing
     now = utcnow()
     period = period_of(now)
-    limit, _ = limit_for(conn, tenant, dimension)
-    room = () if limit is None else (Q.c.used + Q.c.reserved + amount <= limit,)
     lease = {
         "id": new_id("lse"),
         "tenant_id": tenant,
@@ -121,10 +119,12 @@ def reserve(
         "created_at": now,
         "expires_at": now + dt.timedelta(seconds=ttl_s),
     }
-    conn.execute(leases.insert().values(**lease))
-    audit(conn, actor, tenant, "lease.reserve", lease["id"], dimension=dimension, amount=str(amount))
-    # The counter row is the one every client of the tenant contends for: its UPDATE comes
-    # last, so its lock is held only until COMMIT. A refusal rolls the lease back with it.
+    if conn.dialect.name == "postgresql" and _reserve_in_one_statement(conn, actor, lease):
+        return _info(lease)
+    limit, _ = limit_for(conn, tenant, dimension)
+    room = () if limit is None else (Q.c.used + Q.c.reserved + amount <= limit,)
+    # The portable path (SQLite, where writers are serialised anyway, and PostgreSQL's first
+    # use of a period or a refusal): decide first, write the lease only when granted.
     granted = _bump(conn, tenant, dimension, period, room, reserved=Q.c.reserved + amount)
     if not granted and expire_due(conn, tenant, dimension, now):
         # Leases that lapsed still held units: expiry runs here, on the refusal path, so a
@@ -133,7 +133,85 @@ def reserve(
     if not granted:
         used, held = _counter(conn, tenant, dimension, period)
         raise QuotaExhausted(tenant, dimension, max(limit - used - held, Decimal(0)), amount)
+    conn.execute(leases.insert().values(**lease))
+    audit(conn, actor, tenant, "lease.reserve", lease["id"], dimension=dimension, amount=str(amount))
     return _info(lease)
+
+
+# PostgreSQL's fast path: the limit, the conditional UPDATE of the counter, the lease and its
+# audit entry in one statement (one round trip; the counter's row lock is held from here to the
+# COMMIT that follows at once). If nothing was granted — no counter row yet this period, lapsed
+# leases to expire first, or a real refusal — nothing was written either, and the portable path
+# below decides.
+_RESERVE_PG = sa.text(
+    """
+WITH lim AS (
+    SELECT CASE WHEN o.tenant_id IS NOT NULL THEN o."limit" ELSE pt."limit" END AS value
+    FROM tenants t
+    LEFT JOIN plan_terms pt ON pt.plan = t.plan AND pt.dimension = :dimension
+    LEFT JOIN quota_overrides o ON o.tenant_id = t.id AND o.dimension = :dimension
+    WHERE t.id = :tenant
+), upd AS (
+    UPDATE quota_counters q SET reserved = q.reserved + :amount
+    FROM lim
+    WHERE q.tenant_id = :tenant AND q.dimension = :dimension AND q.period = :period
+      AND (lim.value IS NULL OR q.used + q.reserved + :amount <= lim.value)
+    RETURNING q.tenant_id
+), lease AS (
+    INSERT INTO leases (id, tenant_id, dimension, period, amount, state, idempotency_key, agent, tool,
+                        created_at, expires_at)
+    SELECT :id, :tenant, :dimension, :period, :amount, 'active', :key, :agent, :tool, :created, :expires
+    FROM upd
+    RETURNING id
+), entry AS (
+    INSERT INTO audit_log (at, actor, tenant_id, action, subject, detail)
+    SELECT :created, :actor, :tenant, 'lease.reserve', lease.id, CAST(:detail AS JSON) FROM lease
+)
+SELECT
+    (SELECT count(*) FROM lease) AS granted,
+    (SELECT value FROM lim) AS limit_value,
+    c.used, c.reserved,
+    EXISTS (SELECT 1 FROM leases x WHERE x.tenant_id = :tenant AND x.dimension = :dimension
+            AND x.state = 'active' AND x.expires_at <= :created) AS lapsed
+FROM (SELECT 1) one
+LEFT JOIN quota_counters c ON c.tenant_id = :tenant AND c.dimension = :dimension AND c.period = :period
+"""
+)
+
+
+def _reserve_in_one_statement(conn: sa.Connection, actor: str, lease: dict) -> bool:
+    """``True``: granted. ``False``: the portable path must decide (no counter row yet, or
+    lapsed leases to expire first). Raises ``QuotaExhausted`` for a plain refusal."""
+    import json
+
+    out = (
+        conn.execute(
+            _RESERVE_PG,
+            {
+                "tenant": lease["tenant_id"],
+                "dimension": str(lease["dimension"]),
+                "period": lease["period"],
+                "amount": lease["amount"],
+                "id": lease["id"],
+                "key": lease["idempotency_key"],
+                "agent": lease["agent"],
+                "tool": lease["tool"],
+                "created": lease["created_at"],
+                "expires": lease["expires_at"],
+                "actor": actor,
+                "detail": json.dumps({"dimension": str(lease["dimension"]), "amount": str(lease["amount"])}),
+            },
+        )
+        .mappings()
+        .one()
+    )
+    if out["granted"]:
+        return True
+    if out["used"] is None or out["lapsed"] or out["limit_value"] is None:
+        return False
+    # The counter exists, nothing lapsed, and the amount does not fit: refuse in this one trip.
+    left = max(out["limit_value"] - out["used"] - out["reserved"], Decimal(0))
+    raise QuotaExhausted(lease["tenant_id"], lease["dimension"], left, lease["amount"])
 
 
 def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: Decimal | None) -> LeaseInfo:
@@ -141,6 +219,10 @@ def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: 
     Settling twice is a no-op; committing an expired lease still counts the usage it did."""
     state = "committed" if actual is not None else "released"
     now = utcnow()
+    if conn.dialect.name == "postgresql":
+        row = _settle_in_one_statement(conn, actor, tenant, lease_id, state, actual, now)
+        if row is not None:
+            return _info(row)
     # One statement moves an active lease and returns it; only the rare paths read it again.
     moved = (
         conn.execute(
@@ -172,6 +254,68 @@ def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: 
     if values:
         _bump(conn, tenant, row["dimension"], row["period"], **values)  # one UPDATE, last (see reserve)
     return _info({**row, "state": state, "actual": actual})
+
+
+# PostgreSQL's fast path for settling an active lease: move it, count its usage event (once, by
+# its key), give back what it held and add what it used to the counter, and audit — one
+# statement. Anything else (expired, already settled, unknown) returns no row and the portable
+# path below handles it.
+_SETTLE_PG = sa.text(
+    """
+WITH l AS (
+    UPDATE leases SET state = :state, actual = CAST(:actual AS NUMERIC), settled_at = :now
+    WHERE id = :id AND tenant_id = :tenant AND state = 'active'
+    RETURNING *
+), ev AS (
+    INSERT INTO usage_events
+        (tenant_id, idempotency_key, dimension, quantity, period, agent, tool, occurred_at)
+    SELECT l.tenant_id, 'lease:' || l.id, l.dimension, CAST(:actual AS NUMERIC), l.period,
+           l.agent, l.tool, :now
+    FROM l WHERE CAST(:actual AS NUMERIC) IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING quantity
+), upd AS (
+    UPDATE quota_counters q
+    SET reserved = q.reserved - l.amount, used = q.used + COALESCE((SELECT sum(quantity) FROM ev), 0)
+    FROM l
+    WHERE q.tenant_id = l.tenant_id AND q.dimension = l.dimension AND q.period = l.period
+    RETURNING 1
+), entry AS (
+    INSERT INTO audit_log (at, actor, tenant_id, action, subject, detail)
+    SELECT :now, :actor, l.tenant_id, :action, l.id, CAST(:detail AS JSON) FROM l
+)
+SELECT l.*, (SELECT count(*) FROM upd) AS counted FROM l
+"""
+)
+
+
+def _settle_in_one_statement(
+    conn: sa.Connection, actor: str, tenant: str, lease_id: str, state: str, actual: Decimal | None, now
+) -> dict | None:
+    import json
+
+    row = (
+        conn.execute(
+            _SETTLE_PG,
+            {
+                "state": state,
+                "actual": actual,
+                "now": now,
+                "id": lease_id,
+                "tenant": tenant,
+                "actor": actor,
+                "action": f"lease.{state}",
+                "detail": json.dumps({"actual": None if actual is None else str(actual)}),
+            },
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    if row["counted"] != 1:  # the counter row must exist (the reservation made it)
+        raise ManagementError(f"lease {lease_id} has no quota counter; the ledger is inconsistent")
+    return dict(row)
 
 
 def count_usage(
