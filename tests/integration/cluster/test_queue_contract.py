@@ -81,6 +81,8 @@ async def test_a_full_queue_refuses_instead_of_trimming(queue_factory) -> None:
         await q.enqueue(job(i))
     with pytest.raises(QueueFull, match="is full"):
         await q.enqueue(job(3))
+    with pytest.raises(QueueFull, match="is full"):
+        await q.enqueue_many([job(7), job(8)])  # batches meet the same bound
     d = await q.lease("c1", timeout_s=2)
     await q.ack(d)
     assert await q.enqueue(job(3)) is True  # room again once a job is done
