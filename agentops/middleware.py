@@ -24,19 +24,26 @@ from .errors import AgentOpsError
 IdentityResolver = Callable[[MiddlewareContext[Any]], Identity]
 
 
+def current_identity(default: Identity) -> Identity:
+    """The caller of the current MCP request: the verified bearer token's claims, else
+    ``default`` (stdio and in-process callers). Plane servers ask this too, so the tenant a
+    tool acts for is the one AgentOps checked."""
+    token = get_access_token()
+    if token is None:
+        return default
+    claims = token.claims or {}
+    return Identity(
+        tenant=str(claims.get("tenant", default.tenant)),
+        role=str(claims.get("role", default.role)),
+        subject=str(token.client_id),
+    )
+
+
 def token_identity(default: Identity) -> IdentityResolver:
     """Identity from the verified bearer token's claims, else ``default``."""
 
     def resolve(context: MiddlewareContext[Any]) -> Identity:
-        token = get_access_token()
-        if token is None:
-            return default
-        claims = token.claims or {}
-        return Identity(
-            tenant=str(claims.get("tenant", default.tenant)),
-            role=str(claims.get("role", default.role)),
-            subject=str(token.client_id),
-        )
+        return current_identity(default)
 
     return resolve
 

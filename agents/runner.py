@@ -202,7 +202,7 @@ async def run(
         messages=result.all_messages(),
     )
     if replay is None and settings.agentops.quotas == "management":
-        await _meter_model_usage(settings, agent, model_name, out, trace_id)
+        await _meter_model_usage(settings, engine, agent, model_name, out, trace_id)
     if record is not None and replay is None:
         rec = Recording(
             agent=agent,
@@ -219,7 +219,7 @@ async def run(
 
 
 async def _meter_model_usage(
-    settings: Settings, agent: str, model: str, out: RunResult, run_key: str | None
+    settings: Settings, engine: AgentOps, agent: str, model: str, out: RunResult, run_key: str | None
 ) -> None:
     """Count the run's model tokens (and, for models genai-prices knows, their cost) against the
     tenant in the management plane — once per run (the trace id is the idempotency key).
@@ -229,7 +229,10 @@ async def _meter_model_usage(
 
     tenant = settings.agentops.tenant
     try:
-        billing = await asyncio.to_thread(Billing.from_settings, settings)
+        # The engine's grant ledger already holds the management store open.
+        billing = getattr(engine.ledger, "billing", None) or await asyncio.to_thread(
+            Billing.from_settings, settings
+        )
         await asyncio.to_thread(
             billing.record_model_usage,
             Principal(tenant=tenant, role="agent", user_id=agent),

@@ -114,9 +114,8 @@ class Lake:
         return [{"snapshot_id": r[0], "time": str(r[1]), "changes": str(r[2])} for r in rows]
 
     @property
-    def identity(self) -> tuple[str, str, str]:
-        where = libpq(self.settings.postgres.dsn) if self.catalog == "postgres" else str(self.root)
-        return (self.catalog, where, self.data_path)
+    def identity(self) -> tuple[str, str]:
+        return lake_identity(self.settings, self.catalog)
 
     def close(self) -> None:
         with self.lock:
@@ -126,8 +125,19 @@ class Lake:
                 del _SHARED[self.identity]
 
 
-_SHARED: dict[tuple[str, str, str], Lake] = {}
+_SHARED: dict[tuple[str, str], Lake] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def lake_identity(settings: Settings, catalog: str | None = None) -> tuple[str, str]:
+    """Which catalog a lake is: two Lake objects with the same identity are the same lake."""
+    catalog = catalog or settings.lake.catalog or "duckdb"
+    where = (
+        libpq(settings.postgres.dsn)
+        if catalog == "postgres"
+        else str(Path(settings.data_dir or ".") / "lake")
+    )
+    return (catalog, where)
 
 
 def shared_lake(settings: Settings) -> Lake:
@@ -135,15 +145,7 @@ def shared_lake(settings: Settings) -> Lake:
     mounts ``lake`` and ``cluster``) must share it: a DuckLake catalog file cannot be attached
     twice by one process. ``close()`` forgets it; the next call opens it again."""
     with _SHARED_LOCK:
-        probe = (
-            settings.lake.catalog or "duckdb",
-            libpq(settings.postgres.dsn)
-            if (settings.lake.catalog or "duckdb") == "postgres"
-            else str(Path(settings.data_dir or ".") / "lake"),
-        )
-        for key, lake in _SHARED.items():
-            if key[:2] == probe:
-                return lake
-        lake = Lake(settings)
-        _SHARED[lake.identity] = lake
-        return lake
+        key = lake_identity(settings)
+        if key not in _SHARED:
+            _SHARED[key] = Lake(settings)
+        return _SHARED[key]

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import FastMCP
-from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from auraison.agentops.factory import default_identity
+from auraison.agentops.middleware import current_identity
 from auraison.mcp_servers.toolcall import Lazy, in_thread
 from auraison.settings import Settings
 
@@ -32,19 +33,15 @@ T = TypeVar("T")
 
 
 def caller_from_token(settings: Settings) -> Principal:
-    """The principal of the current MCP request: its bearer token's claims, or (stdio, in
-    process) the identity configured in ``agentops.tenant`` / ``agentops.role``."""
-    token = get_access_token()
-    claims = (token.claims or {}) if token else {}
-    tenant = claims.get("tenant") or settings.agentops.tenant
-    role = claims.get("role") or settings.agentops.role
+    """The principal of the current MCP request (see ``current_identity``); a role the
+    management plane does not know acts as a viewer."""
+    ident = current_identity(default_identity(settings))
     try:
-        role = Role(role)
+        role = Role(ident.role)
     except ValueError:
         role = Role.viewer
-    return Principal(
-        tenant=tenant, role=role, key_id=claims.get("key_id"), user_id=token.client_id if token else None
-    )
+    key_id = ident.subject if ident.subject.startswith("key_") else None
+    return Principal(tenant=ident.tenant, role=role, key_id=key_id, user_id=None if key_id else ident.subject)
 
 
 def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:

@@ -56,11 +56,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
-def store_url(settings: Settings, name: str = "management") -> str:
-    """SQLite file ``<data_dir>/<name>/<name>.sqlite`` or the PostgreSQL DSN, as
-    ``management.store`` says (the control plane keeps its working state the same way)."""
-    kind = settings.control.store if name == "control" else settings.management.store
-    if kind == "postgres":
+def store_url(settings: Settings, name: str = "management", kind: str | None = None) -> str:
+    """SQLite file ``<data_dir>/<name>/<name>.sqlite`` or the PostgreSQL DSN: ``kind`` says
+    which (default: ``management.store``; the control plane passes ``control.store``)."""
+    if (kind or settings.management.store) == "postgres":
         return settings.postgres.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
     path = Path(settings.data_dir) / name / f"{name}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)

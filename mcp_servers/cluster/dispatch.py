@@ -52,7 +52,3 @@ class Dispatcher:
             return None
         await self.queue.ack(delivery)
         return info
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self.run_once()

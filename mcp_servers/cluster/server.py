@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastmcp import Context, FastMCP
-from fastmcp.server.dependencies import get_access_token
 from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from auraison.agentops.factory import default_identity
+from auraison.agentops.middleware import current_identity
 from auraison.mcp_servers.toolcall import Lazy, in_thread
 from auraison.settings import Settings
 
@@ -36,11 +37,8 @@ AgentId = Annotated[str, Field(pattern=r"^agt_[0-9a-f]{16}$")]
 
 
 def caller_for(settings: Settings) -> Caller:
-    token = get_access_token()
-    claims = (token.claims or {}) if token else {}
-    return Caller(
-        claims.get("tenant") or settings.agentops.tenant, claims.get("role") or settings.agentops.role
-    )
+    ident = current_identity(default_identity(settings))
+    return Caller(ident.tenant, ident.role)
 
 
 def build_server(settings: Settings, plane: ControlPlane | None = None) -> FastMCP:

@@ -60,7 +60,7 @@ class ControlState:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ControlState:
-        return cls(Store(store_url(settings, "control")))
+        return cls(Store(store_url(settings, "control", settings.control.store)))
 
     def upsert(self, table: sa.Table, key: str, **values: Any) -> None:
         values["updated"] = time.time()

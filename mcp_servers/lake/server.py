@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
-from fastmcp.server.dependencies import get_access_token
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from auraison.agentops.factory import default_identity
+from auraison.agentops.middleware import current_identity
 from auraison.lakehouse import datasets, documents
 from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable, shared_lake
 from auraison.lakehouse.embeddings import Embedder, build_embedder
@@ -51,9 +52,7 @@ def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
         return state["lake"]  # type: ignore[return-value]
 
     def tenant() -> str:
-        token = get_access_token()
-        claims = (token.claims or {}) if token else {}
-        return str(claims.get("tenant") or settings.agentops.tenant)
+        return current_identity(default_identity(settings)).tenant
 
     @mcp.tool(annotations=READ)
     def list_tables() -> list[dict[str, Any]]:
