@@ -17,14 +17,21 @@ from tests.conftest import free_port
 
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from auraison.errors import ServiceError
     from auraison.services.local import LocalServices
 
-    home = tmp_path_factory.mktemp("rayhome")
-    settings = Settings(
-        home=home, ray={"head_port": free_port(), "dashboard_port": free_port(), "num_cpus": 2}
-    )
-    services = LocalServices(settings)
-    services.up(("ray",))
+    for attempt in range(2):  # ports are picked free, then bound by Ray: another process may win
+        home = tmp_path_factory.mktemp("rayhome")
+        ports = {"head_port": free_port(), "dashboard_port": free_port(), "num_cpus": 2}
+        settings = Settings(home=home, ray=ports)
+        services = LocalServices(settings)
+        try:
+            services.up(("ray",))
+            break
+        except ServiceError:
+            services.down(("ray",))
+            if attempt:
+                raise
     try:
         yield f"http://127.0.0.1:{settings.ray.dashboard_port}"
     finally:
