@@ -7,19 +7,14 @@ import json
 import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
+
+from auraison.identity import Identity
+
+__all__ = ["Decision", "DecisionKind", "EnforcementPoint", "Identity", "ToolCall"]
 
 DecisionKind = Literal["allow", "deny", "needs_approval", "shed"]
 EnforcementPoint = Literal["gateway", "agent", "hook", "engine"]
-
-
-class Identity(BaseModel):
-    """Who is calling: the tenant and the role inside it."""
-
-    model_config = ConfigDict(frozen=True)
-    tenant: str = "default"
-    role: str = "operator"
-    subject: str = "local"
 
 
 class ToolCall(BaseModel):

@@ -17,6 +17,8 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
 from opentelemetry import trace
 
+from auraison.identity import PrincipalKind
+
 from .decision import Identity, ToolCall
 from .engine import AgentOps
 from .errors import AgentOpsError
@@ -25,17 +27,21 @@ IdentityResolver = Callable[[MiddlewareContext[Any]], Identity]
 
 
 def current_identity(default: Identity) -> Identity:
-    """The caller of the current MCP request: the verified bearer token's claims, else
-    ``default`` (stdio and in-process callers). Plane servers ask this too, so the tenant a
-    tool acts for is the one AgentOps checked."""
+    """The caller of the current MCP request: the identity its verified bearer token proved
+    (claims written by the gateway's token verifier), else ``default`` — stdio and in-process
+    callers, which are agent principals. Plane servers ask this too, so the tenant a tool acts
+    for is the one AgentOps checked."""
     token = get_access_token()
     if token is None:
         return default
     claims = token.claims or {}
     return Identity(
         tenant=str(claims.get("tenant", default.tenant)),
-        role=str(claims.get("role", default.role)),
+        role=claims.get("role", default.role),
         subject=str(token.client_id),
+        kind=claims.get("kind", PrincipalKind.agent),
+        key_id=claims.get("key_id"),
+        user_id=claims.get("user_id"),
     )
 
 

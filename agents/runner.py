@@ -224,7 +224,7 @@ async def _meter_model_usage(
     """Count the run's model tokens (and, for models genai-prices knows, their cost) against the
     tenant in the management plane — once per run (the trace id is the idempotency key).
     Metering never fails a run: a management outage is logged and the usage is not counted."""
-    from auraison.mcp_servers.billing.models import Principal
+    from auraison.identity import Identity
     from auraison.mcp_servers.billing.service import Billing
 
     tenant = settings.agentops.tenant
@@ -235,7 +235,7 @@ async def _meter_model_usage(
         )
         await asyncio.to_thread(
             billing.record_model_usage,
-            Principal(tenant=tenant, role="agent", user_id=agent),
+            Identity(tenant=tenant, role="agent", user_id=agent),
             tenant,
             f"run:{run_key or uuid.uuid4().hex}",
             model.removeprefix("anthropic:"),

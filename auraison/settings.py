@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from auraison.errors import ConfigError
+from auraison.identity import PrincipalKind, Role
 
 ENV_PREFIX = "AURAISON_"
 SERVICES_FILE = "services.toml"
@@ -146,8 +147,11 @@ class GatewayToken(BaseModel):
 
     token: SecretStr
     tenant: str = "default"
-    role: str = "operator"
+    role: Role = Role.operator
     subject: str = "token"
+    kind: PrincipalKind = Field(
+        PrincipalKind.agent, description="human only for a token issued to a person (may decide approvals)"
+    )
 
 
 class AgentOpsSettings(BaseModel):
@@ -170,7 +174,7 @@ class AgentOpsSettings(BaseModel):
     )
     quota_block: float = Field(50, gt=0, description="quota units an agent process reserves at a time")
     tenant: str = Field("default", description="identity for stdio, in-process and hook calls")
-    role: str = "operator"
+    role: Role = Field(Role.operator, description="the role of those calls; they are always agent principals")
     tokens: list[GatewayToken] = []
 
 

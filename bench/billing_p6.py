@@ -30,13 +30,13 @@ DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def ledger_client(url: str, tenant: str, seconds: float, out: mp.Queue) -> None:
+    from auraison.identity import Identity
     from auraison.mcp_servers.billing.ledger import QuotaExhausted
-    from auraison.mcp_servers.billing.models import Principal
     from auraison.mcp_servers.billing.service import Billing
     from auraison.mcp_servers.billing.store import Store
 
     billing = Billing(Store(url, pool_size=1))
-    who = Principal(tenant=tenant, role="agent")
+    who = Identity(tenant=tenant, role="agent")
     granted = refused = 0
     rng = random.Random()
     deadline = time.perf_counter() + seconds

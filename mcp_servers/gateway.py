@@ -65,7 +65,7 @@ class HashedTokenVerifier(TokenVerifier):
                     token=token,
                     client_id=grant.subject,
                     scopes=[],
-                    claims={"tenant": grant.tenant, "role": grant.role},
+                    claims={"tenant": grant.tenant, "role": grant.role, "kind": grant.kind},
                 )
         if self._billing is not None and token.startswith(KEY_PREFIX):
             try:
@@ -77,11 +77,9 @@ class HashedTokenVerifier(TokenVerifier):
                     token=token,
                     client_id=principal.key_id or "key",
                     scopes=[],
-                    claims={
-                        "tenant": principal.tenant,
-                        "role": principal.role.value,
-                        "key_id": principal.key_id,
-                    },
+                    claims=principal.model_dump(
+                        mode="json", include={"tenant", "role", "kind", "key_id", "user_id"}
+                    ),
                 )
         return None
 

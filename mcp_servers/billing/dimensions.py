@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from auraison.identity import Role
+
 
 class Dimension(StrEnum):
     """Quota and billing dimensions; every amount is in the unit the name ends with."""
@@ -15,16 +17,6 @@ class Dimension(StrEnum):
     gpu_seconds = "gpu_seconds"
     cpu_seconds = "cpu_seconds"
     robot_motion_minutes = "robot_motion_minutes"
-
-
-class Role(StrEnum):
-    """``admin`` is the platform operator (the local CLI); the others live inside a tenant."""
-
-    admin = "admin"
-    owner = "owner"
-    operator = "operator"
-    viewer = "viewer"
-    agent = "agent"
 
 
 # Rank for "may not grant more than you hold" (an operator cannot mint an owner key).

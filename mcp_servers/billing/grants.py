@@ -20,13 +20,15 @@ from decimal import Decimal
 import structlog
 
 from auraison.agentops.quotas import Lease, QuotaExceeded, QuotaLedger, QuotaUnavailable
+from auraison.errors import AuraisonError
+from auraison.identity import Identity
 from auraison.settings import Settings
 
 from .dimensions import Role
 from .ledger import QuotaExhausted
-from .models import LeaseInfo, Principal
+from .models import LeaseInfo
 from .service import Billing
-from .store import ManagementError, ManagementUnavailable, utcnow
+from .store import ManagementUnavailable, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +61,8 @@ class GrantLedger(QuotaLedger):
         self._local: dict[str, _Block] = {}
         self._unsettled: list[_Block] = []  # spent blocks whose settlement met an outage
 
-    def _principal(self, tenant: str) -> Principal:
-        return Principal(tenant=tenant, role=Role.agent, user_id=self.agent)
+    def _principal(self, tenant: str) -> Identity:
+        return Identity(tenant=tenant, role=Role.agent, user_id=self.agent)
 
     async def reserve(
         self, tenant: str, amount: float, dimension: str = "tool_calls", idempotency_key: str | None = None
@@ -113,7 +115,7 @@ class GrantLedger(QuotaLedger):
                 continue
             except ManagementUnavailable as exc:
                 raise QuotaUnavailable(tenant, dimension, str(exc)) from None
-            except ManagementError as exc:
+            except AuraisonError as exc:  # refused by the store (unknown tenant, …)
                 raise QuotaUnavailable(tenant, dimension, str(exc)) from None
             ttl = (lease.expires_at - utcnow()).total_seconds()
             return _Block(lease, time.monotonic() + max(ttl - 5, 0))
@@ -131,7 +133,7 @@ class GrantLedger(QuotaLedger):
             await asyncio.to_thread(
                 self.billing.commit, self._principal(lease.tenant), lease.tenant, lease.id, block.spent
             )
-        except (ManagementError, ManagementUnavailable) as exc:
+        except AuraisonError as exc:
             # Retried after the next grant and at close; committing an expired lease still
             # counts its usage, so a late settlement loses nothing.
             log.warning("grant settlement deferred", lease=lease.id, spent=str(block.spent), error=str(exc))

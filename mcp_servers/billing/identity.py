@@ -12,8 +12,10 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from auraison.identity import Identity, key_kind
+
 from .dimensions import RANK, Role
-from .models import IssuedKey, KeyInfo, Principal, TenantInfo, UserInfo
+from .models import IssuedKey, KeyInfo, TenantInfo, UserInfo
 from .schema import api_keys, plans, tenants, users
 from .store import ManagementError, NotFound, audit, new_id, utcnow
 
@@ -131,7 +133,7 @@ def list_keys(conn: sa.Connection, tenant: str) -> list[KeyInfo]:
     return [_key_info(r) for r in rows]
 
 
-def authenticate(conn: sa.Connection, api_key: str) -> Principal | None:
+def authenticate(conn: sa.Connection, api_key: str) -> Identity | None:
     """The identity an API key grants, or ``None`` (unknown, revoked, expired, malformed)."""
     parts = api_key.split("_", 2)
     if len(parts) != 3 or not api_key.startswith(KEY_PREFIX):
@@ -141,8 +143,14 @@ def authenticate(conn: sa.Connection, api_key: str) -> Principal | None:
         return None
     if row["revoked_at"] is not None or (row["expires_at"] is not None and row["expires_at"] <= utcnow()):
         return None
-    return Principal(
-        tenant=row["tenant_id"], role=Role(row["role"]), user_id=row["user_id"], key_id=row["id"]
+    role = Role(row["role"])
+    return Identity(
+        tenant=row["tenant_id"],
+        role=role,
+        subject=row["id"],
+        kind=key_kind(role),
+        user_id=row["user_id"],
+        key_id=row["id"],
     )
 
 

@@ -13,19 +13,6 @@ TenantId = str  # a slug: ^[a-z0-9][a-z0-9-]{1,62}$
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
-class Principal(BaseModel):
-    """Who is calling: what ``authenticate`` returns and every domain call checks."""
-
-    tenant: str
-    role: Role
-    user_id: str | None = None
-    key_id: str | None = None
-
-    @property
-    def actor(self) -> str:
-        return self.key_id or self.user_id or f"{self.role}@{self.tenant}"
-
-
 class TenantInfo(BaseModel):
     id: str
     display_name: str

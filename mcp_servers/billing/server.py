@@ -12,11 +12,12 @@ from pydantic import Field
 
 from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
+from auraison.identity import Identity
 from auraison.mcp_servers.toolcall import Lazy, in_thread
 from auraison.settings import Settings
 
 from .dimensions import Dimension, Role
-from .models import TENANT_PATTERN, Principal
+from .models import TENANT_PATTERN
 from .service import Billing
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
@@ -32,16 +33,9 @@ Period = Annotated[
 T = TypeVar("T")
 
 
-def caller_from_token(settings: Settings) -> Principal:
-    """The principal of the current MCP request (see ``current_identity``); a role the
-    management plane does not know acts as a viewer."""
-    ident = current_identity(default_identity(settings))
-    try:
-        role = Role(ident.role)
-    except ValueError:
-        role = Role.viewer
-    key_id = ident.subject if ident.subject.startswith("key_") else None
-    return Principal(tenant=ident.tenant, role=role, key_id=key_id, user_id=None if key_id else ident.subject)
+def caller_from_token(settings: Settings) -> Identity:
+    """The identity of the current MCP request (see ``current_identity``)."""
+    return current_identity(default_identity(settings))
 
 
 def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:
@@ -55,7 +49,7 @@ def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:
 
     call = in_thread
 
-    def who(tenant: str | None) -> tuple[Principal, str]:
+    def who(tenant: str | None) -> tuple[Identity, str]:
         caller = caller_from_token(settings)
         return caller, tenant or caller.tenant
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import exc
 
+from auraison.identity import Identity, PrincipalKind
 from auraison.settings import Settings
 
 from . import identity, ledger, metering
@@ -18,7 +19,6 @@ from .models import (
     IssuedKey,
     KeyInfo,
     LeaseInfo,
-    Principal,
     QuotaLine,
     TenantInfo,
     UsageRow,
@@ -26,7 +26,7 @@ from .models import (
 )
 from .store import Forbidden, Store
 
-ADMIN = Principal(tenant="*", role=Role.admin)
+ADMIN = Identity(tenant="*", role=Role.admin, subject="admin", kind=PrincipalKind.human)
 
 
 class Billing:
@@ -43,7 +43,7 @@ class Billing:
 
     # -- authorisation -------------------------------------------------------------------
     @staticmethod
-    def check(caller: Principal, permission: str, tenant: str | None = None) -> None:
+    def check(caller: Identity, permission: str, tenant: str | None = None) -> None:
         if caller.role not in PERMISSIONS[permission]:
             allowed = ", ".join(sorted(PERMISSIONS[permission]))
             raise Forbidden(f"role {caller.role} may not {permission} (needs one of: {allowed})")
@@ -52,23 +52,23 @@ class Billing:
 
     # -- tenancy and identity ------------------------------------------------------------
     def tenant_create(
-        self, caller: Principal, tenant: str, display_name: str = "", plan: str = "free"
+        self, caller: Identity, tenant: str, display_name: str = "", plan: str = "free"
     ) -> TenantInfo:
         self.check(caller, "tenant.create")
         with self.store.transaction() as conn:
             return identity.create_tenant(conn, caller.actor, tenant, display_name or tenant, plan)
 
-    def tenant_get(self, caller: Principal, tenant: str) -> TenantInfo:
+    def tenant_get(self, caller: Identity, tenant: str) -> TenantInfo:
         self.check(caller, "tenant.get", tenant)
         with self.store.transaction() as conn:
             return identity.get_tenant(conn, tenant)
 
-    def tenant_list(self, caller: Principal) -> list[TenantInfo]:
+    def tenant_list(self, caller: Identity) -> list[TenantInfo]:
         self.check(caller, "tenant.create")
         with self.store.transaction() as conn:
             return identity.list_tenants(conn)
 
-    def user_add(self, caller: Principal, tenant: str, email: str, role: Role) -> UserInfo:
+    def user_add(self, caller: Identity, tenant: str, email: str, role: Role) -> UserInfo:
         self.check(caller, "user.add", tenant)
         self._no_escalation(caller, role)
         with self.store.transaction() as conn:
@@ -76,7 +76,7 @@ class Billing:
 
     def apikey_issue(
         self,
-        caller: Principal,
+        caller: Identity,
         tenant: str,
         name: str,
         role: Role,
@@ -88,28 +88,28 @@ class Billing:
         with self.store.transaction() as conn:
             return identity.issue_key(conn, caller.actor, tenant, name, role, user_id, ttl_days)
 
-    def apikey_revoke(self, caller: Principal, tenant: str, key_id: str) -> KeyInfo:
+    def apikey_revoke(self, caller: Identity, tenant: str, key_id: str) -> KeyInfo:
         self.check(caller, "key.revoke", tenant)
         with self.store.transaction() as conn:
             return identity.revoke_key(conn, caller.actor, tenant, key_id)
 
-    def apikey_list(self, caller: Principal, tenant: str) -> list[KeyInfo]:
+    def apikey_list(self, caller: Identity, tenant: str) -> list[KeyInfo]:
         self.check(caller, "key.list", tenant)
         with self.store.transaction() as conn:
             return identity.list_keys(conn, tenant)
 
-    def authenticate(self, api_key: str) -> Principal | None:
+    def authenticate(self, api_key: str) -> Identity | None:
         with self.store.transaction() as conn:
             return identity.authenticate(conn, api_key)
 
     # -- quotas and reservations ---------------------------------------------------------
-    def quota_get(self, caller: Principal, tenant: str) -> list[QuotaLine]:
+    def quota_get(self, caller: Identity, tenant: str) -> list[QuotaLine]:
         self.check(caller, "quota.get", tenant)
         with self.store.transaction() as conn:
             return ledger.quota_lines(conn, tenant)
 
     def quota_set(
-        self, caller: Principal, tenant: str, dimension: Dimension, limit: float | None
+        self, caller: Identity, tenant: str, dimension: Dimension, limit: float | None
     ) -> QuotaLine:
         self.check(caller, "quota.set", tenant)
         amount = None if limit is None else ledger.to_amount(limit)
@@ -119,7 +119,7 @@ class Billing:
 
     def reserve(
         self,
-        caller: Principal,
+        caller: Identity,
         tenant: str,
         dimension: Dimension,
         amount: float | Decimal,
@@ -151,18 +151,18 @@ class Billing:
                     raise
         raise AssertionError("unreachable")
 
-    def commit(self, caller: Principal, tenant: str, lease_id: str, actual: float | Decimal) -> LeaseInfo:
+    def commit(self, caller: Identity, tenant: str, lease_id: str, actual: float | Decimal) -> LeaseInfo:
         self.check(caller, "reservations.make", tenant)
         with self.store.transaction() as conn:
             return ledger.settle(conn, caller.actor, tenant, lease_id, ledger.to_amount(actual))
 
-    def release(self, caller: Principal, tenant: str, lease_id: str) -> LeaseInfo:
+    def release(self, caller: Identity, tenant: str, lease_id: str) -> LeaseInfo:
         self.check(caller, "reservations.make", tenant)
         with self.store.transaction() as conn:
             return ledger.settle(conn, caller.actor, tenant, lease_id, None)
 
     def reservations_list(
-        self, caller: Principal, tenant: str, state: str | None = "active"
+        self, caller: Identity, tenant: str, state: str | None = "active"
     ) -> list[LeaseInfo]:
         self.check(caller, "reservations.list", tenant)
         with self.store.transaction() as conn:
@@ -175,7 +175,7 @@ class Billing:
     # -- metering and billing ------------------------------------------------------------
     def record_usage(
         self,
-        caller: Principal,
+        caller: Identity,
         tenant: str,
         dimension: Dimension,
         quantity: float | Decimal,
@@ -197,7 +197,7 @@ class Billing:
 
     def record_model_usage(
         self,
-        caller: Principal,
+        caller: Identity,
         tenant: str,
         idempotency_key: str,
         model: str,
@@ -213,7 +213,7 @@ class Billing:
 
     def usage_report(
         self,
-        caller: Principal,
+        caller: Identity,
         tenant: str,
         period: str | None = None,
         by: tuple[str, ...] = ("agent", "tool"),
@@ -222,13 +222,13 @@ class Billing:
         with self.store.transaction() as conn:
             return metering.usage_report(conn, tenant, period, by)
 
-    def invoice_preview(self, caller: Principal, tenant: str, period: str | None = None) -> Invoice:
+    def invoice_preview(self, caller: Identity, tenant: str, period: str | None = None) -> Invoice:
         self.check(caller, "invoice.preview", tenant)
         with self.store.transaction() as conn:
             return metering.invoice_preview(conn, tenant, period)
 
     @staticmethod
-    def _no_escalation(caller: Principal, role: Role) -> None:
+    def _no_escalation(caller: Identity, role: Role) -> None:
         if role == Role.admin:
             raise Forbidden("the admin role belongs to the platform operator, not to tenant members or keys")
         if RANK[role] > RANK[caller.role]:

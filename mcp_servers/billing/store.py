@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
-from auraison.errors import AuraisonError, ServiceError
+from auraison.errors import AuraisonError, Forbidden, NotFound, ServiceError
 from auraison.settings import Settings
 
 from .schema import audit_log
@@ -36,12 +36,7 @@ class ManagementError(AuraisonError):
     """A refused management operation; the message says why and what to do."""
 
 
-class NotFound(ManagementError):
-    pass
-
-
-class Forbidden(ManagementError):
-    pass
+__all__ = ["Forbidden", "ManagementError", "ManagementUnavailable", "NotFound"]
 
 
 def utcnow() -> dt.datetime:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.identity import Identity
 
 from .events import EventLog
 from .models import AgentInfo, AgentSpec
@@ -49,13 +50,11 @@ class BillingGrantor:
         return self._billing
 
     def _who(self, tenant: str, agent: str | None = None):
-        from auraison.mcp_servers.billing.models import Principal
 
-        return Principal(tenant=tenant, role="agent", user_id=agent)
+        return Identity(tenant=tenant, role="agent", user_id=agent)
 
     def grant(self, tenant: str, agent: str, amount: float) -> str:
-        from auraison.mcp_servers.billing.ledger import QuotaExhausted
-        from auraison.mcp_servers.billing.store import ManagementError, ManagementUnavailable
+        from auraison.mcp_servers.billing.store import ManagementUnavailable
 
         try:
             lease = self.billing.reserve(self._who(tenant, agent), tenant, "tool_calls", amount, agent=agent)
@@ -63,7 +62,7 @@ class BillingGrantor:
             raise GrantRefused(
                 f"management plane unavailable, no new agent starts until it is back: {exc}"
             ) from None
-        except (QuotaExhausted, ManagementError) as exc:
+        except AuraisonError as exc:  # exhausted, unknown tenant, …
             raise GrantRefused(str(exc)) from None
         return lease.id
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auraison.errors import AuraisonError
+from auraison.errors import Forbidden, NotFound
 from auraison.settings import Settings
 
 from .agents import AgentRegistry, BillingGrantor, QuotaGrantor
@@ -21,10 +21,6 @@ from .state import ControlState
 READERS = {"admin", "owner", "operator", "viewer", "agent"}
 WRITERS = {"admin", "owner", "operator", "agent"}
 CLUSTER_ADMINS = {"admin", "owner", "operator"}
-
-
-class Forbidden(AuraisonError):
-    pass
 
 
 class Caller:
@@ -77,7 +73,7 @@ class ControlPlane:
     def cluster_render_manifest(self, caller: Caller, name: str) -> dict[str, Any]:
         self._need(caller, READERS, "render manifests")
         if name not in CLUSTERS:
-            raise AuraisonError(f"no KubeRay spec {name!r}; specs: {', '.join(CLUSTERS)}")
+            raise NotFound(f"no KubeRay spec {name!r}; specs: {', '.join(CLUSTERS)}")
         manifest = render(CLUSTERS[name])
         return {"name": name, "manifest": manifest, "yaml": to_yaml(manifest)}
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from fastmcp import Client
 
+from auraison.identity import Identity
 from auraison.mcp_servers.billing.dimensions import PERMISSIONS, Role
-from auraison.mcp_servers.billing.models import Principal
 from auraison.mcp_servers.billing.server import build_server
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import Forbidden, Store
@@ -61,11 +61,11 @@ async def test_every_tool_checks_role_and_tenant(billing: Billing, role: str, tm
 
 def test_nobody_grants_above_their_role(billing: Billing) -> None:
     tenant, _, _ = two_tenants(billing)
-    operator = Principal(tenant=tenant, role=Role.operator)
+    operator = Identity(tenant=tenant, role=Role.operator)
     with pytest.raises(Forbidden, match="operator cannot grant the owner role"):
         billing.apikey_issue(operator, tenant, "escalate", Role.owner)
     with pytest.raises(Forbidden, match="admin role belongs to the platform"):
-        billing.user_add(Principal(tenant=tenant, role=Role.owner), tenant, "x@y.io", Role.admin)
+        billing.user_add(Identity(tenant=tenant, role=Role.owner), tenant, "x@y.io", Role.admin)
     assert billing.apikey_issue(operator, tenant, "agent-key", Role.agent).role == Role.agent
 
 
@@ -115,7 +115,7 @@ def test_migrations_run_down_and_up_on_a_populated_store(store_url: str) -> None
 
 def test_invoice_preview_prices_usage_per_dimension(billing: Billing) -> None:
     tenant, _, _ = two_tenants(billing)  # on the pro plan
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
     billing.record_usage(
         agent, tenant, "gpu_seconds", 1000, "job-1", agent="trainer", tool="cluster_job_submit"
     )
@@ -123,7 +123,7 @@ def test_invoice_preview_prices_usage_per_dimension(billing: Billing) -> None:
     counted = billing.record_model_usage(agent, tenant, "call-1", "claude-sonnet-4-5", 100_000, 20_000, "nav")
     again = billing.record_model_usage(agent, tenant, "call-1", "claude-sonnet-4-5", 100_000, 20_000, "nav")
     assert counted["counted"] and not again["counted"]
-    invoice = billing.invoice_preview(Principal(tenant=tenant, role=Role.viewer), tenant)
+    invoice = billing.invoice_preview(Identity(tenant=tenant, role=Role.viewer), tenant)
     lines = {line.dimension: line for line in invoice.lines}
     assert lines["gpu_seconds"].amount == Decimal("0.80")  # 1000 s × $0.0008
     assert lines["tool_calls"].amount == Decimal("0.20")

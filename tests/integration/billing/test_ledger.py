@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auraison.identity import Identity
 from auraison.mcp_servers.billing import ledger
 from auraison.mcp_servers.billing.dimensions import Dimension, Role
 from auraison.mcp_servers.billing.ledger import QuotaExhausted
-from auraison.mcp_servers.billing.models import Principal
 from auraison.mcp_servers.billing.schema import audit_log, leases, quota_counters, usage_events
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 
@@ -75,7 +75,7 @@ ops = st.lists(
 @given(limit=st.integers(5, 120), plan=ops)
 def test_concurrent_reservations_never_overspend(billing: Billing, limit: int, plan: list) -> None:
     tenant = new_tenant(billing, limit)
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
 
     def work(op: tuple[int, str, int]) -> tuple[str, Decimal]:
         amount, end, pct = op
@@ -111,7 +111,7 @@ def test_concurrent_reservations_never_overspend(billing: Billing, limit: int, p
 
 def test_sixteen_clients_race_for_the_last_units(billing: Billing) -> None:
     tenant = new_tenant(billing, 10)
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
 
     def grab(_: int) -> bool:
         try:
@@ -128,7 +128,7 @@ def test_sixteen_clients_race_for_the_last_units(billing: Billing) -> None:
 
 def test_retried_usage_events_count_once(billing: Billing) -> None:
     tenant = new_tenant(billing)
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
 
     def send(i: int) -> bool:
         return billing.record_usage(agent, tenant, D, 2.5, f"job-{i % 4}", agent="trainer")
@@ -144,7 +144,7 @@ def test_retried_usage_events_count_once(billing: Billing) -> None:
 
 def test_idempotent_reserve_returns_the_same_lease(billing: Billing) -> None:
     tenant = new_tenant(billing, 10)
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
     with ThreadPoolExecutor(8) as pool:
         ids = set(
             pool.map(lambda _: billing.reserve(agent, tenant, D, 4, idempotency_key="call-1").id, range(8))
@@ -160,9 +160,9 @@ def test_a_crash_between_reserve_and_commit_frees_the_amount_at_expiry(billing: 
         "import os, sys\n"
         "from auraison.mcp_servers.billing.store import Store\n"
         "from auraison.mcp_servers.billing.service import Billing\n"
-        "from auraison.mcp_servers.billing.models import Principal\n"
+        "from auraison.identity import Identity\n"
         "b = Billing(Store(sys.argv[1]))\n"
-        "lease = b.reserve(Principal(tenant=sys.argv[2], role='agent'), sys.argv[2], 'gpu_seconds', 8,"
+        "lease = b.reserve(Identity(tenant=sys.argv[2], role='agent'), sys.argv[2], 'gpu_seconds', 8,"
         " ttl_s=300)\n"
         "print(lease.id, flush=True)\n"
         "os._exit(1)\n"
@@ -172,7 +172,7 @@ def test_a_crash_between_reserve_and_commit_frees_the_amount_at_expiry(billing: 
     )
     lease_id = out.stdout.strip()
     assert out.returncode == 1 and lease_id.startswith("lse_"), out.stderr
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
     with pytest.raises(QuotaExhausted, match="2 gpu_seconds left"):
         billing.reserve(agent, tenant, D, 9)  # the dead process's lease still holds its 8 units
     # The held 8 units come back at the lease's deadline (the sweep runs as of that moment).
@@ -189,7 +189,7 @@ def test_a_crash_between_reserve_and_commit_frees_the_amount_at_expiry(billing: 
 
 def test_commit_is_idempotent_and_release_returns_units(billing: Billing) -> None:
     tenant = new_tenant(billing, 10)
-    agent = Principal(tenant=tenant, role=Role.agent)
+    agent = Identity(tenant=tenant, role=Role.agent)
     a = billing.reserve(agent, tenant, D, 6)
     billing.commit(agent, tenant, a.id, 5)
     billing.commit(agent, tenant, a.id, 5)  # a retried commit
