@@ -33,7 +33,7 @@ def _world(name: str):
 def run(
     world: WorldOpt = "maze_small",
     host: Annotated[str, typer.Option(help="interface to bind (keep loopback unless needed)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535)] = 9090,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="WebSocket port (0: any free one)")] = 9090,
     speed: Annotated[float, typer.Option(min=0.01, max=100.0, help="sim seconds per second")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="seed for sensor/odometry noise")] = None,
     odom_noise: Annotated[float, typer.Option(min=0.0, max=1.0, help="odometry σ in m")] = 0.0,
@@ -105,7 +105,7 @@ def demo(
     world: WorldOpt = "maze_small",
     to: Annotated[str, typer.Option("--to", help="named place to drive to")] = "kitchen",
     out: Annotated[Path, typer.Option("--out", help="folder for the PNG and trajectory")] = Path("out"),
-    speed: Annotated[float, typer.Option(min=0.1, max=100.0)] = 8.0,
+    speed: Annotated[float, typer.Option(min=0.1, max=100.0, help="sim seconds per second")] = 8.0,
 ) -> None:
     """Drive the robot to a place over rosbridge and draw the path (no ROS, no network)."""
     from .demo import run_demo

@@ -3,42 +3,31 @@ plane for the platform operator, who acts as ``admin`` (whoever can reach the st
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from auraison.cli.output import JsonOpt, console, print_json
+from auraison.cli.output import show as _show
+from auraison.cli.state import get_settings
 
 from .dimensions import Dimension, Role
 from .service import ADMIN, Billing
 
-tenants_app = typer.Typer(help="Tenants, their users, quotas, usage and invoices (management plane).")
-keys_app = typer.Typer(help="API keys: issue (shown once), list, revoke.")
-management_app = typer.Typer(help="The management store: schema migrations and lease expiry.")
-console = Console()
+tenants_app = typer.Typer(
+    help="Tenants, their users, quotas, usage and invoices (management plane).", no_args_is_help=True
+)
+keys_app = typer.Typer(help="API keys: issue (shown once), list, revoke.", no_args_is_help=True)
+management_app = typer.Typer(
+    help="The management store: schema migrations and lease expiry.", no_args_is_help=True
+)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 PeriodOpt = Annotated[str | None, typer.Option(help="YYYY-MM (default: this month)")]
+TenantArg = Annotated[str, typer.Argument(help="the tenant's id")]
 
 
 def _billing(migrate: bool = True) -> Billing:
-    from auraison.cli import get_settings
-
     return Billing.from_settings(get_settings(), migrate=migrate)
-
-
-def _show(rows: list[Any], columns: list[str], as_json: bool, title: str | None = None) -> None:
-    data = [r.model_dump(mode="json") for r in rows]
-    if as_json:
-        print(json.dumps(data, indent=2))
-        return
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for item in data:
-        table.add_row(*("" if item.get(c) is None else str(item.get(c)) for c in columns))
-    console.print(table)
 
 
 @tenants_app.command("create")
@@ -60,8 +49,8 @@ def tenants_list(as_json: JsonOpt = False) -> None:
 
 @tenants_app.command("add-user")
 def tenants_add_user(
-    tenant: str,
-    email: str,
+    tenant: TenantArg,
+    email: Annotated[str, typer.Argument(help="the user's e-mail address")],
     role: Annotated[Role, typer.Option(help="owner, operator, viewer or agent")] = Role.viewer,
     as_json: JsonOpt = False,
 ) -> None:
@@ -70,7 +59,7 @@ def tenants_add_user(
 
 
 @tenants_app.command("quota")
-def tenants_quota(tenant: str, as_json: JsonOpt = False) -> None:
+def tenants_quota(tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Limits, use and reservations this period."""
     cols = ["dimension", "limit", "used", "reserved", "remaining", "source"]
     _show(_billing().quota_get(ADMIN, tenant), cols, as_json, f"quota of {tenant}")
@@ -78,8 +67,8 @@ def tenants_quota(tenant: str, as_json: JsonOpt = False) -> None:
 
 @tenants_app.command("quota-set")
 def tenants_quota_set(
-    tenant: str,
-    dimension: Dimension,
+    tenant: TenantArg,
+    dimension: Annotated[Dimension, typer.Argument(help="what is limited, e.g. tool_calls")],
     limit: Annotated[str, typer.Argument(help="a number, or 'none' for unlimited")],
     as_json: JsonOpt = False,
 ) -> None:
@@ -91,7 +80,7 @@ def tenants_quota_set(
 
 @tenants_app.command("usage")
 def tenants_usage(
-    tenant: str,
+    tenant: TenantArg,
     period: PeriodOpt = None,
     by: Annotated[str, typer.Option(help="comma list of agent, tool, model")] = "agent,tool",
     as_json: JsonOpt = False,
@@ -106,11 +95,11 @@ def tenants_usage(
 
 
 @tenants_app.command("invoice")
-def tenants_invoice(tenant: str, period: PeriodOpt = None, as_json: JsonOpt = False) -> None:
+def tenants_invoice(tenant: TenantArg, period: PeriodOpt = None, as_json: JsonOpt = False) -> None:
     """The invoice so far for a month (a preview: nothing is charged)."""
     invoice = _billing().invoice_preview(ADMIN, tenant, period)
     if as_json:
-        print(invoice.model_dump_json(indent=2))
+        print_json(invoice)
         return
     _show(
         invoice.lines,
@@ -118,12 +107,12 @@ def tenants_invoice(tenant: str, period: PeriodOpt = None, as_json: JsonOpt = Fa
         False,
         f"{tenant} · {invoice.period} · plan {invoice.plan}",
     )
-    console.print(f"total: {invoice.total} {invoice.currency} (preview)")
+    console().print(f"total: {invoice.total} {invoice.currency} (preview)")
 
 
 @tenants_app.command("leases")
 def tenants_leases(
-    tenant: str,
+    tenant: TenantArg,
     state: Annotated[str, typer.Option(help="active, committed, released, expired or all")] = "active",
     as_json: JsonOpt = False,
 ) -> None:
@@ -134,8 +123,8 @@ def tenants_leases(
 
 @keys_app.command("issue")
 def keys_issue(
-    tenant: str,
-    name: str,
+    tenant: TenantArg,
+    name: Annotated[str, typer.Argument(help="what the key is for, e.g. ci-bot")],
     role: Annotated[Role, typer.Option(help="owner, operator, viewer or agent")] = Role.agent,
     ttl_days: Annotated[int | None, typer.Option(min=1, help="expiry (default: never)")] = None,
     as_json: JsonOpt = False,
@@ -143,14 +132,14 @@ def keys_issue(
     """Issue an API key. It is printed once; only its hash is stored."""
     issued = _billing().apikey_issue(ADMIN, tenant, name, role, None, ttl_days)
     if as_json:
-        print(issued.model_dump_json(indent=2))
+        print_json(issued)
         return
-    console.print(f"key {issued.id} ({issued.role}) for {tenant}; store it now, it is not shown again:")
+    console().print(f"key {issued.id} ({issued.role}) for {tenant}; store it now, it is not shown again:")
     print(issued.api_key)
 
 
 @keys_app.command("list")
-def keys_list(tenant: str, as_json: JsonOpt = False) -> None:
+def keys_list(tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Keys of a tenant (prefixes only, never secrets)."""
     _show(
         _billing().apikey_list(ADMIN, tenant),
@@ -160,7 +149,11 @@ def keys_list(tenant: str, as_json: JsonOpt = False) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(tenant: str, key_id: str, as_json: JsonOpt = False) -> None:
+def keys_revoke(
+    tenant: TenantArg,
+    key_id: Annotated[str, typer.Argument(help="the key's id (key_…), from `keys list`")],
+    as_json: JsonOpt = False,
+) -> None:
     """Revoke a key; it stops working on the next request."""
     _show([_billing().apikey_revoke(ADMIN, tenant, key_id)], ["id", "name", "revoked_at"], as_json)
 
@@ -178,10 +171,14 @@ def management_migrate(
         billing.store.downgrade(revision)
     else:
         billing.store.migrate(revision)
-    console.print(f"management store at revision {billing.store.current_revision() or 'base'}")
+    console().print(f"management store at revision {billing.store.current_revision() or 'base'}")
 
 
 @management_app.command("expire")
-def management_expire() -> None:
+def management_expire(as_json: JsonOpt = False) -> None:
     """Expire leases past their deadline now (reservations also do this as they go)."""
-    console.print(f"expired {_billing().expire_due()} leases")
+    expired = _billing().expire_due()
+    if as_json:
+        print_json({"expired": expired})
+    else:
+        console().print(f"expired {expired} leases")

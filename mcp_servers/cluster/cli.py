@@ -3,27 +3,31 @@ and ``auraison clusters …``: the control plane for people, as the settings' te
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from auraison.cli.output import JsonOpt, console, print_json, show, show_one
+from auraison.cli.state import get_settings
 
 from .models import JobRequest
 from .service import Caller, ControlPlane
 from .state import TERMINAL
 
-control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.")
-jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.")
-clusters_app = typer.Typer(help="Ray clusters: list, status, start/stop the local head.")
-console = Console()
+control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.", no_args_is_help=True)
+clusters_app = typer.Typer(
+    help="Ray clusters: list, status, start/stop the local head.", no_args_is_help=True
+)
+
+SubmissionArg = Annotated[str, typer.Argument(help="the job's submission id")]
+ClusterOpt = Annotated[str, typer.Option(help="a cluster name (see `clusters list`)")]
+ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see `clusters list`)")]
 
 
 def _plane() -> tuple[ControlPlane, Caller]:
-    from auraison.cli import get_settings
-
     settings = get_settings()
     return ControlPlane(settings), Caller(settings.agentops.tenant, "admin")
 
@@ -41,25 +45,18 @@ def _shared_queue(plane: ControlPlane):
     return build_queue(plane.settings)
 
 
-def _print(obj) -> None:
-    data = [o.model_dump(mode="json") for o in obj] if isinstance(obj, list) else obj.model_dump(mode="json")
-    print(json.dumps(data, indent=2))
-
-
 @control_app.command("serve")
 def control_serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8710,
+    host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port")] = 8710,
     reconcile: Annotated[bool, typer.Option(help="refresh job states and send webhooks")] = True,
 ) -> None:
     """Serve the control plane's HTTP API (OpenAPI at /docs; bearer tokens or API keys)."""
     import uvicorn
 
-    from auraison.cli import get_settings
-
     from .http_api import build_app
 
-    console.print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
+    console().print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
     uvicorn.run(build_app(get_settings(), reconcile=reconcile), host=host, port=port, log_level="warning")
 
 
@@ -75,14 +72,14 @@ def control_dispatch(
 
     plane, _ = _plane()
     queue = _shared_queue(plane)
-    console.print(f"dispatcher {name} on the {plane.settings.bus.backend} queue (Ctrl-C stops)")
+    console().print(f"dispatcher {name} on the {plane.settings.bus.backend} queue (Ctrl-C stops)")
 
     async def loop() -> None:
         dispatcher = Dispatcher(queue, plane.jobs, name)
         while True:
             info = await dispatcher.run_once()
             if info is not None:
-                console.print(f"{info.submission_id}: {info.status}")
+                console().print(f"{info.submission_id}: {info.status}")
 
     asyncio.run(loop())
 
@@ -95,17 +92,17 @@ def control_manifests(
     from .kuberay import write_all
 
     for path in write_all(out):
-        console.print(f"wrote {path}")
+        console().print(f"wrote {path}")
 
 
 @jobs_app.command("submit")
 def jobs_submit(
-    entrypoint: str,
+    entrypoint: Annotated[str, typer.Argument(help="the shell command the job runs")],
     submission_id: Annotated[str | None, typer.Option("--id", help="idempotency key")] = None,
-    cluster: Annotated[str, typer.Option()] = "local",
+    cluster: ClusterOpt = "local",
     working_dir: Annotated[Path | None, typer.Option(help="uploaded as the job's working_dir")] = None,
-    num_cpus: Annotated[float | None, typer.Option()] = None,
-    num_gpus: Annotated[float | None, typer.Option()] = None,
+    num_cpus: Annotated[float | None, typer.Option(help="CPUs the job needs")] = None,
+    num_gpus: Annotated[float | None, typer.Option(help="GPUs the job needs")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job until it ends")] = False,
 ) -> None:
     """Submit a Ray job; with --wait, follow its status and print its logs at the end."""
@@ -119,7 +116,7 @@ def jobs_submit(
         resources={"num_cpus": num_cpus, "num_gpus": num_gpus},
     )
     info = plane.job_submit(who, req)
-    console.print(
+    console().print(
         f"{info.submission_id}: {info.status}" + ("" if info.created is not False else " (already submitted)")
     )
     if not wait:
@@ -130,7 +127,7 @@ def jobs_submit(
         info = plane.job_status(who, info.submission_id)
         if info.status != seen:
             seen = info.status
-            console.print(f"{info.submission_id}: {info.status} {info.message}")
+            console().print(f"{info.submission_id}: {info.status} {info.message}")
     print(plane.job_logs(who, info.submission_id).logs, end="")
     if info.status != "SUCCEEDED":
         raise typer.Exit(1)
@@ -138,9 +135,9 @@ def jobs_submit(
 
 @jobs_app.command("enqueue")
 def jobs_enqueue(
-    entrypoint: str,
+    entrypoint: Annotated[str, typer.Argument(help="the shell command the job runs")],
     submission_id: Annotated[str, typer.Option("--id", help="idempotency key (required)")],
-    cluster: Annotated[str, typer.Option()] = "local",
+    cluster: ClusterOpt = "local",
 ) -> None:
     """Queue a job for the dispatchers (`auraison control dispatch`) instead of submitting it."""
     import asyncio
@@ -158,57 +155,76 @@ def jobs_enqueue(
             await queue.close()
 
     queued = asyncio.run(go())
-    console.print(f"{submission_id}: {'queued' if queued else 'already queued'}")
+    console().print(f"{submission_id}: {'queued' if queued else 'already queued'}")
 
 
 @jobs_app.command("status")
-def jobs_status(submission_id: str) -> None:
+def jobs_status(submission_id: SubmissionArg, as_json: JsonOpt = False) -> None:
+    """A job's status, message and times."""
     plane, who = _plane()
-    _print(plane.job_status(who, submission_id))
+    show_one(plane.job_status(who, submission_id), as_json, f"job {submission_id}")
 
 
 @jobs_app.command("logs")
-def jobs_logs(submission_id: str, tail_bytes: Annotated[int, typer.Option(min=1024)] = 65_536) -> None:
+def jobs_logs(
+    submission_id: SubmissionArg,
+    tail_bytes: Annotated[
+        int, typer.Option(min=1024, help="print at most the last this many bytes")
+    ] = 65_536,
+) -> None:
+    """A job's log (its tail)."""
     plane, who = _plane()
     out = plane.job_logs(who, submission_id, tail_bytes)
     print(out.logs, end="")
     if out.truncated:
-        console.print(f"[dim](last {tail_bytes} of {out.total_bytes} bytes)[/]")
+        console().print(f"[dim](last {tail_bytes} of {out.total_bytes} bytes)[/]")
 
 
 @jobs_app.command("stop")
-def jobs_stop(submission_id: str) -> None:
+def jobs_stop(submission_id: SubmissionArg, as_json: JsonOpt = False) -> None:
+    """Ask Ray to stop a job."""
     plane, who = _plane()
-    _print(plane.job_stop(who, submission_id))
+    show_one(plane.job_stop(who, submission_id), as_json, f"job {submission_id}")
 
 
 @jobs_app.command("list")
-def jobs_list() -> None:
+def jobs_list(as_json: JsonOpt = False) -> None:
+    """The tenant's jobs, newest first."""
     plane, who = _plane()
-    for j in plane.job_list(who):
-        console.print(f"{j.submission_id:<28} {j.status:<10} {j.cluster:<10} {j.entrypoint[:60]}")
+    show(plane.job_list(who), ["submission_id", "status", "cluster", "entrypoint"], as_json, "jobs")
 
 
 @clusters_app.command("list")
-def clusters_list() -> None:
+def clusters_list(as_json: JsonOpt = False) -> None:
+    """Known Ray clusters: the local head and the ones in [ray.clusters]."""
     plane, who = _plane()
-    for c in plane.cluster_list(who):
-        console.print(f"{c.name:<16} {'up' if c.up else 'down':<5} {c.kind:<7} {c.address}")
+    rows = plane.cluster_list(who)
+    if as_json:
+        print_json(rows)
+        return
+    table_rows = [
+        {"name": c.name, "state": "up" if c.up else "down", "kind": c.kind, "address": c.address}
+        for c in rows
+    ]
+    show(table_rows, ["name", "state", "kind", "address"], False, "clusters")
 
 
 @clusters_app.command("status")
-def clusters_status(name: str = "local") -> None:
+def clusters_status(name: ClusterNameOpt = "local", as_json: JsonOpt = False) -> None:
+    """Nodes; CPUs, GPUs and memory: total, used, free."""
     plane, who = _plane()
-    _print(plane.cluster_status(who, name))
+    show_one(plane.cluster_status(who, name), as_json, f"cluster {name}")
 
 
 @clusters_app.command("start")
-def clusters_start(name: str = "local") -> None:
+def clusters_start(name: ClusterNameOpt = "local", as_json: JsonOpt = False) -> None:
+    """Start the local Ray head (idempotent)."""
     plane, who = _plane()
-    _print(plane.cluster_start(who, name))
+    show_one(plane.cluster_start(who, name), as_json, f"cluster {name}")
 
 
 @clusters_app.command("stop")
-def clusters_stop(name: str = "local") -> None:
+def clusters_stop(name: ClusterNameOpt = "local", as_json: JsonOpt = False) -> None:
+    """Stop the local Ray head (only one Auraison started)."""
     plane, who = _plane()
-    _print(plane.cluster_stop(who, name))
+    show_one(plane.cluster_stop(who, name), as_json, f"cluster {name}")
