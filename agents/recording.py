@@ -165,18 +165,15 @@ class RecordingToolset(WrapperToolset[Any]):
                 )
             )
             raise
-        self._note(
-            ToolCallRecord(
-                name=name,
-                args=clean(dict(tool_args)),
-                ok=True,
-                result=clean(jsonable(result)),
-                duration_ms=_ms(t0),
-            )
-        )
+        summary = clean(jsonable(result))
+        if self.image_dir is not None:
+            summary = self._save_images(name, result, summary)
+        args = clean(dict(tool_args))
+        self._note(ToolCallRecord(name=name, args=args, ok=True, result=summary, duration_ms=_ms(t0)))
         return result
 
     def _save_images(self, name: str, result: Any, summary: Any) -> Any:
+        """Write the images in ``result`` to ``image_dir``; the summary then names the files."""
         items = result if isinstance(result, list) else [result]
         paths = []
         for item in items:
@@ -185,7 +182,7 @@ class RecordingToolset(WrapperToolset[Any]):
                 and hasattr(item, "data")
                 and str(item.media_type).startswith("image/")
             ):
-                assert self.image_dir is not None
+                assert self.image_dir is not None  # only called when it is set
                 self.image_dir.mkdir(parents=True, exist_ok=True)
                 ext = str(item.media_type).split("/")[1]
                 path = self.image_dir / f"{len(self.calls) + 1:03d}-{name}.{ext}"

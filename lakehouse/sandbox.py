@@ -1,16 +1,31 @@
-"""Read-only, tenant-scoped SQL over the lake for agents.
+"""Read-only, tenant-scoped SQL over the lake for agents, in two layers.
 
-A query must parse (DuckDB's own parser, not regexes) as exactly one SELECT; its syntax tree
-may name only the lake's tables, unqualified, and CTEs — no table functions (``read_csv``,
-``glob``, ``query`` …), no catalogs or schemas (so no ``lake.spans`` around the filters), no
-file or settings functions. It then runs against per-query views in which tenant-scoped tables
-show only the caller's rows, with a row limit and a truncation notice.
+1. ``check`` reads the statement: it must parse (DuckDB's own parser, not regexes) as exactly one
+   SELECT whose syntax tree names only the lake's tables, unqualified, and CTEs — no table
+   functions (``read_csv``, ``glob``, ``query`` …), no catalogs or schemas, no file or settings
+   functions. It gives clear refusals, but it is only a reading of names, and DuckDB's binder
+   resolves names by scope: the two can disagree.
+2. So the statement never runs where the lake is. Each query gets a fresh in-memory DuckDB into
+   which only the caller's rows of the tables the statement mentions (and only the columns it can
+   use) are copied; then external access is switched off, extension loading and Python
+   replacement scans are off, the configuration is locked, and the statement runs in a read-only
+   transaction. A query that slips past the checker binds against nothing but those rows: no lake
+   catalog, no ducklake metadata tables, no other tenant, no file system, no lake paths.
+
+Tenancy comes from ``tables.tenancy``: a table's own ``tenant`` column, or a parent row's (runs
+through experiments, params and metrics through runs). Each table brings at most ``max_rows`` of
+the caller's rows; more is refused with a clear error rather than cut silently.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -18,20 +33,50 @@ import duckdb
 from auraison.errors import UserError
 
 from .catalog import ALIAS, Lake
-from .tables import TABLES, TENANT_SCOPED
+from .tables import TABLES, TENANT_COLUMN, tenancy
 
 FORBIDDEN_FUNCTIONS = re.compile(
     r"^(read_|glob$|getenv$|query$|query_table$|sniff_csv$|parquet_|ducklake_|iceberg_|delta_|sqlite_|"
     r"postgres_|mysql_|http|load_|install_|duckdb_|pragma_|which_secret$|current_setting$|enable_|disable_)",
     re.I,
 )
+MAX_ROWS = 2_000_000  # of the caller's rows per table brought into one query
+TIMEOUT_S = 60.0
+MEMORY_LIMIT = "2GB"
+
+# The sandbox database's settings: set when it opens (before anything is loaded) …
+_OPEN_CONFIG: dict[str, Any] = {
+    "python_enable_replacements": False,  # no Python variables as tables (another tenant's rows, say)
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_persistent_secrets": False,
+    "enable_external_file_cache": False,
+    "temp_directory": "",  # nothing spills to disk
+    "memory_limit": MEMORY_LIMIT,
+}
+# … and once the caller's rows are in: no file system, no changes to any of this.
+_LOCK_STATEMENTS = ("SET enable_external_access = false", "SET lock_configuration = true")
 
 
 class QueryRejected(UserError):
     """The query is not a single, read-only SELECT over the lake's tables."""
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A checked statement and what it needs: each lake table it mentions with the (lower-case)
+    columns it can use, ``None`` for all of them."""
+
+    statement: str
+    tables: dict[str, frozenset[str] | None]
+
+
 def check(sql: str) -> str:
+    return analyse(sql).statement
+
+
+def analyse(sql: str) -> Plan:
     if not isinstance(sql, str) or not sql.strip():
         raise QueryRejected("empty query", "send one SELECT statement")
     try:
@@ -44,7 +89,7 @@ def check(sql: str) -> str:
         raise QueryRejected(
             f"{statements[0].type.name} statements are not allowed", "use SELECT (or WITH … SELECT)"
         )
-    con = duckdb.connect()
+    con = duckdb.connect(config={"python_enable_replacements": False})
     try:
         tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
     finally:
@@ -54,7 +99,14 @@ def check(sql: str) -> str:
     ctes: set[str] = set()
     _collect_ctes(tree, ctes)
     _walk(tree, ctes)
-    return statements[0].query
+    refs = _Refs()
+    _gather(tree, refs)
+    mentioned = [t for t in TABLES if t in refs.tables]
+    if refs.all_columns or refs.bare & (refs.tables | refs.aliases | ctes):
+        needed: frozenset[str] | None = None  # a whole row is asked for (*, a table as a value, …)
+    else:
+        needed = frozenset(refs.names)
+    return Plan(statements[0].query, {t: needed for t in mentioned})
 
 
 def _collect_ctes(node: Any, out: set[str]) -> None:
@@ -80,6 +132,8 @@ def _walk(node: Any, ctes: set[str]) -> None:
     if kind == "TABLE_FUNCTION":
         fn = (node.get("function") or {}).get("function_name", "?")
         raise QueryRejected(f"table function {fn}() is not allowed", f"query the tables: {', '.join(TABLES)}")
+    if kind == "SHOW_REF" and not node.get("query"):
+        raise QueryRejected("SHOW is not allowed", "the lake's tables are listed by lake_list_tables")
     if kind == "BASE_TABLE":
         name = str(node.get("table_name", "")).lower()
         if node.get("catalog_name") or node.get("schema_name"):
@@ -88,38 +142,114 @@ def _walk(node: Any, ctes: set[str]) -> None:
             )
         if name not in TABLES and name not in ctes:
             raise QueryRejected(f"unknown table {name!r}", f"tables: {', '.join(TABLES)}")
+        if node.get("at_clause"):
+            raise QueryRejected("AT (…) is not allowed in the query", "pass the snapshot as `version`")
     if node.get("class") == "FUNCTION" and FORBIDDEN_FUNCTIONS.match(str(node.get("function_name", ""))):
         raise QueryRejected(f"function {node['function_name']}() is not allowed")
     for v in node.values():
         _walk(v, ctes)
 
 
+@dataclass
+class _Refs:
+    tables: set[str] = field(default_factory=set)
+    aliases: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    bare: set[str] = field(default_factory=set)  # one-part references: a column, or a whole row
+    all_columns: bool = False
+
+
+_KNOWN_REFS = {"BASE_TABLE", "JOIN", "SUBQUERY", "EXPRESSION_LIST", "EMPTY_FROM", "EMPTY"}  # else: whole rows
+
+
+def _gather(node: Any, refs: _Refs) -> None:
+    """Which tables and columns the statement can touch. Anything that reaches columns without
+    naming them (``*``, ``COLUMNS``, NATURAL joins, positional column aliases, PIVOT, a table used
+    as a value, DESCRIBE/SUMMARIZE) asks for whole rows. Being generous only costs copying."""
+    if isinstance(node, list):
+        for v in node:
+            _gather(v, refs)
+        return
+    if not isinstance(node, dict):
+        return
+    kind, cls = node.get("type"), node.get("class")
+    if cls == "STAR":
+        refs.all_columns = True
+    elif cls == "COLUMN_REF":
+        parts = [str(p).lower() for p in node.get("column_names") or []]
+        refs.names.update(parts)
+        if len(parts) == 1:
+            refs.bare.add(parts[0])
+    elif cls is None and isinstance(kind, str) and {"alias", "sample", "query_location"} <= node.keys():
+        # a table reference
+        if kind not in _KNOWN_REFS or node.get("column_name_alias") or node.get("ref_type") == "NATURAL":
+            refs.all_columns = True
+        if kind == "BASE_TABLE":
+            refs.tables.add(str(node.get("table_name", "")).lower())
+        if node.get("alias"):
+            refs.aliases.add(str(node["alias"]).lower())
+        refs.names.update(str(c).lower() for c in node.get("using_columns") or [])
+    for v in node.values():
+        _gather(v, refs)
+
+
 def run_query(
-    lake: Lake, sql: str, tenant: str, limit: int = 200, version: int | None = None
+    lake: Lake,
+    sql: str,
+    tenant: str,
+    limit: int = 200,
+    version: int | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+    timeout_s: float = TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Check, then run ``sql`` with tenant-filtered views; at most ``limit`` rows come back."""
-    statement = check(sql)
-    at = f" AT (VERSION => {int(version)})" if version is not None else ""
-    with lake.lock:
-        cur = lake.con.cursor()
+    """Check, then run ``sql`` over the caller's rows only; at most ``limit`` rows come back."""
+    plan = analyse(sql)
+    try:
+        return run_isolated(lake, plan, tenant, limit, version, max_rows=max_rows, timeout_s=timeout_s)
+    except duckdb.BinderException:
+        # The column reading missed a way this statement reaches columns (or the statement is
+        # wrong): try once more with whole rows, which reports the statement's own error.
+        whole = Plan(plan.statement, dict.fromkeys(plan.tables))
+        return run_isolated(lake, whole, tenant, limit, version, max_rows=max_rows, timeout_s=timeout_s)
+
+
+def run_isolated(
+    lake: Lake,
+    plan: Plan,
+    tenant: str,
+    limit: int = 200,
+    version: int | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+    timeout_s: float = TIMEOUT_S,
+) -> dict[str, Any]:
+    """Run ``plan.statement`` in a database that holds only the caller's rows of ``plan.tables``.
+
+    This is the layer that holds even when ``check`` is wrong: tests call it with statements
+    the checker would refuse. A projected run whose statement needs a column that was left out
+    raises ``duckdb.BinderException`` (``run_query`` then retries with whole rows)."""
+    con = open_sandbox(lake, plan.tables, tenant, version, max_rows=max_rows)
+    timer = threading.Timer(timeout_s, con.interrupt)
+    try:
+        timer.start()
         try:
-            for table in TABLES:
-                where = (
-                    f" WHERE tenant = '{tenant.replace(chr(39), chr(39) * 2)}'"
-                    if table in TENANT_SCOPED
-                    else ""
-                )
-                cur.execute(
-                    f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {ALIAS}.{table}{at}{where}"
-                )
-            try:
-                rel = cur.execute(f"SELECT * FROM (\n{statement}\n) AS q LIMIT {int(limit) + 1}")
-            except duckdb.Error as exc:
-                raise QueryRejected(f"the query failed: {str(exc).splitlines()[0]}") from None
+            rel = con.execute(f"SELECT * FROM (\n{plan.statement}\n) AS q LIMIT {int(limit) + 1}")
             columns = [d[0] for d in rel.description]
             rows = rel.fetchall()
-        finally:
-            cur.close()
+        except duckdb.InterruptException:
+            raise QueryRejected(
+                f"the query ran longer than {timeout_s:g} s and was stopped", "add filters or LIMIT"
+            ) from None
+        except duckdb.BinderException as exc:
+            if any(cols is not None for cols in plan.tables.values()):
+                raise
+            raise QueryRejected(f"the query failed: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise QueryRejected(f"the query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
+        con.close()
     truncated = len(rows) > limit
     rows = rows[:limit]
     return {
@@ -129,6 +259,103 @@ def run_query(
         "truncated": truncated,
         "notice": f"only the first {limit} rows are shown; add LIMIT or filters" if truncated else "",
     }
+
+
+def open_sandbox(
+    lake: Lake,
+    tables: dict[str, frozenset[str] | None],
+    tenant: str,
+    version: int | None = None,
+    *,
+    max_rows: int = MAX_ROWS,
+) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB holding only ``tenant``'s rows of ``tables`` (as of ``version``),
+    with external access off, the configuration locked and a read-only transaction open. The
+    caller closes it. Whatever runs on it can reach nothing else."""
+    workdir = Path(tempfile.mkdtemp(prefix="auraison-sandbox-"))
+    try:
+        files = _bring(lake, tables, tenant, version, workdir, max_rows)
+        con = duckdb.connect(":memory:", config=_OPEN_CONFIG)
+        try:
+            for table, path in files.items():
+                con.execute(f"CREATE TABLE {_q(table)} AS FROM read_parquet('{path}')")
+            for statement in _LOCK_STATEMENTS:
+                con.execute(statement)
+            con.execute("BEGIN TRANSACTION READ ONLY")
+        except BaseException:
+            con.close()
+            raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return con
+
+
+def _bring(
+    lake: Lake,
+    tables: dict[str, frozenset[str] | None],
+    tenant: str,
+    version: int | None,
+    workdir: Path,
+    max_rows: int,
+) -> dict[str, Path]:
+    """Copy the caller's rows of each table (as of ``version``) into a Parquet file of its own."""
+    at = f" AT (VERSION => {int(version)})" if version is not None else ""
+    files: dict[str, Path] = {}
+    with lake.lock:
+        cur = lake.con.cursor()
+        try:
+            if version is not None:
+                known = cur.execute(
+                    f"SELECT count(*) FROM {ALIAS}.snapshots() WHERE snapshot_id = ?", [int(version)]
+                ).fetchone()[0]
+                if not known:
+                    raise QueryRejected(f"no snapshot {version}", "lake_snapshots lists them")
+            for table, wanted in tables.items():
+                try:
+                    tenancy(table)
+                except KeyError as exc:
+                    raise QueryRejected(f"table {table!r} cannot be scoped to a tenant: {exc}") from None
+                try:
+                    shape = cur.execute(f"SELECT * FROM {ALIAS}.{table}{at} LIMIT 0").description
+                    have = [d[0] for d in shape]
+                except duckdb.Error as exc:
+                    raise QueryRejected(
+                        f"table {table} cannot be read{' at that snapshot' if at else ''}: "
+                        f"{str(exc).splitlines()[0]}"
+                    ) from None
+                cols = have if wanted is None else [c for c in have if c.lower() in wanted] or have[:1]
+                select, params = _scoped(table, at, ", ".join(map(_q, cols)), tenant)
+                path = workdir / f"{table}.parquet"
+                written = cur.execute(
+                    f"COPY ({select} LIMIT {int(max_rows) + 1}) TO '{path}' "
+                    "(FORMAT parquet, COMPRESSION uncompressed)",
+                    params,
+                ).fetchone()[0]
+                if written > max_rows:
+                    raise QueryRejected(
+                        f"{table} holds more than {max_rows:,} of your rows; the sandbox brings at most "
+                        f"{max_rows:,} rows of a table into one query",
+                        "ask the plane's own tools for big aggregates, or query an older, smaller snapshot",
+                    )
+                files[table] = path
+        finally:
+            cur.close()
+    return files
+
+
+def _scoped(table: str, at: str, select: str, tenant: str) -> tuple[str, list[Any]]:
+    """SELECT ``select`` FROM the lake's ``table`` — the tenant's rows only, by its own tenant
+    column or through its parent's."""
+    link = tenancy(table)
+    if link is None:
+        return f"SELECT {select} FROM {ALIAS}.{table}{at} WHERE {_q(TENANT_COLUMN)} = ?", [tenant]
+    column, parent, parent_column = link
+    inner, params = _scoped(parent, at, _q(parent_column), tenant)
+    return f"SELECT {select} FROM {ALIAS}.{table}{at} WHERE {_q(column)} IN ({inner})", params
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(v: Any) -> Any:

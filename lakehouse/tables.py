@@ -24,8 +24,36 @@ TABLES: dict[str, str] = {
     "metrics": "run_id VARCHAR, key VARCHAR, step BIGINT, ts_ns BIGINT, value DOUBLE",
 }
 
+# Whose a row is. A table either carries a ``tenant`` column, or belongs to a tenant through a
+# parent row: ``child column -> (parent table, parent column)``. Every table must be one or the
+# other — the sandbox refuses to expose a table it cannot scope (see ``tenancy``), so a new table
+# without a rule fails closed instead of leaking.
+TENANT_COLUMN = "tenant"
+TENANT_PARENT: dict[str, tuple[str, str, str]] = {
+    "runs": ("experiment_id", "experiments", "experiment_id"),
+    "params": ("run_id", "runs", "run_id"),
+    "metrics": ("run_id", "runs", "run_id"),
+}
+
+
+def _columns(table: str) -> list[str]:
+    return [c.split()[0].lower() for c in TABLES[table].split(",") if c.strip()]
+
+
 # Rows of these tables carry a tenant and are filtered by it for every query.
-TENANT_SCOPED = ("spans", "events", "datasets", "documents", "embeddings", "experiments")
+TENANT_SCOPED = tuple(t for t in TABLES if TENANT_COLUMN in _columns(t))
+
+
+def tenancy(table: str) -> tuple[str, str, str] | None:
+    """``None`` when ``table`` has its own tenant column, else its parent link; raises for a table
+    with neither (nothing may be shown of it)."""
+    if table in TENANT_SCOPED:
+        return None
+    if table in TENANT_PARENT:
+        return TENANT_PARENT[table]
+    raise KeyError(f"table {table!r} has no tenant column and no parent link in TENANT_PARENT")
+
+
 # Appends are exactly once by these keys (a replayed batch adds nothing).
 KEYS: dict[str, tuple[str, ...]] = {
     "spans": ("span_id",),

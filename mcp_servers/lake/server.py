@@ -57,11 +57,10 @@ def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
     @mcp.tool(annotations=READ)
     def list_tables() -> list[dict[str, Any]]:
         """The lake's tables with their row counts (your tenant's rows for tenant tables)."""
-        out = []
-        for name in TABLES:
-            res = run_query(get_lake(), f"SELECT count(*) AS n FROM {name}", tenant())
-            out.append({"table": name, "rows": res["rows"][0][0]})
-        return out
+        # one sandboxed query for all of them (each sandboxed query opens a database of its own)
+        sql = " UNION ALL ".join(f"SELECT '{name}' AS t, count(*) AS n FROM {name}" for name in TABLES)
+        counts = dict(run_query(get_lake(), sql, tenant(), limit=len(TABLES))["rows"])
+        return [{"table": name, "rows": counts[name]} for name in TABLES]
 
     @mcp.tool(annotations=READ)
     def describe_table(table: Annotated[str, Field(pattern=r"^[a-z_]+$")]) -> list[dict[str, str]]:

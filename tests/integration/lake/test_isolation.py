@@ -1,0 +1,147 @@
+"""Tenant isolation for every tenant-bearing table, found from the lake's own schema.
+
+The tables are listed from the attached catalog (not from a hand-kept list), so a table added
+later is either scoped by ``tables.tenancy`` or makes these tests fail. Each table gets one row
+per tenant, linked through its parents where it has no tenant column of its own (runs →
+experiments, params/metrics → runs), and each tenant must see exactly its own row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.lakehouse.sandbox import QueryRejected, run_query
+from auraison.lakehouse.tables import TABLES, TENANT_COLUMN, TENANT_PARENT, tenancy
+from auraison.lakehouse.writer import append
+from auraison.settings import Settings
+
+TENANTS = ("acme", "globex")
+INTERNAL = {"schema_version"}  # the lake's own bookkeeping: never shown to anyone
+
+
+def lake_tables(lake: Lake) -> dict[str, dict[str, str]]:
+    """Every table of the attached lake with its columns and types, from the catalog itself."""
+    rows = lake.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = ? ORDER BY table_name, ordinal_position",
+        [ALIAS],
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for table, column, type_ in rows:
+        out.setdefault(table, {})[column] = type_
+    return out
+
+
+def ordered(tables: list[str]) -> list[str]:
+    """Parents before children, so a child row can point at its tenant's parent row."""
+    done: list[str] = []
+    while len(done) < len(tables):
+        for t in tables:
+            if t not in done and (t not in TENANT_PARENT or TENANT_PARENT[t][1] in done):
+                done.append(t)
+    return done
+
+
+def value(tenant: str, table: str, column: str, type_: str) -> Any:
+    if type_ in ("VARCHAR", "JSON"):
+        return {"owner": tenant} if type_ == "JSON" else f"{tenant}-{table}-{column}"
+    if type_.endswith("[]"):
+        return [1.0, 2.0]
+    return 1.5 if type_ == "DOUBLE" else 7
+
+
+def row_for(tenant: str, table: str, columns: dict[str, str]) -> dict[str, Any]:
+    row = {c: value(tenant, table, c, t) for c, t in columns.items()}
+    if TENANT_COLUMN in columns:
+        row[TENANT_COLUMN] = tenant
+    if table in TENANT_PARENT:
+        column, parent, parent_column = TENANT_PARENT[table]
+        row[column] = f"{tenant}-{parent}-{parent_column}"  # the parent row's key for this tenant
+    return row
+
+
+def seed_two_tenants(lake: Lake) -> dict[str, dict[str, str]]:
+    schema = {t: cols for t, cols in lake_tables(lake).items() if t not in INTERNAL}
+    for table in ordered(list(schema)):
+        append(lake, table, [row_for(tenant, table, schema[table]) for tenant in TENANTS])
+    return schema
+
+
+def test_every_table_of_the_lake_is_scoped(tmp_path: Path) -> None:
+    lk = Lake(Settings(home=tmp_path))
+    schema = lake_tables(lk)
+    assert set(schema) - INTERNAL == set(TABLES)  # what the sandbox offers is what the lake holds
+    for table, columns in schema.items():
+        if table in INTERNAL:
+            with pytest.raises(QueryRejected, match="unknown table"):
+                run_query(lk, f"SELECT * FROM {table}", "acme")
+            continue
+        link = tenancy(table)  # raises for a table with no tenant column and no parent link
+        if link is None:
+            assert TENANT_COLUMN in columns
+        else:
+            column, parent, parent_column = link
+            assert column in columns and parent_column in schema[parent]
+    lk.close()
+
+
+def test_each_tenant_sees_only_its_rows_in_every_table(lake: Lake) -> None:
+    schema = seed_two_tenants(lake)
+    for table in schema:
+        for me, other in (TENANTS, TENANTS[::-1]):
+            whole = run_query(lake, f"SELECT to_json(x) AS row FROM {table} x", me)
+            assert whole["row_count"] == 1, (table, me, whole)
+            text = whole["rows"][0][0]
+            assert me in text and other not in text, (table, me, text)
+            assert run_query(lake, f"SELECT count(*) FROM {table}", me)["rows"] == [[1]], (table, me)
+        assert run_query(lake, f"SELECT count(*) FROM {table}", "nobody")["rows"] == [[0]], table
+
+
+def test_children_follow_their_parents_tenant_through_joins_and_time_travel(tmp_path: Path) -> None:
+    """The issue's leak: params (and runs, metrics) carry no tenant column of their own."""
+    from auraison.mcp_servers.cluster.experiments import Experiments, Metric
+
+    settings = Settings(home=tmp_path)
+    lk = Lake(settings)
+    exp = Experiments(settings, lake=lk)
+    mine = exp.create("acme", "mine")["experiment_id"]
+    theirs = exp.create("globex", "theirs")["experiment_id"]
+    run_a = exp.run_start("acme", mine, params={"lr": "0.1"})["run_id"]
+    run_b = exp.run_start("globex", theirs, params={"secret_key": "globex-only"})["run_id"]
+    exp.log_metrics("globex", run_b, [Metric(key="loss", value=0.5)])
+    exp.log_metrics("acme", run_a, [Metric(key="acc", value=0.9)])
+    before = lk.snapshots()[-1]["snapshot_id"]
+    exp.run_end("globex", run_b)
+
+    q = "SELECT r.run_id, p.key, p.value FROM runs r JOIN params p USING (run_id) ORDER BY 1, 2"
+    assert run_query(lk, q, "acme")["rows"] == [[run_a, "lr", "0.1"]]
+    assert run_query(lk, q, "globex")["rows"] == [[run_b, "secret_key", "globex-only"]]
+    for sql in ("SELECT * FROM params", "SELECT * FROM metrics", "SELECT * FROM runs"):
+        text = str(run_query(lk, sql, "acme")["rows"])
+        assert run_b not in text and "globex-only" not in text and "loss" not in text, sql
+    old = run_query(lk, "SELECT key FROM params ORDER BY key", "globex", version=before)
+    assert old["rows"] == [["secret_key"]]
+    assert run_query(lk, "SELECT count(*) FROM params", "acme", version=before)["rows"] == [[1]]
+    lk.close()
+
+
+def test_time_travel_to_a_missing_snapshot_is_a_clear_error(tmp_path: Path) -> None:
+    lk = Lake(Settings(home=tmp_path))
+    with pytest.raises(QueryRejected, match="no snapshot 99999"):
+        run_query(lk, "SELECT count(*) FROM spans", "acme", version=99_999)
+    with pytest.raises(QueryRejected, match="pass the snapshot as `version`"):
+        run_query(lk, "SELECT count(*) FROM spans AT (VERSION => 1)", "acme")
+    lk.close()
+
+
+def test_rows_beyond_the_sandbox_cap_are_refused_not_cut(tmp_path: Path) -> None:
+    lk = Lake(Settings(home=tmp_path))
+    append(lk, "events", [{"event_id": f"e{i}", "tenant": "acme", "type": "t"} for i in range(11)])
+    assert run_query(lk, "SELECT count(*) FROM events", "acme", max_rows=11)["rows"] == [[11]]
+    with pytest.raises(QueryRejected, match="more than 10 of your rows"):
+        run_query(lk, "SELECT count(*) FROM events", "acme", max_rows=10)
+    lk.close()
