@@ -59,8 +59,10 @@ def run(args: list[str]) -> int:
     try:
         code = command().main(args=args, prog_name=PROG, standalone_mode=False)
         return code if isinstance(code, int) else 0  # click returns an Exit's code in this mode
-    except click.NoArgsIsHelpError:
-        return 2  # the help is already on stdout (a group called without a command)
+    except click.NoArgsIsHelpError as exc:  # a group called without a command: its help
+        if text := exc.format_message():
+            sys.stdout.write(text.rstrip("\n") + "\n")
+        return 2
     except click.UsageError as exc:
         error_line(f"{exc.format_message()} (see `{_help_path(exc.ctx)} --help`)")
         return 2

@@ -64,8 +64,9 @@ class LazyGroup(TyperGroup):
             module, attr, help_text = LAZY_GROUPS[cmd_name]
             if self._listing:
                 return TyperGroup(name=cmd_name, help=help_text)
-            sub = typer.main.get_command(getattr(importlib.import_module(module), attr))
+            sub = typer.main.get_group(getattr(importlib.import_module(module), attr))
             sub.name = cmd_name
+            _same_markup(sub, self.rich_markup_mode)  # as `add_typer` would have passed it down
             self.add_command(sub, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -77,11 +78,20 @@ class LazyGroup(TyperGroup):
             self._listing = False
 
 
+def _same_markup(cmd: Any, mode: Any) -> None:
+    cmd.rich_markup_mode = mode
+    for sub in getattr(cmd, "commands", {}).values():
+        _same_markup(sub, mode)
+
+
+# Plain help (rich_markup_mode=None): rich's help renderer imports markdown-it and costs more
+# than the rest of `auraison --help` together (see bench/README.md, H2).
 app = typer.Typer(
     cls=LazyGroup,
     help="Auraison: agents for robotics and ML platforms.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
 
 

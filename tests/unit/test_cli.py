@@ -91,3 +91,54 @@ def test_sim_bad_world_file_names_the_line(tmp_path: Path) -> None:
 def test_unknown_service_name(tmp_path: Path) -> None:
     res = run(tmp_path, "services", "up", "--only", "mysql")
     assert res.returncode == 2 and "unknown service" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["nosuch"], "No such command 'nosuch'"),
+        (["servces", "status"], "Did you mean 'services'?"),
+        (["robot", "state", "--bogus"], "No such option: --bogus"),
+        (["gateway", "--port", "0"], "Invalid value for '--port'"),
+        (["lake", "query"], "Missing argument 'sql'"),
+        (["tenants", "add-user", "acme"], "Missing argument 'email'"),
+        (["jobs", "nosuch"], "No such command 'nosuch'"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    res = run(tmp_path, *args)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr  # no traceback, no usage box
+    assert lines[0].startswith("error: ") and says in lines[0] and "--help`" in lines[0]
+    assert res.stdout == ""
+
+
+def test_no_arguments_shows_help(tmp_path: Path) -> None:
+    res = run(tmp_path)
+    assert "Usage: auraison" in res.stdout and "services" in res.stdout and "tenants" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+def test_services_status_json(tmp_path: Path) -> None:
+    """The machine's PostgreSQL, Redis and NATS are running here; the project's own are not."""
+    res = run(tmp_path, "services", "status", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = {r["service"]: r for r in json.loads(res.stdout)}
+    assert rows["postgresql"]["running"] and rows["redis"]["running"] and rows["nats"]["running"]
+    assert rows["s3"]["owner"] == "auraison" and not rows["s3"]["running"]
+
+
+def test_robot_places_and_state_json(tmp_path: Path) -> None:
+    from tests.simthread import SimThread
+
+    with SimThread("maze_small") as sim:
+        env = {"AURAISON_ROBOT__ROSBRIDGE_URL": sim.url, "AURAISON_AGENTOPS__APPROVALS": "memory"}
+        places = run(tmp_path, "robot", "places", "--json", env=env)
+        state = run(tmp_path, "robot", "state", "--json", env=env)
+    assert places.returncode == 0, places.stderr
+    assert {"kitchen", "lab"} <= {p["name"] for p in json.loads(places.stdout)}
+    assert state.returncode == 0, state.stderr
+    data = json.loads(state.stdout)
+    assert data["connected"] and data["rosbridge_url"] == sim.url and "pose" in data
