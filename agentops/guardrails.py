@@ -1,6 +1,7 @@
 """Argument guardrails: ranges, enums, patterns, sizes and a geofence for robot goals.
 
-Each check returns the first violation as a ``Decision.deny`` whose hint says what would pass.
+Each check returns the first violation as a ``Decision.deny`` whose hint says what would pass,
+or, where the policy gives one, what to use instead (a raw ``/cmd_vel`` publish → ``robot_drive``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ _MISSING = object()
 
 
 def check(rule: str, c: ToolConstraints, args: dict[str, Any]) -> Decision | None:
+    if c.deny is not None:
+        return Decision.deny(f"this tool is refused (rule {rule})", c.deny, rule)
     if c.max_args_bytes is not None:
         size = len(json.dumps(args, default=str).encode())
         if size > c.max_args_bytes:
@@ -27,7 +30,7 @@ def check(rule: str, c: ToolConstraints, args: dict[str, Any]) -> Decision | Non
             )
     for path, ac in c.args.items():
         if (d := _check_arg(rule, path, ac, lookup(args, path))) is not None:
-            return d
+            return d if ac.hint is None else Decision.deny(d.reason, ac.hint, rule)
     if c.geofence is not None:
         return _check_geofence(rule, c.geofence, args)
     return None
@@ -59,6 +62,13 @@ def _check_arg(rule: str, path: str, c: ArgConstraint, value: Any) -> Decision |
         return Decision.deny(
             f"'{path}' does not match the allowed pattern", f"it must match /{c.pattern}/", rule
         )
+    if c.not_pattern is not None:
+        # Any value is checked in its text form, so a non-string cannot slip past a deny rule.
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if re.search(c.not_pattern, text):
+            return Decision.deny(
+                f"'{path}' = {_short(value)} is refused", f"'{path}' must not match /{c.not_pattern}/", rule
+            )
     if c.max_length is not None and isinstance(value, str | list | dict) and len(value) > c.max_length:
         return Decision.deny(
             f"'{path}' has length {len(value)}, over {c.max_length}",
@@ -66,6 +76,11 @@ def _check_arg(rule: str, path: str, c: ArgConstraint, value: Any) -> Decision |
             rule,
         )
     return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _range_hint(path: str, c: ArgConstraint) -> str:

@@ -18,6 +18,10 @@ and among equally specific ones the later block.
             geofence: {x: x, y: y, polygon: [[0, 0], [6.5, 0], [6.5, 6.5], [0, 6.5]]}
           robot_drive:
             args: {duration: {min: 0, max: 10}}
+          ros_publish_once:
+            args: {topic: {not_pattern: "cmd_vel", hint: "use robot_drive"}}
+          ros_send_action_goal:
+            deny: "use robot_navigate_safely"
         limits:
           "robot_*": {concurrency: 2, rate_per_s: 10, burst: 20, queue: 16, priority: 5}
           robot_stop: {never_wait: true, priority: 0}
@@ -49,10 +53,12 @@ class ArgConstraint(_Strict):
     max: float | None = None
     enum: list[Any] | None = None
     pattern: str | None = None
+    not_pattern: str | None = Field(None, description="deny when the value matches (regex search)")
     max_length: int | None = Field(None, ge=0, description="strings, lists, objects")
     required: bool = False
+    hint: str | None = Field(None, description="what to do instead, in place of the generic hint")
 
-    @field_validator("pattern")
+    @field_validator("pattern", "not_pattern")
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
         if v is not None:
@@ -77,6 +83,11 @@ class ToolConstraints(_Strict):
     args: dict[str, ArgConstraint] = {}
     geofence: Geofence | None = None
     max_args_bytes: int | None = Field(None, gt=0)
+    deny: str | None = Field(
+        None,
+        min_length=1,
+        description="deny every call, whoever allowed it; the text is the hint (what to use instead)",
+    )
 
 
 class Limit(_Strict):
@@ -167,9 +178,10 @@ class Policy(BaseModel):
         return sorted({g for b in blocks for g in b.allow})
 
     def visible(self, tenant: str, role: str, tool: str) -> bool:
-        """Would a call to ``tool`` get past allow/deny (before argument checks)?"""
+        """Would a call to ``tool`` get past allow/deny (before argument checks)? A tool whose
+        constraints refuse every call is hidden too; a call still gets that constraint's hint."""
         r = self.resolve(tenant, role, tool)
-        return r.deny_rule is None and r.allow_rule is not None
+        return r.deny_rule is None and r.allow_rule is not None and not any(c.deny for _, c in r.constraints)
 
     def limit_for(self, tenant: str, role: str, tool: str) -> Limit | None:
         return self.resolve(tenant, role, tool).limit

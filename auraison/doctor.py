@@ -104,10 +104,18 @@ def check_ros_mcp(settings: Settings, fix: bool = False) -> Row:
             "ros-mcp venv",
             False,
             False,
-            f"ros-mcp=={rosmcp.ROS_MCP_VERSION} not built",
+            f"ros-mcp=={rosmcp.ROS_MCP_VERSION} not built: the gateway serves no ros_* tools",
             "auraison rosmcp install",
         )
-    return Row("ros-mcp venv", True, False, str(exe))
+    return Row("ros-mcp venv", True, False, f"{exe} (the gateway serves it as ros_*)")
+
+
+def check_proxies(settings: Settings) -> list[Row]:
+    """The MCP servers added under `proxies` whose command is missing (ros-mcp has its own row)."""
+    from auraison.mcp_servers.proxy import BUILTIN_ROS, resolve_proxies
+
+    missing = [m for m in resolve_proxies(settings)[1] if m.name != BUILTIN_ROS]
+    return [Row(f"proxy {m.name}", False, False, m.reason, m.fix) for m in missing]
 
 
 def check_embedder(settings: Settings) -> Row:
@@ -146,6 +154,7 @@ def diagnose(settings: Settings, fix: bool = False) -> list[Row]:
     ):
         rows.append(Row(name, probe.ok, services, probe.detail, probe.fix))
     rows.append(check_ros_mcp(settings, fix))
+    rows.extend(check_proxies(settings))
     rows.append(check_embedder(settings))
     sim = probes.probe_tcp(
         "rosbridge",

@@ -15,7 +15,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
@@ -178,6 +178,18 @@ class AgentOpsSettings(BaseModel):
     tokens: list[GatewayToken] = []
 
 
+class ProxySettings(BaseModel):
+    """A third-party MCP server the gateway runs (stdio) and serves as the governed namespace
+    ``<name>_*``: the shape of an ``.mcp.json`` entry. ``ros`` is built in (the ros-mcp venv of
+    ``auraison rosmcp install``, connected to ``robot.rosbridge_url``); give it a ``command`` to
+    run another ros-mcp, or ``enabled = false`` to serve none."""
+
+    command: str | None = Field(None, description="executable (PATH is searched); required but for `ros`")
+    args: list[str] = []
+    env: dict[str, str] = Field({}, description="added to a minimal environment (HOME, PATH, …)")
+    enabled: bool = True
+
+
 # What each profile picks for a backend the user left unset.
 PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
     Profile.embedded: {
@@ -241,6 +253,11 @@ class Settings(BaseSettings):
     management: ManagementSettings = ManagementSettings()
     control: ControlSettings = ControlSettings()
     agentops: AgentOpsSettings = AgentOpsSettings()
+    proxies: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,15}$")], ProxySettings] = Field(
+        {},
+        description="MCP servers served through the gateway, by namespace: [proxies.NAME] in TOML, "
+        "or AURAISON_PROXIES='{\"NAME\": {\"command\": …, \"args\": […]}}'",
+    )
 
     @model_validator(mode="after")
     def _fill_from_profile(self) -> Settings:

@@ -34,7 +34,8 @@ from auraison.settings import GatewayToken, Settings
 
 
 def plane_servers(settings: Settings) -> dict[str, FastMCP]:
-    """The plane servers that exist in this installation, by namespace."""
+    """The plane servers that exist in this installation, and the proxied MCP servers, by
+    namespace."""
     servers = {}
     for namespace, module_name in PLANES.items():
         try:
@@ -44,6 +45,10 @@ def plane_servers(settings: Settings) -> dict[str, FastMCP]:
                 continue  # that plane has not landed yet
             raise
         servers[namespace] = module.build_server(settings)
+    # Third-party MCP servers (ros-mcp as `ros_*`) are governed like the planes: one guarded path.
+    from auraison.mcp_servers.proxy import proxy_servers
+
+    servers.update(proxy_servers(settings))
     return servers
 
 

@@ -184,3 +184,111 @@ rules:
     assert p.limit_for("t", "r", "robot_stop").never_wait
     assert p.limit_for("t", "r", "robot_drive").concurrency == 2  # same specificity: later block
     assert p.limit_for("t", "r", "lake_query").concurrency == 9
+
+
+ARG_DENY = """\
+version: 1
+rules:
+  - name: admins
+    roles: [admin]
+    allow: ["*"]
+  - name: ros
+    allow: ["ros_*"]
+    constraints:
+      "ros_publish_*":
+        args:
+          topic: {not_pattern: "(?i)cmd_vel", hint: "use robot_drive"}
+          msg_type: {not_pattern: "(?i)twist"}
+      ros_send_action_goal:
+        deny: "use robot_navigate_safely"
+"""
+
+
+def test_not_pattern_denies_a_matching_argument_with_the_policy_hint() -> None:
+    eng = AgentOps(parse_policy(ARG_DENY))
+    call = ToolCall(
+        identity=Identity(role="admin"),  # the constraint binds whoever allowed the tool
+        tool="ros_publish_once",
+        args={"topic": "/robot1/CMD_VEL", "msg_type": "std_msgs/msg/String"},
+    )
+    d = asyncio.run(eng.decide(call))
+    assert d.kind == "deny" and d.hint == "use robot_drive" and d.rule == "ros" and "topic" in d.reason
+    assert (
+        decide(eng, "ros_publish_once", {"topic": "/chatter", "msg_type": "std_msgs/msg/String"}) == "allow"
+    )
+    assert decide(eng, "ros_publish_once", {"topic": "/chatter", "msg_type": "geometry_msgs/Twist"}) == "deny"
+    # a non-string value is judged by its text: it cannot slip past a deny pattern
+    assert decide(eng, "ros_publish_once", {"topic": ["/cmd_vel"], "msg_type": "x"}) == "deny"
+    assert decide(eng, "ros_publish_once", {"msg_type": "std_msgs/msg/String"}) == "allow"  # absent
+
+
+def test_deny_constraint_refuses_every_call_with_its_hint() -> None:
+    eng = AgentOps(parse_policy(ARG_DENY))
+    for role in ("admin", "operator"):
+        call = ToolCall(identity=Identity(role=role), tool="ros_send_action_goal", args={})
+        d = asyncio.run(eng.decide(call))
+        assert d.kind == "deny" and d.hint == "use robot_navigate_safely"
+    assert decide(eng, "ros_get_topics") == "allow"
+    # tools/list hides a tool no call can pass; the call itself still gets the hint above
+    assert eng.policy.visible("t", "operator", "ros_get_topics")
+    assert not eng.policy.visible("t", "operator", "ros_send_action_goal")
+    with pytest.raises(PolicyError, match="not_pattern"):
+        parse_policy(ARG_DENY.replace("(?i)twist", "(unclosed"), "p.yaml")
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "kind", "hint"),
+    [
+        ("ros_get_topics", {}, "allow", None),
+        ("ros_subscribe_once", {"topic": "/odom", "msg_type": "nav_msgs/msg/Odometry"}, "allow", None),
+        (
+            "ros_publish_for_durations",
+            {"topic": "/cmd_vel", "msg_type": "geometry_msgs/msg/Twist", "messages": [{}], "durations": [1]},
+            "deny",
+            "robot_drive",
+        ),
+        (
+            "ros_publish_once",
+            {"topic": "/base/vel", "msg_type": "geometry_msgs/msg/TwistStamped"},
+            "deny",
+            "robot_drive",
+        ),
+        (
+            "ros_publish_once",
+            {"topic": "/goal_pose", "msg_type": "geometry_msgs/msg/PoseStamped"},
+            "deny",
+            "robot_navigate_safely",
+        ),
+        ("ros_send_action_goal", {"action_name": "/navigate_to_pose"}, "deny", "robot_navigate_safely"),
+        (
+            "ros_call_service",
+            {"service_name": "/navigate_to_pose/_action/send_goal"},
+            "deny",
+            "robot_navigate_safely",
+        ),
+        ("ros_connect_to_robot", {"ip": "10.0.0.9", "port": 9090}, "deny", "robot.rosbridge_url"),
+        (
+            "ros_publish_once",
+            {"topic": "/chatter", "msg_type": "std_msgs/msg/String"},
+            "needs_approval",
+            None,
+        ),
+        ("ros_set_parameter", {"name": "/sim:max_linear_speed", "value": "2"}, "needs_approval", None),
+        (
+            "ros_call_service",
+            {"service_name": "/reset_sim", "service_type": "std_srvs/srv/Empty"},
+            "needs_approval",
+            None,
+        ),
+    ],
+)
+def test_default_policy_governs_proxied_ros_tools(tool: str, args: dict, kind: str, hint: str | None) -> None:
+    eng = AgentOps(load_policy(DEFAULT_POLICY))
+    for role in ("operator", "agent", "admin"):
+        d = asyncio.run(eng.decide(ToolCall(identity=Identity(tenant="t", role=role), tool=tool, args=args)))
+        expected = "allow" if (kind == "needs_approval" and role == "admin") else kind
+        assert d.kind == expected, (role, d)
+        if hint is not None:
+            assert hint in d.hint
+    viewer = ToolCall(identity=Identity(tenant="t", role="viewer"), tool=tool, args=args)
+    assert asyncio.run(eng.decide(viewer)).kind == ("allow" if kind == "allow" else "deny")
