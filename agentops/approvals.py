@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from auraison.errors import UserError
+from auraison.errors import Forbidden, UserError
+from auraison.identity import Identity, Role
 
 from .decision import ToolCall
 
@@ -31,6 +32,8 @@ class Approval(BaseModel):
     tenant: str
     role: str
     subject: str
+    requested_by: str = ""
+    """The requester's principal (``kind:actor@tenant``): it may never decide this request."""
     tool: str
     args_hash: str
     args: dict[str, Any]  # redacted preview for the human deciding
@@ -52,6 +55,27 @@ class ApprovalError(UserError):
     """An approval cannot be decided (unknown id, already decided, expired)."""
 
 
+class ApprovalForbidden(Forbidden):
+    """The caller may not decide this approval: agents never decide, nobody decides their own."""
+
+
+def check_decider(approval: Approval, by: Identity) -> None:
+    """The trust boundary's one rule for approvals, enforced by every store: only a human
+    principal decides, never the principal that asked, and only inside its own tenant (a
+    platform admin may decide for any tenant)."""
+    if not by.is_human:
+        raise ApprovalForbidden(
+            f"agents never decide approvals ({by.principal()} is an agent principal); "
+            f"ask a person to run `auraison approvals approve {approval.id}` or to use the console"
+        )
+    if approval.tenant != by.tenant and by.role is not Role.admin:
+        raise ApprovalError(f"no approval {approval.id!r} in tenant {by.tenant}", "see approvals_list")
+    if approval.requested_by and approval.requested_by == by.principal():
+        raise ApprovalForbidden(
+            f"{by.principal()} asked for approval {approval.id} and cannot decide it; another person must"
+        )
+
+
 def new_approval(call: ToolCall, preview: dict[str, Any], ttl_s: float) -> Approval:
     now = time.time()
     i = call.identity
@@ -60,6 +84,7 @@ def new_approval(call: ToolCall, preview: dict[str, Any], ttl_s: float) -> Appro
         tenant=i.tenant,
         role=i.role,
         subject=i.subject,
+        requested_by=i.principal(),
         tool=call.tool,
         args_hash=call.args_hash(),
         args=preview,
@@ -93,15 +118,17 @@ class ApprovalStore(ABC):
         await self.put(approval)
         return approval
 
-    async def decide(self, approval_id: str, approve: bool, by: str, reason: str = "") -> Approval:
+    async def decide(self, approval_id: str, approve: bool, by: Identity, reason: str = "") -> Approval:
+        """Approve or deny a pending request as ``by`` (see ``check_decider``)."""
         current = await self.get(approval_id)
         if current is None:
             raise ApprovalError(f"no approval {approval_id!r}", "list them: auraison approvals list")
+        check_decider(current, by)
         current = current.effective()
         if current.status != "pending":
             raise ApprovalError(f"approval {approval_id} is {current.status}, not pending")
         done = await self.transition(
-            approval_id, ("pending",), "approved" if approve else "denied", by, reason
+            approval_id, ("pending",), "approved" if approve else "denied", by.principal(), reason
         )
         if done is None:
             raise ApprovalError(f"approval {approval_id} was decided concurrently")
@@ -113,6 +140,21 @@ class ApprovalStore(ABC):
         if current is None or current.effective().status != "approved":
             return False
         return await self.transition(approval_id, ("approved",), "used", None, "") is not None
+
+
+async def approve_deferred(
+    store: ApprovalStore, tenant: str, args_hash: str, metadata: dict[str, Any] | None
+) -> Approval | None:
+    """A Pydantic AI run resumed with a deferred call approved: record that person's decision on
+    the call's pending request. Pydantic AI does not check who answered, so the program that
+    resumes names the approver in the call's metadata as ``approved_by`` (an ``Identity``);
+    without a human there nothing is decided, and the call simply asks again."""
+    raw = (metadata or {}).get("approved_by")
+    existing = await store.find(tenant, args_hash)
+    if raw is None or existing is None or existing.effective().status != "pending":
+        return None
+    by = raw if isinstance(raw, Identity) else Identity.model_validate(raw)
+    return await store.decide(existing.id, True, by=by)
 
 
 # ----------------------------------------------------------------------------- memory

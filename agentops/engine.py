@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import structlog
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -28,11 +27,25 @@ from .errors import AgentOpsError, ApprovalPending, PolicyError, ToolDenied
 from .policy import DEFAULT_POLICY, Limit, Policy, load_policy
 from .quotas import InProcessLedger, QuotaExceeded, QuotaLedger, QuotaUnavailable
 from .redaction import Redactor
-from .tracing import TRACER_NAME, context_from_meta
 
-log = structlog.get_logger("auraison.agentops")
+TRACER_NAME = "auraison.agentops"
+
+
+class _Log:
+    """structlog, imported on first use: the Claude Code hook builds an engine before every
+    tool call, and its dry checks never log — it must not pay structlog's import."""
+
+    def __getattr__(self, name: str) -> Any:
+        import structlog
+
+        return getattr(structlog.get_logger("auraison.agentops"), name)
+
+
+log = _Log()
 T = TypeVar("T")
 UNLIMITED = Limit()
+HUMAN_ONLY = frozenset({"approvals_decide"})
+"""Tools only a human principal may call, whatever a policy file says: agents never see them."""
 
 
 class PolicySource:
@@ -144,19 +157,29 @@ class AgentOps:
 
     # ----------------------------------------------------------------- visibility
     def visible(self, identity: Identity, tool: str) -> bool:
+        if tool in HUMAN_ONLY and not identity.is_human:
+            return False
         return not self.enabled or self.policy.visible(identity.tenant, identity.role, tool)
 
     # ------------------------------------------------------------------- decision
-    async def decide(self, call: ToolCall) -> Decision:
-        """The policy's verdict on one call (may open a pending approval request)."""
+    async def decide(self, call: ToolCall, dry: bool = False) -> Decision:
+        """The policy's verdict on one call. A real decision may open a pending approval request
+        and consumes a granted one (the call is about to run); a ``dry`` one (the Claude Code
+        hook asks before the gateway decides for real) changes nothing."""
         if not self.enabled:
             return Decision.allow(reason="agentops disabled")
-        decision = await self._decide(call)
-        self._record(call, decision)
+        decision = await self._decide(call, dry)
+        self._record(call, decision, log_it=not dry)
         return decision
 
-    async def _decide(self, call: ToolCall) -> Decision:
+    async def _decide(self, call: ToolCall, dry: bool = False) -> Decision:
         p, i = self.policy, call.identity
+        if call.tool in HUMAN_ONLY and not i.is_human:
+            return Decision.deny(
+                f"{call.tool} is for people only; {i.principal()} is an agent principal",
+                "tell the person which approval id to decide (approvals_list shows them)",
+                "humans-only",
+            )
         r = p.resolve(i.tenant, i.role, call.tool)
         if r.deny_rule is not None:
             return Decision.deny(
@@ -173,7 +196,7 @@ class AgentOps:
             if (violation := guardrails.check(rule, constraints, args)) is not None:
                 return violation
         if r.approval_rule is not None:
-            return await self._approval(call, r.approval_rule)
+            return await (self._dry_approval if dry else self._approval)(call, r.approval_rule)
         return Decision.allow(r.allow_rule)
 
     def _view(self, call: ToolCall) -> dict[str, Any]:
@@ -183,6 +206,23 @@ class AgentOps:
             if fnmatch.fnmatchcase(call.tool, glob):
                 return view(call.args)
         return call.args
+
+    async def _dry_approval(self, call: ToolCall, rule: str) -> Decision:
+        """What ``_approval`` would answer, without opening, expiring or consuming anything: a
+        granted approval is reported as allow (the real call will consume it), anything else as
+        needs-approval naming the open request, if there is one."""
+        existing = await self.approvals.find(call.identity.tenant, call.args_hash())
+        status = existing.effective().status if existing is not None else None
+        if existing is not None and status == "approved":
+            return Decision.allow(rule, f"approved by {existing.decided_by} ({existing.id})")
+        if existing is not None and status == "denied" and time.time() <= existing.expires_at:
+            return Decision.deny(f"{existing.decided_by} denied this exact call", "", rule)
+        return Decision(
+            kind="needs_approval",
+            reason=f"{call.tool} needs a human decision",
+            approval_id=existing.id if status == "pending" else None,
+            rule=rule,
+        )
 
     async def _approval(self, call: ToolCall, rule: str) -> Decision:
         existing = await self.approvals.find(call.identity.tenant, call.args_hash())
@@ -223,7 +263,7 @@ class AgentOps:
             rule=rule,
         )
 
-    def _record(self, call: ToolCall, d: Decision) -> None:
+    def _record(self, call: ToolCall, d: Decision, log_it: bool = True) -> None:
         i = call.identity
         self.decisions.append(
             DecisionRecord(
@@ -237,6 +277,8 @@ class AgentOps:
                 d.rule,
             )
         )
+        if not log_it:  # a dry check (the hook) acts on nothing, and must stay cheap
+            return
         (log.debug if d.kind == "allow" else log.info)(
             "decision",
             point=call.point,
@@ -254,7 +296,10 @@ class AgentOps:
         self, call: ToolCall, fn: Callable[[], Awaitable[T]], meta: dict[str, Any] | None = None
     ) -> T:
         """Run ``fn`` under the full policy; raises an ``AgentOpsError`` if it may not run."""
-        ctx = context_from_meta(meta) if meta else None
+        import structlog
+        from opentelemetry.propagate import extract
+
+        ctx = extract(meta) if meta else None  # W3C trace context from MCP ``params._meta``
         i = call.identity
         base = {
             "gen_ai.operation.name": "execute_tool",

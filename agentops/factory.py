@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auraison.settings import Settings
 
@@ -12,7 +13,9 @@ from .decision import Identity
 from .engine import AgentOps, PolicySource
 from .policy import DEFAULT_POLICY
 from .quotas import QuotaLedger
-from .tracing import TraceSink, build_provider
+
+if TYPE_CHECKING:  # the tracing stack (the OTel SDK) is imported by the engines that trace
+    from .tracing import TraceSink
 
 
 def approval_store(settings: Settings) -> ApprovalStore:
@@ -76,6 +79,8 @@ def build_agentops(
 ) -> AgentOps:
     """The engine the settings describe; ``ledger`` is the management plane's quota ledger
     (the billing package supplies it: AgentOps cannot import the planes above it)."""
+    from .tracing import build_provider
+
     ao = settings.agentops
     if sink is None and ao.lake_sink:
         sink = StreamTraceSink(settings) if ao.trace_via == "stream" else LazyLakeSink(settings)

@@ -1,22 +1,44 @@
-"""Enforcement point 3: Claude Code's ``PreToolUse`` hook asks the same engine.
+"""Enforcement point 3: Claude Code's ``PreToolUse`` hook asks the same engine — a dry check.
 
-Claude Code runs ``auraison hook pre-tool-use`` with the hook JSON on stdin; we answer with
-``hookSpecificOutput.permissionDecision``: ``allow``, or ``deny`` with the reason and hint
-(Claude sees them). A call that needs a human becomes ``ask`` when it goes straight to a plane
-server (Claude Code's prompt is then the approval); for the gateway, which enforces approvals
-itself, it is ``deny`` naming the pending approval id to decide with ``auraison approvals``.
-Only MCP tools (``mcp__<server>__<tool>``) are governed; others get no opinion.
+Claude Code runs ``auraison hook pre-tool-use`` before every tool call, with the hook JSON on
+stdin. The hook is advisory to a gateway that enforces for real, so it must never change state:
+it asks ``engine.decide(call, dry=True)``, which neither opens an approval request nor consumes a
+granted one (only the call that runs consumes). It answers:
+
+* ``deny`` with the reason and hint where the policy denies (Claude sees them), and for shell
+  commands that would decide an approval (``auraison approvals approve …``): agents never decide;
+* ``ask`` where the policy wants a person (an approval-gated tool without a granted approval),
+  so Claude Code's own permission prompt stays on for it;
+* nothing where the policy allows: Claude Code's default applies (never a blanket ``allow``,
+  which would switch its permission prompt off).
+
+It fails closed: any error — bad input, an unreadable policy, an unreachable approval store —
+exits 2 with one line on stderr, which Claude Code treats as a blocked call. And it is fast (it
+runs before every tool call): no tracer, no plane servers, no numpy unless a robot place must be
+resolved.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from typing import Any
+import re
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .decision import Identity, ToolCall
-from .engine import AgentOps
 
-GATEWAY_SERVERS = ("auraison",)
+if TYPE_CHECKING:
+    from auraison.settings import Settings
+
+    from .engine import AgentOps
+
+GATEWAY_SERVERS = ("auraison", "plugin_auraison_auraison")
+"""The gateway's server name in the project's ``.mcp.json`` and as the installed plugin's."""
+
+_DECIDES_APPROVALS = re.compile(r"\bauraison\b.*\bapprovals\s+(approve|deny)\b", re.S)
 
 
 def tool_name(claude_tool: str) -> str | None:
@@ -28,9 +50,34 @@ def tool_name(claude_tool: str) -> str | None:
     return tool if server in GATEWAY_SERVERS else f"{server}_{tool}"
 
 
+def _answer(kind: str, reason: str) -> dict[str, Any]:
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": kind,
+            "permissionDecisionReason": reason,
+        }
+    }
+
+
+def shell_answer(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A shell command that would decide an approval is an agent deciding: deny it."""
+    command = (payload.get("tool_input") or {}).get("command", "")
+    if isinstance(command, str) and _DECIDES_APPROVALS.search(command):
+        return _answer(
+            "deny",
+            "Denied: agents never decide approvals. Tell the person the approval id "
+            "(approvals_list) and ask them to run `auraison approvals approve <id>` in their terminal.",
+        )
+    return None
+
+
 async def pre_tool_use(
     engine: AgentOps, payload: dict[str, Any], identity: Identity
 ) -> dict[str, Any] | None:
+    """The hook's answer for one ``PreToolUse`` payload, or ``None`` for no opinion."""
+    if payload.get("tool_name") == "Bash":
+        return shell_answer(payload)
     name = tool_name(str(payload.get("tool_name", "")))
     if name is None:
         return None
@@ -42,21 +89,21 @@ async def pre_tool_use(
         call_id=str(payload.get("tool_use_id") or payload.get("session_id") or "hook"),
         point="hook",
     )
-    decision = await engine.decide(call)
-    kind = {"allow": "allow", "deny": "deny", "shed": "deny", "needs_approval": "ask"}[decision.kind]
-    if decision.kind == "needs_approval" and _server(payload) in GATEWAY_SERVERS:
-        kind = "deny"
-    return {
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": kind,
-            "permissionDecisionReason": decision.message(),
-        }
-    }
-
-
-def _server(payload: dict[str, Any]) -> str:
-    return str(payload.get("tool_name", "")).split("__", 2)[1]
+    decision = await engine.decide(call, dry=True)
+    if decision.kind == "allow":
+        return None
+    if decision.kind == "needs_approval":
+        where = (
+            f"request {decision.approval_id} is waiting"
+            if decision.approval_id
+            else "the gateway opens a request when the call is made"
+        )
+        return _answer(
+            "ask",
+            f"{name} needs a person's approval ({where}); confirm here, then approve it with "
+            "`auraison approvals approve <id>`.",
+        )
+    return _answer("deny", decision.message())
 
 
 def parse(stdin_text: str) -> dict[str, Any]:
@@ -64,3 +111,61 @@ def parse(stdin_text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("the hook input must be a JSON object")
     return data
+
+
+def hook_engine(settings: Settings) -> AgentOps:
+    """The engine a dry check needs: the policy and the approval store, nothing that traces,
+    meters or connects to a plane (those belong to the call that runs)."""
+    from .engine import AgentOps, PolicySource
+    from .factory import approval_store
+    from .policy import DEFAULT_POLICY
+
+    engine = AgentOps(
+        policy=PolicySource(settings.agentops.policy_file or DEFAULT_POLICY),
+        approvals=approval_store(settings),
+        enabled=settings.agentops.enabled,
+    )
+    engine.arg_views["robot_*"] = _lazy_robot_view(settings)
+    return engine
+
+
+def _lazy_robot_view(settings: Settings) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The robot plane's argument view (a place name resolved to x/y for the geofence), built on
+    the first robot call that names a place: loading the world costs numpy, most calls don't."""
+    view: list[Callable[[dict[str, Any]], dict[str, Any]]] = []
+
+    def resolve(args: dict[str, Any]) -> dict[str, Any]:
+        if "place" not in args:
+            return args
+        if not view:
+            from auraison.mcp_servers.robot.places import places_for, policy_view
+
+            view.append(policy_view(places_for(settings)))
+        return view[0](args)
+
+    return resolve
+
+
+def main(settings: Settings | None = None) -> int:
+    """``auraison hook pre-tool-use``: JSON in on stdin, the answer out on stdout, exit 0; on
+    any failure exit 2 with one line on stderr (Claude Code blocks the call)."""
+    try:
+        payload = parse(sys.stdin.read())
+        if payload.get("tool_name") != "Bash" and tool_name(str(payload.get("tool_name", ""))) is None:
+            return 0  # not governed here: no opinion, Claude Code's own rules apply
+        if settings is None:
+            from auraison.settings import load_settings
+
+            settings = load_settings()
+        from .factory import default_identity
+
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the answer, and only that
+            answer = asyncio.run(pre_tool_use(hook_engine(settings), payload, default_identity(settings)))
+    except Exception as exc:  # fail closed, whatever broke
+        what = "the hook input is not valid JSON" if isinstance(exc, json.JSONDecodeError) else "failed"
+        line = " ".join(f"auraison hook: {what}: {exc}".split())
+        print(f"{line} — the call is blocked", file=sys.stderr)
+        return 2
+    if answer is not None:
+        print(json.dumps(answer))
+    return 0

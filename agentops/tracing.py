@@ -18,14 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from opentelemetry import trace
-from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 log = structlog.get_logger("auraison.agentops.tracing")
-
-TRACER_NAME = "auraison.agentops"
 
 
 def span_to_row(span: ReadableSpan) -> dict[str, Any]:
@@ -234,22 +230,3 @@ def build_provider(
     for p in extra:
         provider.add_span_processor(p)
     return provider
-
-
-def context_from_meta(meta: dict[str, Any] | None) -> Any:
-    """W3C trace context carried in MCP ``params._meta`` (``traceparent``/``tracestate``)."""
-    return extract(meta or {})
-
-
-def meta_with_context() -> dict[str, str]:
-    """The current trace context, to put in an outgoing MCP request's ``_meta``."""
-    carrier: dict[str, str] = {}
-    inject(carrier)
-    return carrier
-
-
-def current_ids() -> tuple[str | None, str | None]:
-    ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid:
-        return None, None
-    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"

@@ -9,7 +9,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from auraison.errors import UserError
-from auraison.sim.world import line_of  # one YAML line finder; the sim owns it (it imports nothing of ours)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -37,5 +36,9 @@ def parse_yaml_model(text: str, source: str, model: type[M], error: type[UserErr
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        # One YAML line finder; the sim owns it (it imports nothing of ours). Imported here, on
+        # the error path, so loading a policy (the hook, every CLI start) never pulls in numpy.
+        from auraison.sim.world import line_of
+
         line = line_of(root, err["loc"])
         raise error(f"{source}: line {line}: {loc}: {err['msg']}{more}") from None

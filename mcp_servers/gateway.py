@@ -20,10 +20,11 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from pydantic import Field
 
-from auraison.agentops.approvals import ApprovalError
 from auraison.agentops.engine import AgentOps
 from auraison.agentops.factory import build_agentops, default_identity
-from auraison.agentops.middleware import AgentOpsMiddleware, token_identity
+from auraison.agentops.middleware import AgentOpsMiddleware, current_identity, token_identity
+from auraison.errors import AuraisonError
+from auraison.identity import Identity
 from auraison.mcp_servers import PLANES
 from auraison.mcp_servers.billing.grants import GrantLedger, quota_ledger
 from auraison.mcp_servers.billing.identity import KEY_PREFIX
@@ -119,11 +120,11 @@ def build_gateway(
         gateway.mount(server, namespace=namespace)
     gateway.planes = planes  # type: ignore[attr-defined]
     if "robot" in (servers or PLANES):
-        from auraison.mcp_servers.robot.server import places_for, policy_view
+        from auraison.mcp_servers.robot.places import places_for, policy_view
 
         engine.arg_views["robot_*"] = policy_view(places_for(settings))
     resolve = token_identity(default_identity(settings))
-    _approval_tools(gateway, engine, default_identity(settings).tenant)
+    _approval_tools(gateway, engine, default_identity(settings))
     gateway.add_middleware(AgentOpsMiddleware(engine, resolve))
     gateway.engine = engine  # type: ignore[attr-defined]
     return gateway
@@ -145,14 +146,8 @@ async def close_gateway(gateway: FastMCP) -> None:
             lake_state["lake"] = None
 
 
-def _approval_tools(gateway: FastMCP, engine: AgentOps, default_tenant: str) -> None:
-    from fastmcp.server.dependencies import get_access_token
+def _approval_tools(gateway: FastMCP, engine: AgentOps, default: Identity) -> None:
     from mcp.types import ToolAnnotations
-
-    def caller():
-        token = get_access_token()
-        claims = (token.claims or {}) if token else {}
-        return claims.get("tenant"), (token.client_id if token else "local")
 
     @gateway.tool(annotations=ToolAnnotations(readOnlyHint=True))
     async def approvals_list(
@@ -161,9 +156,9 @@ def _approval_tools(gateway: FastMCP, engine: AgentOps, default_tenant: str) -> 
             Field(description="which approvals to show"),
         ] = "pending",
     ) -> list[dict[str, Any]]:
-        """Approval requests of your tenant: id, tool, (redacted) arguments, status, expiry."""
-        tenant = caller()[0] or default_tenant
-        items = await engine.approvals.list(tenant)
+        """Approval requests of your tenant: id, tool, (redacted) arguments, status, expiry.
+        Agents read this to tell the person which id to approve; only people decide."""
+        items = await engine.approvals.list(current_identity(default).tenant)
         return [a.model_dump() for a in items if status in ("all", a.status)]
 
     @gateway.tool(annotations=ToolAnnotations(destructiveHint=True))
@@ -172,15 +167,13 @@ def _approval_tools(gateway: FastMCP, engine: AgentOps, default_tenant: str) -> 
         approve: bool,
         reason: Annotated[str, Field(max_length=500)] = "",
     ) -> dict[str, Any]:
-        """Approve or deny a pending request; the agent may then call the tool again with the
-        exact same arguments (an approval is single-use and bound to those arguments)."""
-        tenant, subject = caller()
-        tenant = tenant or default_tenant
-        current = await engine.approvals.get(approval_id)
-        if current is None or current.tenant != tenant:
-            raise ToolError(f"no approval {approval_id} in tenant {tenant}; see approvals_list")
+        """Approve or deny a pending request (people only: an API key issued to a person); the
+        agent may then call the tool again with the exact same arguments (an approval is
+        single-use and bound to those arguments)."""
         try:
-            decided = await engine.approvals.decide(approval_id, approve, by=subject, reason=reason)
-        except ApprovalError as exc:
+            decided = await engine.approvals.decide(
+                approval_id, approve, by=current_identity(default), reason=reason
+            )
+        except AuraisonError as exc:
             raise ToolError(str(exc)) from None
         return decided.model_dump()

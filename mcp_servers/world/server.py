@@ -15,8 +15,8 @@ from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from auraison.mcp_servers.robot.places import places_for
 from auraison.mcp_servers.robot.rosbridge import RobotUnavailable, RosbridgeClient
-from auraison.mcp_servers.robot.server import places_for
 from auraison.mcp_servers.robot.service import RobotService
 from auraison.settings import Settings
 

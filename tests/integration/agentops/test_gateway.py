@@ -13,6 +13,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from auraison.agentops import AgentOps
+from auraison.identity import Identity, PrincipalKind
 from auraison.mcp_servers.gateway import build_gateway
 from auraison.settings import Settings
 from tests.conftest import free_port
@@ -39,7 +40,8 @@ async def test_tools_list_follows_the_role(tmp_path: Path) -> None:
         operator = {t.name for t in await c.list_tools()}
     assert "robot_drive" not in viewer and "robot_navigate_to" not in viewer
     assert {"robot_get_state", "robot_stop", "lake_query"} <= viewer
-    assert {"robot_drive", "robot_navigate_to", "approvals_decide"} <= operator
+    assert {"robot_drive", "robot_navigate_to", "approvals_list"} <= operator
+    assert "approvals_decide" not in operator  # stdio and in-process sessions are agents
 
 
 async def test_denial_carries_reason_and_hint_and_tool_never_runs(tmp_path: Path) -> None:
@@ -53,6 +55,7 @@ async def test_denial_carries_reason_and_hint_and_tool_never_runs(tmp_path: Path
 
 
 async def test_approval_round_trip_over_mcp(tmp_path: Path) -> None:
+    """The session asks, cannot decide for itself, a person decides, the retry runs once."""
     gw = gateway(tmp_path)
     async with Client(gw) as c:
         res = await c.call_tool("robot_drive", {"linear": 0.1}, raise_on_error=False)
@@ -60,14 +63,21 @@ async def test_approval_round_trip_over_mcp(tmp_path: Path) -> None:
         assert d["kind"] == "needs_approval"
         pending = (await c.call_tool("approvals_list", {})).structured_content["result"]
         assert [p["id"] for p in pending] == [d["approval_id"]]
-        await c.call_tool("approvals_decide", {"approval_id": d["approval_id"], "approve": True})
-        assert (await c.call_tool("robot_drive", {"linear": 0.1})).data == "drove 0.1 for 1.0s"
-        bad = await c.call_tool(
-            "approvals_decide", {"approval_id": "not-an-id", "approve": True}, raise_on_error=False
+        refused = await c.call_tool(
+            "approvals_decide", {"approval_id": d["approval_id"], "approve": True}, raise_on_error=False
         )
-        assert bad.is_error
+        assert refused.is_error and decision_of(refused)["rule"] == "humans-only"
+        person = Identity(tenant="default", subject="alice", kind=PrincipalKind.human)
+        await gw.engine.approvals.decide(d["approval_id"], True, by=person)
+        assert (await c.call_tool("robot_drive", {"linear": 0.1})).data == "drove 0.1 for 1.0s"
+        again = await c.call_tool("robot_drive", {"linear": 0.1}, raise_on_error=False)
+        assert decision_of(again)["kind"] == "needs_approval"  # single use
     kinds = [(r.tool, r.kind) for r in gw.engine.decisions if r.tool == "robot_drive"]
-    assert kinds == [("robot_drive", "needs_approval"), ("robot_drive", "allow")]
+    assert kinds == [
+        ("robot_drive", "needs_approval"),
+        ("robot_drive", "allow"),
+        ("robot_drive", "needs_approval"),
+    ]
 
 
 async def test_overload_is_shed_with_machine_readable_retry_after(tmp_path: Path) -> None:
