@@ -137,6 +137,12 @@ class ControlSettings(BaseModel):
     )
     api_url: str = Field("http://127.0.0.1:8710", description="where agents send heartbeats")
     webhook_secret: SecretStr | None = Field(None, description="HMAC key for job-completion webhooks")
+    webhook_allow: list[str] = Field(
+        [],
+        description="callback_url destinations allowed although not public (loopback, private, "
+        "link-local): URL prefixes (http://10.0.0.5:9000/hooks/), hosts or IPs (any port), or CIDR "
+        "networks; e.g. AURAISON_CONTROL__WEBHOOK_ALLOW='[\"127.0.0.1\"]'",
+    )
     reconcile_s: float = Field(5.0, gt=0, description="how often job states are refreshed from Ray")
     heartbeat_s: float = Field(10.0, gt=0, description="agent heartbeat interval; 3 missed = stale")
     log_tail_bytes: int = Field(65_536, ge=1024, le=10_000_000)

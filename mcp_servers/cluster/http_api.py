@@ -1,23 +1,45 @@
 """The control plane's HTTP API (``auraison control serve``): clusters, jobs, experiments and
 agents, with OpenAPI at ``/openapi.json`` and bearer-token auth (the settings' static tokens or
-the management plane's API keys). It is the second face of ``ControlPlane``: the same models,
-the same validation and the same role checks as the ``cluster`` MCP tools.
+the management plane's API keys). It is the second face of ``ControlPlane`` and the fourth
+AgentOps enforcement point (``point="http"``): every route — reads too — is decided by the same
+engine as the ``cluster`` MCP tool of the same name, with the same tool name and the same
+arguments, so guardrails, approvals, quotas, limits and traces cannot be side-stepped by
+calling the HTTP face instead of the MCP one, and an approval granted for a call made on one
+face binds the identical call on the other (same arguments hash).
+
+Each operation names its MCP tool in the OpenAPI document (``x-auraison-tool``). Its arguments
+are that tool's: path and query parameters under the tool's argument names (query parameters
+only when sent, as an MCP client omits a default), and the JSON body exactly as it was sent.
+
+Decisions as HTTP answers, each body carrying the decision as JSON:
+
+* deny → ``403`` (``decision.reason`` and ``decision.hint``: what to do instead);
+* needs approval → ``409`` with ``approval_id``: nothing ran; a human approves with
+  ``auraison approvals approve <approval_id>`` and the *identical* request, sent again, runs
+  once. (Not ``202``: a 2xx would read as done to a client that checks only for success.)
+* shed → ``429`` with ``Retry-After`` (seconds).
 
 No ``from __future__ import annotations`` here: FastAPI resolves the route signatures at run
 time, and they refer to names local to ``build_app``."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from auraison.agentops.decision import ToolCall
+from auraison.agentops.engine import AgentOps
+from auraison.agentops.errors import AgentOpsError, ApprovalPending, ToolShed
 from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.identity import Identity, PrincipalKind, Role, key_kind
 from auraison.mcp_servers.toolcall import Lazy
 from auraison.settings import Settings
 
@@ -26,13 +48,21 @@ from .clusters import ClusterUnavailable
 from .experiments import Metric
 from .models import AgentInfo, AgentSpec, ClusterInfo, ClusterStatus, JobInfo, JobLogs, JobRequest
 from .service import Caller, ControlPlane, Forbidden
+from .webhooks import CallbackRefused, check_callback
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 SID = r"^[A-Za-z0-9_.-]{1,100}$"
+TOOL = "x-auraison-tool"
+"""OpenAPI extension on every operation: the MCP tool (gateway name) whose decision it gets."""
+T = TypeVar("T")
 
 
 class Problem(BaseModel):
     detail: str
+    decision: dict[str, Any] | None = Field(
+        None, description="the AgentOps decision (kind, reason, hint, rule, approval_id, retry_after_s)"
+    )
+    approval_id: str | None = Field(None, description="approve it, then send the identical request again")
 
 
 class ExperimentIn(BaseModel):
@@ -71,17 +101,87 @@ class AgentStopIn(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "invalid request"},
     401: {"model": Problem, "description": "missing or unknown bearer token"},
-    403: {"model": Problem, "description": "the caller's role may not do this"},
+    403: {"model": Problem, "description": "denied by the AgentOps policy (decision) or the caller's role"},
     404: {"model": Problem, "description": "no such object in the caller's tenant"},
-    409: {"model": Problem, "description": "refused: no quota grant"},
+    409: {
+        "model": Problem,
+        "description": "needs human approval (approval_id; nothing ran: approve it, then send the "
+        "identical request again), or refused: no quota grant",
+    },
+    429: {"model": Problem, "description": "shed under load: retry after the Retry-After header (seconds)"},
     503: {"model": Problem, "description": "a dependency (Ray, the lake, the management plane) is down"},
 }
 
 
-def build_app(settings: Settings, plane: ControlPlane | None = None, reconcile: bool = False) -> FastAPI:
-    from auraison.mcp_servers.gateway import HashedTokenVerifier
+def decision_response(exc: AgentOpsError) -> JSONResponse:
+    """An engine refusal as an HTTP answer: 403 deny, 409 needs approval, 429 shed."""
+    d = exc.decision
+    body: dict[str, Any] = {"detail": d.message(), "decision": d.payload()}
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApprovalPending):
+        code = 409
+        body["approval_id"] = d.approval_id
+        body["detail"] = (
+            f"Needs human approval (approval id {d.approval_id}): {d.reason}. Nothing ran. A human "
+            f"approves with `auraison approvals approve {d.approval_id}`; then send the identical "
+            "request again and it runs once."
+        )
+    elif isinstance(exc, ToolShed):
+        code = 429
+        headers["Retry-After"] = str(max(1, math.ceil(d.retry_after_s or 1)))
+    else:
+        code = 403
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def status_for(exc: AuraisonError) -> int:
+    """A domain refusal's HTTP status (an engine decision never gets here)."""
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, GrantRefused):
+        return 503 if "unavailable" in str(exc) else 409
+    if isinstance(exc, ClusterUnavailable):
+        return 503
+    code = getattr(exc, "status_code", 500)
+    if code != 500:
+        return code
+    if isinstance(exc, UserError):
+        return 400
+    return 503 if "unavailable" in str(exc) else 400
+
+
+def identity_of(claims: dict[str, Any], subject: str) -> Identity:
+    """The engine's identity for a verified bearer token. A management-plane key is a person's
+    unless its role is ``agent`` (``key_kind``); a static token is an agent unless the verifier
+    says otherwise (anything not proven human is an agent)."""
+    role = Role(str(claims["role"]))
+    if claims.get("kind"):
+        kind = PrincipalKind(str(claims["kind"]))
+    else:
+        kind = key_kind(role) if claims.get("key_id") else PrincipalKind.agent
+    return Identity(
+        tenant=str(claims["tenant"]),
+        role=role,
+        subject=subject,
+        kind=kind,
+        user_id=claims.get("user_id"),
+        key_id=claims.get("key_id"),
+    )
+
+
+def build_app(
+    settings: Settings,
+    plane: ControlPlane | None = None,
+    reconcile: bool = False,
+    engine: AgentOps | None = None,
+) -> FastAPI:
+    from auraison.mcp_servers.billing.grants import GrantLedger
+    from auraison.mcp_servers.gateway import HashedTokenVerifier, build_engine
 
     cp = Lazy(lambda: ControlPlane(settings), plane)
+    engine = engine or build_engine(settings)
 
     def open_billing():
         from auraison.mcp_servers.billing.service import Billing
@@ -99,46 +199,65 @@ def build_app(settings: Settings, plane: ControlPlane | None = None, reconcile: 
         stop.set()
         if task is not None:
             await task
+        if isinstance(engine.ledger, GrantLedger):
+            await engine.ledger.close()  # settle the quota grants the API drew on
 
     app = FastAPI(
         title="Auraison control plane",
         version="1",
-        description="Clusters, Ray jobs, experiments and agent lifecycle.",
+        description="Clusters, Ray jobs, experiments and agent lifecycle, each operation decided by "
+        "AgentOps as the MCP tool named in its `x-auraison-tool`. 403: denied (the decision says "
+        "why and what instead); 409 with approval_id: a human approves (`auraison approvals "
+        "approve <id>`), then the identical request runs once; 429: retry after Retry-After.",
         lifespan=lifespan,
         responses=ERRORS,
     )
+    app.state.engine = engine
     bearer = HTTPBearer(auto_error=False)
 
-    async def caller(
+    async def identity(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Caller:
+    ) -> Identity:
         token = await verifier.verify_token(creds.credentials) if creds else None
-        if token is None:
-            raise HTTPException(
-                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return Caller(token.claims["tenant"], token.claims["role"])
+        if token is not None:
+            try:
+                return identity_of(token.claims or {}, str(token.client_id))
+            except (KeyError, ValueError):
+                pass  # a token whose grant names no known role proves nothing
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
-    Who = Annotated[Caller, Depends(caller)]
+    Who = Annotated[Identity, Depends(identity)]
+
+    @app.exception_handler(AgentOpsError)
+    async def engine_refusal(_: Request, exc: AgentOpsError) -> JSONResponse:
+        return decision_response(exc)
 
     @app.exception_handler(AuraisonError)
     async def domain_error(_: Request, exc: AuraisonError) -> JSONResponse:
-        if isinstance(exc, Forbidden):
-            code = 403
-        elif isinstance(exc, NotFound):
-            code = 404
-        elif isinstance(exc, GrantRefused):
-            code = 503 if "unavailable" in str(exc) else 409
-        elif isinstance(exc, UserError):
-            code = 400
-        elif isinstance(exc, ClusterUnavailable) or "unavailable" in str(exc):
-            code = 503
-        else:
-            code = 400
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
 
-    async def run(fn, *args):
-        return await run_in_threadpool(fn, *args)
+    async def call(request: Request, who: Identity, args: dict[str, Any], fn: Callable[..., T], *a: Any) -> T:
+        """Run ``fn(caller, *a)`` under the engine, as the route's MCP tool with ``args``."""
+        tool = request.scope["route"].openapi_extra[TOOL]
+        meta = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
+        tc = ToolCall(identity=who, tool=tool, args=args, point="http", traceparent=meta.get("traceparent"))
+        caller = Caller(who.tenant, who.role)
+        return await engine.execute(tc, lambda: run_in_threadpool(fn, caller, *a), meta=meta or None)
+
+    def sent(request: Request, **values: Any) -> dict[str, Any]:
+        """The query parameters the client sent (validated), as an MCP client's arguments."""
+        return {k: v for k, v in values.items() if k in request.query_params}
+
+    async def body(request: Request, model: type[BaseModel] | None = None) -> Any:
+        """The JSON body exactly as sent (an MCP client's arguments are hashed as sent); with
+        ``model``, only its fields, so a body cannot smuggle in a path parameter's name."""
+        raw = await request.json()
+        if model is None:
+            return raw
+        return {k: v for k, v in raw.items() if k in model.model_fields}
+
+    def tool(name: str) -> dict[str, Any]:
+        return {"openapi_extra": {TOOL: name}}
 
     ClusterName = Annotated[str, Path(pattern=NAME)]
     Sid = Annotated[str, Path(pattern=SID)]
@@ -146,98 +265,144 @@ def build_app(settings: Settings, plane: ControlPlane | None = None, reconcile: 
     ExpId = Annotated[str, Path(pattern=r"^exp_[0-9a-f]{12}$")]
     AgentId = Annotated[str, Path(pattern=r"^agt_[0-9a-f]{16}$")]
 
-    @app.get("/clusters", response_model=list[ClusterInfo], tags=["clusters"])
-    async def list_clusters(who: Who):
-        return await run(cp().cluster_list, who)
+    @app.get("/clusters", response_model=list[ClusterInfo], tags=["clusters"], **tool("cluster_list"))
+    async def list_clusters(request: Request, who: Who):
+        return await call(request, who, {}, cp().cluster_list)
 
-    @app.get("/clusters/{name}", response_model=ClusterStatus, tags=["clusters"])
-    async def cluster_status(who: Who, name: ClusterName):
-        return await run(cp().cluster_status, who, name)
+    @app.get("/clusters/{name}", response_model=ClusterStatus, tags=["clusters"], **tool("cluster_status"))
+    async def cluster_status(request: Request, who: Who, name: ClusterName):
+        return await call(request, who, {"cluster": name}, cp().cluster_status, name)
 
-    @app.post("/clusters/{name}/start", response_model=ClusterStatus, tags=["clusters"])
-    async def cluster_start(who: Who, name: ClusterName):
-        return await run(cp().cluster_start, who, name)
+    @app.post(
+        "/clusters/{name}/start", response_model=ClusterStatus, tags=["clusters"], **tool("cluster_start")
+    )
+    async def cluster_start(request: Request, who: Who, name: ClusterName):
+        return await call(request, who, {"cluster": name}, cp().cluster_start, name)
 
-    @app.post("/clusters/{name}/stop", response_model=ClusterStatus, tags=["clusters"])
-    async def cluster_stop(who: Who, name: ClusterName):
-        return await run(cp().cluster_stop, who, name)
+    @app.post(
+        "/clusters/{name}/stop", response_model=ClusterStatus, tags=["clusters"], **tool("cluster_stop")
+    )
+    async def cluster_stop(request: Request, who: Who, name: ClusterName):
+        return await call(request, who, {"cluster": name}, cp().cluster_stop, name)
 
-    @app.get("/manifests/{name}", tags=["clusters"])
-    async def manifest(who: Who, name: Literal["ros-dev-gpu", "torch-dev-gpu"]) -> dict[str, Any]:
-        return await run(cp().cluster_render_manifest, who, name)
-
-    @app.post("/jobs", response_model=JobInfo, tags=["jobs"])
-    async def submit(who: Who, job: JobRequest):
-        return await run(cp().job_submit, who, job)
-
-    @app.get("/jobs", response_model=list[JobInfo], tags=["jobs"])
-    async def list_jobs(who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50):
-        return await run(cp().job_list, who, limit)
-
-    @app.get("/jobs/{submission_id}", response_model=JobInfo, tags=["jobs"])
-    async def job_status(who: Who, submission_id: Sid):
-        return await run(cp().job_status, who, submission_id)
-
-    @app.get("/jobs/{submission_id}/logs", response_model=JobLogs, tags=["jobs"])
-    async def job_logs(
-        who: Who, submission_id: Sid, tail_bytes: Annotated[int, Query(ge=1024, le=1_000_000)] = 16_384
-    ):
-        return await run(cp().job_logs, who, submission_id, tail_bytes)
-
-    @app.post("/jobs/{submission_id}/stop", response_model=JobInfo, tags=["jobs"])
-    async def job_stop(who: Who, submission_id: Sid):
-        return await run(cp().job_stop, who, submission_id)
-
-    @app.post("/experiments", tags=["experiments"])
-    async def experiment_create(who: Who, body: ExperimentIn) -> dict[str, Any]:
-        return await run(cp().experiment_create, who, body.name, body.tags)
-
-    @app.post("/experiments/{experiment_id}/runs", tags=["experiments"])
-    async def run_start(who: Who, experiment_id: ExpId, body: RunIn) -> dict[str, Any]:
-        return await run(cp().run_start, who, experiment_id, body.params, body.job_id)
-
-    @app.post("/runs/{run_id}/params", tags=["experiments"])
-    async def log_params(
-        who: Who, run_id: RunId, params: dict[str, str | int | float | bool]
-    ) -> dict[str, int]:
-        return {"logged": await run(cp().log_params, who, run_id, params)}
-
-    @app.post("/runs/{run_id}/metrics", tags=["experiments"])
-    async def log_metrics(who: Who, run_id: RunId, body: MetricsIn) -> dict[str, int]:
-        return {"logged": await run(cp().log_metrics, who, run_id, body.metrics)}
-
-    @app.post("/runs/{run_id}/end", tags=["experiments"])
-    async def run_end(who: Who, run_id: RunId, body: RunEnd) -> dict[str, Any]:
-        return await run(cp().run_end, who, run_id, body.status)
-
-    @app.get("/experiments/{experiment_id}/compare", tags=["experiments"])
-    async def runs_compare(
-        who: Who, experiment_id: ExpId, metric: Annotated[str, Query(pattern=r"^[A-Za-z0-9_./-]{1,100}$")]
+    @app.get("/manifests/{name}", tags=["clusters"], **tool("cluster_render_manifest"))
+    async def manifest(
+        request: Request, who: Who, name: Literal["ros-dev-gpu", "torch-dev-gpu"]
     ) -> dict[str, Any]:
-        return await run(cp().runs_compare, who, experiment_id, metric, False)
+        return await call(request, who, {"name": name}, cp().cluster_render_manifest, name)
 
-    @app.post("/agents", response_model=AgentInfo, tags=["agents"])
-    async def agent_register(who: Who, body: AgentRegisterIn):
-        return await run(cp().agent_register, who, body.spec, body.resume_lease)
+    @app.post("/jobs", response_model=JobInfo, tags=["jobs"], **tool("cluster_job_submit"))
+    async def submit(request: Request, who: Who, job: JobRequest):
+        if job.callback_url is not None:
+            try:  # bad input, refused before any decision (no approval opened for it)
+                await check_callback(str(job.callback_url), settings.control.webhook_allow)
+            except CallbackRefused as exc:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": "callback_refused",
+                            "loc": ("body", "callback_url"),
+                            "msg": str(exc),
+                            "input": str(job.callback_url),
+                        }
+                    ]
+                ) from None
+        return await call(request, who, {"job": await body(request)}, cp().job_submit, job)
 
-    @app.get("/agents", response_model=list[AgentInfo], tags=["agents"])
-    async def agent_list(who: Who):
-        return await run(cp().agent_list, who)
+    @app.get("/jobs", response_model=list[JobInfo], tags=["jobs"], **tool("cluster_job_list"))
+    async def list_jobs(request: Request, who: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        return await call(request, who, sent(request, limit=limit), cp().job_list, limit)
 
-    @app.get("/agents/{agent_id}", response_model=AgentInfo, tags=["agents"])
-    async def agent_status(who: Who, agent_id: AgentId):
-        return await run(cp().agent_status, who, agent_id)
+    @app.get("/jobs/{submission_id}", response_model=JobInfo, tags=["jobs"], **tool("cluster_job_status"))
+    async def job_status(request: Request, who: Who, submission_id: Sid):
+        return await call(request, who, {"submission_id": submission_id}, cp().job_status, submission_id)
 
-    @app.post("/agents/{agent_id}/start", response_model=AgentInfo, tags=["agents"])
-    async def agent_start(who: Who, agent_id: AgentId, body: AgentStartIn):
-        return await run(cp().agent_start, who, agent_id, body.quota_tool_calls)
+    @app.get("/jobs/{submission_id}/logs", response_model=JobLogs, tags=["jobs"], **tool("cluster_job_logs"))
+    async def job_logs(
+        request: Request,
+        who: Who,
+        submission_id: Sid,
+        tail_bytes: Annotated[int, Query(ge=1024, le=1_000_000)] = 16_384,
+    ):
+        args = {"submission_id": submission_id, **sent(request, tail_bytes=tail_bytes)}
+        return await call(request, who, args, cp().job_logs, submission_id, tail_bytes)
 
-    @app.post("/agents/{agent_id}/heartbeat", response_model=AgentInfo, tags=["agents"])
-    async def agent_heartbeat(who: Who, agent_id: AgentId):
-        return await run(cp().agent_heartbeat, who, agent_id)
+    @app.post("/jobs/{submission_id}/stop", response_model=JobInfo, tags=["jobs"], **tool("cluster_job_stop"))
+    async def job_stop(request: Request, who: Who, submission_id: Sid):
+        return await call(request, who, {"submission_id": submission_id}, cp().job_stop, submission_id)
 
-    @app.post("/agents/{agent_id}/stop", response_model=AgentInfo, tags=["agents"])
-    async def agent_stop(who: Who, agent_id: AgentId, body: AgentStopIn):
-        return await run(cp().agent_stop, who, agent_id, body.used_tool_calls)
+    @app.post("/experiments", tags=["experiments"], **tool("cluster_experiment_create"))
+    async def experiment_create(request: Request, who: Who, exp: ExperimentIn) -> dict[str, Any]:
+        args = await body(request, ExperimentIn)
+        return await call(request, who, args, cp().experiment_create, exp.name, exp.tags)
+
+    @app.post("/experiments/{experiment_id}/runs", tags=["experiments"], **tool("cluster_run_start"))
+    async def run_start(request: Request, who: Who, experiment_id: ExpId, run: RunIn) -> dict[str, Any]:
+        args = {**await body(request, RunIn), "experiment_id": experiment_id}
+        return await call(request, who, args, cp().run_start, experiment_id, run.params, run.job_id)
+
+    @app.post("/runs/{run_id}/params", tags=["experiments"], **tool("cluster_log_params"))
+    async def log_params(
+        request: Request, who: Who, run_id: RunId, params: dict[str, str | int | float | bool]
+    ) -> dict[str, int]:
+        args = {"run_id": run_id, "params": await body(request)}
+        return {"logged": await call(request, who, args, cp().log_params, run_id, params)}
+
+    @app.post("/runs/{run_id}/metrics", tags=["experiments"], **tool("cluster_log_metrics"))
+    async def log_metrics(request: Request, who: Who, run_id: RunId, points: MetricsIn) -> dict[str, int]:
+        args = {**await body(request, MetricsIn), "run_id": run_id}
+        return {"logged": await call(request, who, args, cp().log_metrics, run_id, points.metrics)}
+
+    @app.post("/runs/{run_id}/end", tags=["experiments"], **tool("cluster_run_end"))
+    async def run_end(request: Request, who: Who, run_id: RunId, end: RunEnd) -> dict[str, Any]:
+        args = {**await body(request, RunEnd), "run_id": run_id}
+        return await call(request, who, args, cp().run_end, run_id, end.status)
+
+    @app.get("/experiments/{experiment_id}/compare", tags=["experiments"], **tool("cluster_runs_compare"))
+    async def runs_compare(
+        request: Request,
+        who: Who,
+        experiment_id: ExpId,
+        metric: Annotated[str, Query(pattern=r"^[A-Za-z0-9_./-]{1,100}$")],
+    ) -> dict[str, Any]:
+        args = {"experiment_id": experiment_id, "metric": metric}
+        return await call(request, who, args, cp().runs_compare, experiment_id, metric, False)
+
+    @app.post("/agents", response_model=AgentInfo, tags=["agents"], **tool("cluster_agent_register"))
+    async def agent_register(request: Request, who: Who, reg: AgentRegisterIn):
+        # The MCP tool takes the spec; a re-registration's lease (HTTP only) joins it when sent.
+        args = {k: v for k, v in (await body(request, AgentRegisterIn)).items() if v is not None}
+        return await call(request, who, args, cp().agent_register, reg.spec, reg.resume_lease)
+
+    @app.get("/agents", response_model=list[AgentInfo], tags=["agents"], **tool("cluster_agent_list"))
+    async def agent_list(request: Request, who: Who):
+        return await call(request, who, {}, cp().agent_list)
+
+    @app.get("/agents/{agent_id}", response_model=AgentInfo, tags=["agents"], **tool("cluster_agent_status"))
+    async def agent_status(request: Request, who: Who, agent_id: AgentId):
+        return await call(request, who, {"agent_id": agent_id}, cp().agent_status, agent_id)
+
+    @app.post(
+        "/agents/{agent_id}/start", response_model=AgentInfo, tags=["agents"], **tool("cluster_agent_start")
+    )
+    async def agent_start(request: Request, who: Who, agent_id: AgentId, start: AgentStartIn):
+        args = {**await body(request, AgentStartIn), "agent_id": agent_id}
+        return await call(request, who, args, cp().agent_start, agent_id, start.quota_tool_calls)
+
+    @app.post(
+        "/agents/{agent_id}/heartbeat",
+        response_model=AgentInfo,
+        tags=["agents"],
+        **tool("cluster_agent_heartbeat"),
+    )
+    async def agent_heartbeat(request: Request, who: Who, agent_id: AgentId):
+        return await call(request, who, {"agent_id": agent_id}, cp().agent_heartbeat, agent_id)
+
+    @app.post(
+        "/agents/{agent_id}/stop", response_model=AgentInfo, tags=["agents"], **tool("cluster_agent_stop")
+    )
+    async def agent_stop(request: Request, who: Who, agent_id: AgentId, stop: AgentStopIn):
+        args = {**await body(request, AgentStopIn), "agent_id": agent_id}
+        return await call(request, who, args, cp().agent_stop, agent_id, stop.used_tool_calls)
 
     return app

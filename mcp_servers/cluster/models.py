@@ -52,7 +52,11 @@ class JobRequest(BaseModel):
     runtime_env: dict[str, Any] = Field({}, description="Ray runtime_env: working_dir, pip, env_vars, …")
     resources: Resources = Resources()
     metadata: dict[str, str] = {}
-    callback_url: HttpUrl | None = Field(None, description="POSTed a signed JSON body when the job ends")
+    callback_url: HttpUrl | None = Field(
+        None,
+        description="POSTed a signed JSON body when the job ends; a public address, unless "
+        "control.webhook_allow names it (loopback, private and link-local ones are refused)",
+    )
 
 
 class JobInfo(BaseModel):

@@ -1,9 +1,12 @@
-"""Pydantic AI agents under AgentOps, and the same decisions at all three enforcement points."""
+"""Pydantic AI agents under AgentOps, and the same decisions at every enforcement point: the
+gateway, the Pydantic AI capability, the Claude Code hook and the control plane's HTTP API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastmcp import Client
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,6 +26,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from auraison.agentops import AgentOps, Identity
 from auraison.agentops.capability import AgentOpsCapability
 from auraison.agentops.hook import pre_tool_use
+from auraison.identity import PrincipalKind
+from auraison.mcp_servers.cluster.http_api import TOOL, build_app
+from auraison.mcp_servers.cluster.server import build_server as cluster_server
 from auraison.mcp_servers.gateway import build_gateway
 from auraison.settings import Settings
 from tests.planes import lake_plane, robot_plane
@@ -41,6 +47,36 @@ CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("lake_query", {"sql": "drop table spans"}, "operator"),  # guardrail pattern
     ("billing_invoice", {}, "operator"),  # default deny
 ]
+
+
+JOB = {"entrypoint": "true", "submission_id": "j-2"}
+# The cluster tools that have an HTTP route too: (tool, args, role, HTTP method, path, JSON body).
+HTTP_CALLS: list[tuple[str, dict[str, Any], str, str, str, Any]] = [
+    ("cluster_job_list", {}, "viewer", "GET", "/jobs", None),
+    ("cluster_job_list", {"limit": 5}, "agent", "GET", "/jobs?limit=5", None),
+    ("cluster_job_stop", {"submission_id": "j-1"}, "agent", "POST", "/jobs/j-1/stop", None),  # approval
+    ("cluster_job_stop", {"submission_id": "j-1"}, "viewer", "POST", "/jobs/j-1/stop", None),  # role denied
+    ("cluster_job_submit", {"job": JOB}, "viewer", "POST", "/jobs", JOB),  # role denied
+    ("cluster_stop", {"cluster": "local"}, "operator", "POST", "/clusters/local/stop", None),  # approval
+    (
+        "cluster_experiment_create",
+        {"name": "e1"},
+        "viewer",
+        "POST",
+        "/experiments",
+        {"name": "e1"},
+    ),  # no allow
+    ("cluster_agent_list", {}, "agent", "GET", "/agents", None),
+]
+CLUSTER_TOOLS: dict[str, dict[str, type]] = {
+    "cluster_job_list": {"limit": int},
+    "cluster_job_stop": {"submission_id": str},
+    "cluster_job_submit": {"job": dict},
+    "cluster_stop": {"cluster": str},
+    "cluster_experiment_create": {"name": str},
+    "cluster_agent_list": {},
+}
+OPTIONAL = {"limit": 50}  # as in the cluster server: job_list's limit has a default
 
 
 def script(tool: str, args: dict[str, Any]):
@@ -80,13 +116,18 @@ def agent_for(
         ("robot_drive", {"linear": float, "duration": float}),
         ("lake_query", {"sql": str}),
         ("billing_invoice", {}),
+        *((name, params) for name, params in CLUSTER_TOOLS.items()),
     ):
         fn = make(name)
         fn.__annotations__ = {**params, "return": str}
         import inspect
 
+        KW = inspect.Parameter.KEYWORD_ONLY
         fn.__signature__ = inspect.Signature(
-            [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=v) for k, v in params.items()]
+            [
+                inspect.Parameter(k, KW, annotation=v, default=OPTIONAL.get(k, inspect.Parameter.empty))
+                for k, v in params.items()
+            ]
         )
         agent.tool_plain(name=name)(fn)
     return agent
@@ -108,12 +149,23 @@ async def test_approval_defers_then_resumes_and_runs_once() -> None:
     (req,) = first.output.approvals
     approval_id = first.output.metadata[req.tool_call_id]["approval_id"]
     assert (await engine.approvals.get(approval_id)).status == "pending"
-    resumed = await agent.run(
+    nobody = await agent.run(  # a resume that names no person decides nothing
         message_history=first.all_messages(),
         deferred_tool_results=DeferredToolResults(approvals={req.tool_call_id: True}),
     )
+    assert ran == [] and (await engine.approvals.get(approval_id)).status == "pending"
+    assert "Needs human approval" in str(nobody.output)  # the model is told to wait for a person
+    person = Identity(subject="alice", kind=PrincipalKind.human)
+    resumed = await agent.run(
+        message_history=first.all_messages(),
+        deferred_tool_results=DeferredToolResults(
+            approvals={req.tool_call_id: True},
+            metadata={req.tool_call_id: {"approved_by": person.model_dump(mode="json")}},
+        ),
+    )
     assert resumed.output == "saw: robot_drive ok" and ran == ["robot_drive"]
-    assert (await engine.approvals.get(approval_id)).status == "used"
+    got = await engine.approvals.get(approval_id)
+    assert got.status == "used" and got.decided_by == "human:alice@default"
 
 
 async def test_model_request_span_has_usage() -> None:
@@ -154,11 +206,157 @@ async def test_parity_gateway_agent_hook(tmp_path, tool: str, args: dict[str, An
     out = await pre_tool_use(h_engine, {"tool_name": f"mcp__auraison__{tool}", "tool_input": args}, identity)
     hook_kind = h_engine.decisions[-1].kind
     assert gateway_kind == agent_kind == hook_kind, (gateway_kind, agent_kind, hook_kind)
-    wire = out["hookSpecificOutput"]["permissionDecision"]
-    assert wire == {"allow": "allow"}.get(hook_kind, "deny")
+    wire = out["hookSpecificOutput"]["permissionDecision"] if out else None
+    assert wire == {"allow": None, "needs_approval": "ask"}.get(hook_kind, "deny")  # allow: no opinion
     assert (tool in ran) == (agent_kind == "allow") and res.is_error == (gateway_kind != "allow")
 
 
 async def _listed(gw, tool: str) -> bool:
     async with Client(gw) as c:
         return tool in {t.name for t in await c.list_tools()}
+
+
+def http_settings(home: Path, role: str) -> Settings:
+    """The control API with a static token per role, Ray nowhere (no decision here needs it)."""
+    tokens = [{"token": f"tok-{r}", "tenant": "acme", "role": r} for r in ("operator", "viewer", "agent")]
+    return Settings(
+        home=home,
+        ray={"dashboard_url": "http://127.0.0.1:9"},
+        agentops={"approvals": "memory", "tenant": "acme", "role": role, "tokens": tokens},
+    )
+
+
+async def http_call(
+    app, role: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://control") as http:
+        return await http.request(
+            method, path, json=body, headers={"Authorization": f"Bearer tok-{role}", **(headers or {})}
+        )
+
+
+@pytest.mark.parametrize(("tool", "args", "role", "method", "path", "body"), HTTP_CALLS)
+async def test_parity_with_the_http_api(
+    tmp_path: Path, tool: str, args: dict[str, Any], role: str, method: str, path: str, body: Any
+) -> None:
+    """A cluster tool gets the same decision — and, when one is kept, the same arguments hash,
+    so an approval binds across faces — from the gateway, the capability, the hook and the
+    control plane's HTTP route for it."""
+    identity = Identity(tenant="acme", role=role)
+    settings = http_settings(tmp_path, role)
+    g_engine = AgentOps()
+    gw = build_gateway(settings, g_engine, servers={"cluster": cluster_server(settings)})
+    async with Client(gw) as c:
+        await c.call_tool(tool, args, raise_on_error=False)
+    gateway = g_engine.decisions[-1] if g_engine.decisions else None
+    a_engine = AgentOps()
+    await agent_for(a_engine, identity, tool, args).run("do it")
+    agent = a_engine.decisions[-1] if a_engine.decisions else None  # None: hidden from the model
+    h_engine = AgentOps()
+    await pre_tool_use(h_engine, {"tool_name": f"mcp__auraison__{tool}", "tool_input": args}, identity)
+    hook = h_engine.decisions[-1]
+    x_engine = AgentOps()
+    res = await http_call(build_app(settings, engine=x_engine), role, method, path, body)
+    (http,) = x_engine.decisions
+    assert gateway is not None and http.point == "http" and http.tool == tool
+    agent_kind = agent.kind if agent else "deny"
+    assert gateway.kind == agent_kind == hook.kind == http.kind, (gateway, agent, hook, http)
+    kept = {r.args_hash for r in (gateway, agent, hook, http) if r is not None}
+    assert len(kept) == 1 and (http.kind == "allow") == (kept == {""})
+    expected = {"deny": 403, "needs_approval": 409}.get(http.kind)
+    assert res.status_code == expected if expected else res.status_code not in (403, 409), res.text
+    if http.kind != "allow":
+        assert res.json()["decision"]["kind"] == http.kind and http.reason in res.json()["detail"]
+
+
+async def test_an_approval_asked_over_mcp_binds_the_identical_http_request(tmp_path: Path) -> None:
+    """One engine, two faces: an agent's MCP call opens the approval, a human approves it, and
+    the same call over HTTP is the one it lets through — once."""
+    settings = http_settings(tmp_path, "agent")
+    engine = AgentOps()
+    gw = build_gateway(settings, engine, servers={"cluster": cluster_server(settings)})
+    async with Client(gw) as c:
+        asked = await c.call_tool("cluster_job_stop", {"submission_id": "j-9"}, raise_on_error=False)
+    assert asked.is_error
+    (approval,) = await engine.approvals.list("acme")
+    assert approval.status == "pending" and approval.tool == "cluster_job_stop"
+    alice = Identity(tenant="acme", role="owner", subject="alice", kind="human")
+    await engine.approvals.decide(approval.id, True, by=alice)
+    app = build_app(settings, engine=engine)
+    ran = await http_call(app, "agent", "POST", "/jobs/j-9/stop")
+    assert ran.status_code == 404, ran.text  # it ran: the domain looked for the job (there is none)
+    assert (await engine.approvals.get(approval.id)).status == "used"
+    again = await http_call(app, "agent", "POST", "/jobs/j-9/stop")
+    assert again.status_code == 409 and again.json()["approval_id"] not in (None, approval.id)
+
+
+# One request per route; the identity chosen so that nothing outside the sandbox happens
+# (a viewer may not start or stop clusters: denied before anything runs).
+ROUTES: list[tuple[str, str, str, Any]] = [
+    ("viewer", "GET", "/clusters", None),
+    ("viewer", "GET", "/clusters/local", None),
+    ("viewer", "POST", "/clusters/local/start", None),
+    ("viewer", "POST", "/clusters/local/stop", None),
+    ("viewer", "GET", "/manifests/ros-dev-gpu", None),
+    ("viewer", "POST", "/jobs", {"entrypoint": "true", "submission_id": "r-1"}),
+    ("agent", "GET", "/jobs?limit=3", None),
+    ("agent", "GET", "/jobs/r-1", None),
+    ("agent", "GET", "/jobs/r-1/logs?tail_bytes=2048", None),
+    ("agent", "POST", "/jobs/r-1/stop", None),
+    ("viewer", "POST", "/experiments", {"name": "e", "tags": {"k": "v"}}),
+    ("viewer", "POST", "/experiments/exp_000000000000/runs", {"params": {"lr": 0.1}}),
+    ("viewer", "POST", "/runs/run_000000000000/params", {"lr": 0.1}),
+    ("viewer", "POST", "/runs/run_000000000000/metrics", {"metrics": [{"key": "loss", "value": 1.0}]}),
+    ("viewer", "POST", "/runs/run_000000000000/end", {"status": "failed"}),
+    ("agent", "GET", "/experiments/exp_000000000000/compare?metric=loss", None),
+    ("viewer", "POST", "/agents", {"spec": {"name": "nav"}}),
+    ("agent", "GET", "/agents", None),
+    ("agent", "GET", "/agents/agt_0000000000000000", None),
+    ("viewer", "POST", "/agents/agt_0000000000000000/start", {"quota_tool_calls": 5}),
+    ("viewer", "POST", "/agents/agt_0000000000000000/heartbeat", None),
+    ("viewer", "POST", "/agents/agt_0000000000000000/stop", {"used_tool_calls": 1}),
+]
+
+
+async def test_every_route_is_decided_as_its_mcp_tool(tmp_path: Path) -> None:
+    """Reads too: every route leaves a decision (point "http") and an execute_tool span, under
+    the name of a real cluster MCP tool, with arguments that tool takes, and the caller's trace
+    context (traceparent) as the span's parent."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = AgentOps(tracer_provider=provider)
+    settings = http_settings(tmp_path, "agent")
+    app = build_app(settings, engine=engine)
+    operations = {
+        (method.upper(), path): op[TOOL]
+        for path, item in app.openapi()["paths"].items()
+        for method, op in item.items()
+    }
+    async with Client(cluster_server(settings)) as c:
+        schemas = {f"cluster_{t.name}": t.inputSchema for t in await c.list_tools()}
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    for role, method, path, body in ROUTES:
+        res = await http_call(app, role, method, path, body, {"traceparent": parent})
+        assert res.status_code < 500 or res.status_code == 503, (path, res.text)
+    tools = [d.tool for d in engine.decisions]
+    assert {d.point for d in engine.decisions} == {"http"} and len(tools) == len(ROUTES)
+    assert sorted(tools) == sorted(operations.values())  # each route once, none left out
+    assert set(tools) <= set(schemas)  # every route is an MCP tool of that name
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool ")]
+    assert len(spans) == len(ROUTES)
+    import json
+
+    for span in spans:
+        tool = span.attributes["gen_ai.tool.name"]
+        assert span.attributes["auraison.enforcement_point"] == "http"
+        assert f"{span.parent.trace_id:032x}" == parent.split("-")[1]
+        sent = json.loads(span.attributes["gen_ai.tool.call.arguments"])
+        assert set(sent) <= set(schemas[tool]["properties"]), (tool, sent)
+
+
+async def test_unknown_bearer_tokens_never_reach_the_engine(tmp_path: Path) -> None:
+    engine = AgentOps()
+    app = build_app(http_settings(tmp_path, "agent"), engine=engine)
+    assert (await http_call(app, "nobody", "GET", "/jobs")).status_code == 401
+    assert not engine.decisions

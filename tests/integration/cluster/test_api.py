@@ -1,11 +1,17 @@
-"""The control plane's HTTP API through a real uvicorn: auth, jobs, agents with quota grants
-from the management plane, an agent that keeps running while the API is down and re-registers
-when it returns, and schemathesis against the OpenAPI document."""
+"""The control plane's HTTP API through a real uvicorn: auth, jobs, AgentOps decisions (an
+agent's key waits for a person before it stops a job), agents with quota grants from the
+management plane, an agent that keeps running while the API is down and re-registers when it
+returns, and schemathesis against the OpenAPI document."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +22,19 @@ import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 
+from auraison.agentops.engine import AgentOps
+from auraison.identity import Role
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.cluster.agent_client import AgentHandle
+from auraison.mcp_servers.cluster.events import EventLog
 from auraison.mcp_servers.cluster.http_api import build_app
 from auraison.mcp_servers.cluster.models import AgentSpec
+from auraison.mcp_servers.gateway import build_engine
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.integration.cluster.conftest import control_settings
 
+SLOW = 60  # seconds a request may take: Ray's Jobs API on a loaded two-core machine is slow
 TOKENS = [
     {"token": "op-acme", "tenant": "acme", "role": "operator"},
     {"token": "view-acme", "tenant": "acme", "role": "viewer"},
@@ -34,14 +45,14 @@ TOKENS = [
 class Api:
     """A real uvicorn serving the control API on a fixed port; stop() and start() again."""
 
-    def __init__(self, settings: Settings, port: int) -> None:
-        self.settings, self.port = settings, port
+    def __init__(self, settings: Settings, port: int, engine: AgentOps | None = None) -> None:
+        self.settings, self.port, self.engine = settings, port, engine
         self.url = f"http://127.0.0.1:{port}"
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
     def start(self, settings: Settings | None = None) -> Api:
-        app = build_app(settings or self.settings)
+        app = build_app(settings or self.settings, engine=self.engine)
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -76,13 +87,14 @@ def H(token: str) -> dict[str, str]:
 
 
 def test_auth_roles_and_tenants(api: Api) -> None:
-    with httpx.Client(base_url=api.url) as http:
+    with httpx.Client(base_url=api.url, timeout=SLOW) as http:
         assert http.get("/jobs").status_code == 401
         assert http.get("/jobs", headers=H("nope")).status_code == 401
         assert http.get("/jobs", headers=H("view-acme")).json() == []
         body = {"entrypoint": "python -c 'print(7)'", "submission_id": "api-1"}
         denied = http.post("/jobs", json=body, headers=H("view-acme"))
-        assert denied.status_code == 403 and "viewer may not submit jobs" in denied.json()["detail"]
+        assert denied.status_code == 403 and denied.json()["decision"]["rule"] == "viewers-never-move"
+        assert "cluster_job_submit is denied for role viewer" in denied.json()["detail"]
         created = http.post("/jobs", json=body, headers=H("op-acme"))
         assert created.status_code == 200 and created.json()["submission_id"] == "api-1"
         assert http.get("/jobs/api-1", headers=H("op-globex")).status_code == 404  # another tenant's job
@@ -91,9 +103,89 @@ def test_auth_roles_and_tenants(api: Api) -> None:
         assert http.get("/clusters/local", headers=H("view-acme")).json()["up"] is True
 
 
+def ray_status(ray_head: str, sid: str) -> str:
+    """A job's status as Ray itself reports it (its Jobs API), not as the control plane says."""
+    return httpx.get(f"{ray_head}/api/jobs/{sid}", timeout=SLOW).json()["status"]
+
+
+def approve(home: Path, approval_id: str, api_key: str) -> subprocess.CompletedProcess[str]:
+    """`auraison approvals approve <id>` in its own process, as the holder of ``api_key``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    env |= {"AURAISON_HOME": str(home), "AURAISON_API_KEY": api_key}
+    return subprocess.run(
+        [sys.executable, "-m", "auraison", "approvals", "approve", approval_id],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_an_agent_key_stops_a_job_only_after_a_person_approves(tmp_path: Path, ray_head: str) -> None:
+    """The HTTP API is decided by the same engine as the MCP tools: an agent's key asking to stop
+    a job gets an approval id and the job keeps running; a person approves with the CLI; the
+    identical request then stops it — once. A viewer's key is denied with the policy's reason."""
+    settings = control_settings(tmp_path, ray_head, agentops={"approvals": "sqlite"})
+    billing = Billing.from_settings(settings)
+    billing.tenant_create(ADMIN, "acme", plan="pro")
+    keys = {
+        role: billing.apikey_issue(ADMIN, "acme", role.value, role).api_key
+        for role in (Role.agent, Role.viewer, Role.operator, Role.owner)
+    }
+    engine = build_engine(settings)
+    api = Api(settings, free_port(), engine).start()
+    try:
+        with httpx.Client(base_url=api.url, timeout=SLOW) as http:
+            job = {"entrypoint": "python -c 'import time; time.sleep(300)'", "submission_id": "held"}
+            assert http.post("/jobs", json=job, headers=H(keys[Role.operator])).status_code == 200
+            deadline = time.monotonic() + 90
+            while ray_status(ray_head, "held") != "RUNNING":
+                assert time.monotonic() < deadline, "the job never started"
+                time.sleep(0.2)  # polling Ray's Jobs API, which has no push
+
+            asked = http.post("/jobs/held/stop", headers=H(keys[Role.agent]))
+            assert asked.status_code == 409, asked.text
+            approval_id = asked.json()["approval_id"]
+            assert asked.json()["decision"]["kind"] == "needs_approval"
+            assert f"auraison approvals approve {approval_id}" in asked.json()["detail"]
+            viewer = http.post("/jobs/held/stop", headers=H(keys[Role.viewer]))
+            assert viewer.status_code == 403 and viewer.json()["decision"]["kind"] == "deny"
+            assert "cluster_job_stop is denied for role viewer" in viewer.json()["decision"]["reason"]
+            again = http.post("/jobs/held/stop", headers=H(keys[Role.agent]))
+            assert again.status_code == 409 and again.json()["approval_id"] == approval_id  # still pending
+            assert ray_status(ray_head, "held") == "RUNNING"  # nothing was stopped
+
+            refused = approve(tmp_path, approval_id, keys[Role.agent])  # an agent never decides
+            assert refused.returncode != 0 and ray_status(ray_head, "held") == "RUNNING"
+            done = approve(tmp_path, approval_id, keys[Role.owner])  # a person does
+            assert done.returncode == 0 and "approved" in done.stdout, done.stderr
+
+            stopped = http.post("/jobs/held/stop", headers=H(keys[Role.agent]))
+            assert stopped.status_code == 200, stopped.text
+            replay = http.post("/jobs/held/stop", headers=H(keys[Role.agent]))
+            assert replay.status_code == 409 and replay.json()["approval_id"] != approval_id  # single use
+    finally:
+        api.stop()
+    events = [json.loads(x) for x in EventLog(settings).file.read_text().splitlines()]
+    assert [e["type"] for e in events if e["subject"] == "held"].count("job.stop_requested") == 1
+    deadline = time.monotonic() + 90
+    while ray_status(ray_head, "held") != "STOPPED":
+        assert time.monotonic() < deadline, "the approved stop never took effect"
+        time.sleep(0.2)
+    stops = [(d.point, d.role, d.kind) for d in engine.decisions if d.tool == "cluster_job_stop"]
+    assert stops == [
+        ("http", "agent", "needs_approval"),
+        ("http", "viewer", "deny"),
+        ("http", "agent", "needs_approval"),
+        ("http", "agent", "allow"),
+        ("http", "agent", "needs_approval"),
+    ]
+    assert {d.point for d in engine.decisions} == {"http"}
+
+
 def test_agent_start_needs_a_grant_and_says_why_not(api: Api, tmp_path: Path, ray_head: str) -> None:
     spec = {"spec": {"name": "navigator", "quota_tool_calls": 60}}
-    with httpx.Client(base_url=api.url, headers=H("op-acme")) as http:
+    with httpx.Client(base_url=api.url, headers=H("op-acme"), timeout=SLOW) as http:
         agent = http.post("/agents", json=spec).json()
         started = http.post(f"/agents/{agent['agent_id']}/start", json={"quota_tool_calls": 60})
         assert started.status_code == 200 and started.json()["state"] == "running"
@@ -110,7 +202,7 @@ def test_agent_start_needs_a_grant_and_says_why_not(api: Api, tmp_path: Path, ra
                         postgres={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})  # fmt: skip
     server = Api(down, free_port()).start()
     try:
-        with httpx.Client(base_url=server.url, headers=H("op-acme")) as http:
+        with httpx.Client(base_url=server.url, headers=H("op-acme"), timeout=SLOW) as http:
             agent = http.post("/agents", json=spec).json()
             refused = http.post(f"/agents/{agent['agent_id']}/start", json={"quota_tool_calls": 1})
             assert refused.status_code == 503
@@ -151,7 +243,7 @@ async def test_an_agent_keeps_running_while_the_control_api_is_down(
     # as running on the grant it already holds.
     api.start(api_settings(tmp_path / "fresh", ray_head))
     assert await handle.beat_once() is True and handle.reregistrations == 1
-    async with httpx.AsyncClient(base_url=api.url, headers=H("op-acme")) as http:
+    async with httpx.AsyncClient(base_url=api.url, headers=H("op-acme"), timeout=SLOW) as http:
         info = (await http.get(f"/agents/{handle.info.agent_id}")).json()
     assert info["state"] == "running" and info["lease_id"] == lease
     worker.cancel()
@@ -203,7 +295,11 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
 
     receiver = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    settings = api_settings(tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2})
+    # The receiver is on loopback, which a callback_url may only name when the allow-list does.
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/done"
+    settings = api_settings(
+        tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2, "webhook_allow": [hook]}
+    )
     app = build_app(settings, reconcile=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -215,9 +311,11 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
         body = {
             "entrypoint": "python -c 'print(1)'",
             "submission_id": "served-1",
-            "callback_url": f"http://127.0.0.1:{receiver.server_address[1]}/done",
+            "callback_url": hook,
         }
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=H("op-acme")) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=H("op-acme"), timeout=SLOW
+        ) as http:
             assert (await http.post("/jobs", json=body)).status_code == 200
         assert await asyncio.to_thread(arrived.wait, 90)
     finally:
