@@ -6,23 +6,57 @@
   becomes ``ApprovalRequired`` → ``DeferredToolRequests``; when the run resumes with
   ``DeferredToolResults`` approving it, the approval is recorded and the call runs;
 * ``wrap_model_request`` records a ``chat {model}`` span with token usage.
+
+``approval_deferral`` is the one place a needs-approval decision becomes a Pydantic AI deferral,
+for this capability (the engine's ``ApprovalPending``) and for agents whose tools pass the gateway
+(``DeferringToolset``: the gateway's refusal carries the same ``Decision`` as JSON, read back by
+``decision_in``), so both stop a run with the same ``DeferredToolRequests`` metadata.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
 from pydantic_ai import ModelRetry
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import ApprovalRequired
 from pydantic_ai.messages import ToolCallPart
 from pydantic_ai.tools import RunContext, ToolDefinition
 
-from .decision import Identity, ToolCall
+from .approvals import approve_deferred
+from .decision import Decision, Identity, ToolCall
 from .engine import AgentOps
-from .errors import AgentOpsError, ApprovalPending
+from .errors import AgentOpsError
+
+
+def decision_in(text: str) -> Decision | None:
+    """The ``Decision`` a refusal's text carries (``AgentOpsError.to_text``: the readable line,
+    then ``{"decision": {...}}`` on a line of its own), validated; ``None`` for any other text.
+    Reading the structure, not the prose, keeps deferral independent of how a message is worded."""
+    for line in reversed(text.strip().splitlines()[1:]):
+        if not line.startswith('{"decision"'):
+            continue
+        try:
+            return Decision.model_validate(json.loads(line)["decision"])
+        except (ValueError, KeyError, TypeError, ValidationError):
+            return None
+    return None
+
+
+def approval_deferral(error: BaseException, *, approved: bool = False) -> ApprovalRequired | None:
+    """``ApprovalRequired`` (→ ``DeferredToolRequests``, with the approval id in its metadata) when
+    ``error`` is a needs-approval decision — an ``AgentOpsError`` raised in-process, or a tool error
+    from the gateway whose text carries the decision. ``None`` for every other error, and for a call
+    the run resumed as approved that still needs approval (no human decided it): the caller then
+    lets the refusal through, so the model reads "needs human approval" instead of looping."""
+    decision = error.decision if isinstance(error, AgentOpsError) else decision_in(str(error))
+    if decision is None or decision.kind != "needs_approval" or approved:
+        return None
+    return ApprovalRequired(metadata={"approval_id": decision.approval_id, "reason": decision.message()})
 
 
 @dataclass
@@ -57,20 +91,16 @@ class AgentOpsCapability(AbstractCapability[Any]):
             await self._record_human_approval(tc, ctx)
         try:
             return await self.engine.execute(tc, lambda: handler(args))
-        except ApprovalPending as exc:
-            raise ApprovalRequired(
-                metadata={"approval_id": exc.decision.approval_id, "reason": exc.decision.reason}
-            ) from None
         except AgentOpsError as exc:
+            if (deferral := approval_deferral(exc, approved=ctx.tool_call_approved)) is not None:
+                raise deferral from None
             raise ModelRetry(exc.decision.message()) from None
 
     async def _record_human_approval(self, tc: ToolCall, ctx: RunContext[Any]) -> None:
         """The run resumed with this call approved: mark its pending approval approved."""
-        store = self.engine.approvals
-        existing = await store.find(tc.identity.tenant, tc.args_hash())
-        if existing is not None and existing.status == "pending":
-            by = (ctx.tool_call_metadata or {}).get("approved_by", "deferred-tool-results")
-            await store.decide(existing.id, True, by=str(by))
+        await approve_deferred(
+            self.engine.approvals, tc.identity.tenant, tc.args_hash(), ctx.tool_call_metadata
+        )
 
     async def wrap_model_request(self, ctx: RunContext[Any], *, request_context: Any, handler: Any) -> Any:
         model = getattr(request_context.model, "model_name", "model")

@@ -2,15 +2,19 @@
 
 Starts the maze simulator on a free loopback port, runs the navigator agent (the offline
 stand-in model unless ANTHROPIC_API_KEY is set) through the gateway and AgentOps to a named
-place, then writes a PNG of the maze with the driven path and points at the trace file.
+place, then writes a PNG of the maze with the driven path and points at the trace file. The demo
+succeeds only if the simulated robot ends at the place (measured in the simulator, not taken
+from the model's words): otherwise ``DemoFailed`` — so a CI step that runs it proves something.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from auraison.agentops.factory import trace_file
+from auraison.errors import AuraisonError, UserError
 from auraison.settings import Settings
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import SimConfig, Simulation
@@ -18,6 +22,9 @@ from auraison.sim.render import render, save_png
 from auraison.sim.world import load_world
 
 from .runner import OnCall, OnProgress, RunResult, run
+
+ARRIVED_WITHIN_M = 0.5
+"""How close to the named place the robot must end (Nav2's goal tolerance is 0.12 m)."""
 
 
 @dataclass
@@ -27,6 +34,16 @@ class DemoResult:
     trace_file: Path
     sim_url: str
     distance_m: float
+    off_by_m: float
+    """Distance from where the robot ended to the named place."""
+
+
+class DemoFailed(AuraisonError):
+    """The robot did not reach the place; ``result`` still holds the run, the PNG and the trace."""
+
+    def __init__(self, message: str, result: DemoResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 async def demo(
@@ -39,6 +56,8 @@ async def demo(
     on_progress: OnProgress | None = None,
 ) -> DemoResult:
     w = load_world(world)
+    if place not in w.places:
+        raise UserError(f"no place {place!r} in {w.name}", f"choose from {', '.join(sorted(w.places))}")
     sim = Simulation(w, SimConfig(seed=0))
     server = RosbridgeServer(sim, "127.0.0.1", 0, speed)
     await server.start()
@@ -54,4 +73,14 @@ async def demo(
         render(w, sim.trail.points, title=f"auraison demo: {world} → {place}"),
         out_dir / f"demo-{world}-{place}.png",
     )
-    return DemoResult(result, png, trace_file(s), server.url, round(sim.robot.distance, 2))
+    x, y, _ = w.places[place]
+    off_by = math.hypot(sim.robot.x - x, sim.robot.y - y)
+    res = DemoResult(result, png, trace_file(s), server.url, round(sim.robot.distance, 2), round(off_by, 2))
+    if off_by > ARRIVED_WITHIN_M:
+        first = result.output.strip().splitlines()[0] if result.output.strip() else "no answer"
+        raise DemoFailed(
+            f"the robot did not reach the {place}: it ended {off_by:.2f} m away "
+            f"({res.distance_m} m driven; the agent said: {first}); map: {png}, trace id {result.trace_id}",
+            res,
+        )
+    return res

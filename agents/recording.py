@@ -191,15 +191,13 @@ class RecordingToolset(WrapperToolset[Any]):
         return {"result": summary, "images": paths} if paths else summary
 
 
-_APPROVAL = re.compile(r"Needs human approval \(approval id (apr_[0-9a-f]+)\)")
-
-
 @dataclass
 class DeferringToolset(WrapperToolset[Any]):
-    """The gateway enforces approvals and answers "needs approval (id …)"; this turns that
-    answer into a Pydantic AI deferral (``ApprovalRequired`` → ``DeferredToolRequests``), and
-    when the run resumes with the call approved, records the human's approval so the gateway
-    lets exactly that call through once."""
+    """The gateway enforces approvals and refuses a call that needs a human with the decision as
+    JSON in the tool error; this turns that decision into a Pydantic AI deferral
+    (``ApprovalRequired`` → ``DeferredToolRequests``) by the same path as the in-process capability
+    (``approval_deferral``), and when the run resumes with the call approved, records the human's
+    approval so the gateway lets exactly that call through once."""
 
     approvals: Any = None  # the engine's ApprovalStore
     tenant: str = "default"
@@ -208,25 +206,20 @@ class DeferringToolset(WrapperToolset[Any]):
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
     ) -> Any:
         from pydantic_ai import ModelRetry
-        from pydantic_ai.exceptions import ApprovalRequired
 
+        from auraison.agentops.approvals import approve_deferred
+        from auraison.agentops.capability import approval_deferral
         from auraison.agentops.decision import ToolCall
 
         if ctx.tool_call_approved and self.approvals is not None:
             key = ToolCall(tool=name, args=dict(tool_args)).args_hash()
-            pending = await self.approvals.find(self.tenant, key)
-            if pending is not None and pending.status == "pending":
-                by = (ctx.tool_call_metadata or {}).get("approved_by", "deferred-tool-results")
-                await self.approvals.decide(pending.id, True, by=str(by))
+            await approve_deferred(self.approvals, self.tenant, key, ctx.tool_call_metadata)
         try:
             return await super().call_tool(name, tool_args, ctx, tool)
         except ModelRetry as exc:
-            m = _APPROVAL.search(str(exc))
-            if m is None or ctx.tool_call_approved:
+            if (deferral := approval_deferral(exc, approved=ctx.tool_call_approved)) is None:
                 raise
-            raise ApprovalRequired(
-                metadata={"approval_id": m.group(1), "reason": str(exc).splitlines()[0]}
-            ) from None
+            raise deferral from None
 
 
 def _ms(t0: float) -> float:

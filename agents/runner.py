@@ -8,6 +8,7 @@ recorded, and a recording replayed (see ``recording.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from .recording import (
     DeferringToolset,
     Recording,
     RecordingToolset,
+    ReplayMismatch,
     ReplayToolset,
     replay_model,
     schema_drift,
@@ -105,82 +107,77 @@ async def run(
     deferred: Any | None = None,
     on_progress: OnProgress | None = None,
 ) -> RunResult:
-    """``deferred``: a ``DeferredToolResults`` answering the approvals a previous run returned
+    """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording.
+
+    ``deferred``: a ``DeferredToolResults`` answering the approvals a previous run returned
     (pass that run's ``messages`` as ``history``); then the approved calls run."""
-    """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording."""
     if agent not in AGENTS:
         raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
-    from auraison.mcp_servers.gateway import build_gateway
+    from auraison.mcp_servers.gateway import build_engine, build_gateway, close_gateway
 
     settings = settings or load_settings()
     if tenant:
         settings = settings.model_copy(
             update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})}
         )
-    from auraison.mcp_servers.gateway import build_engine
-
     engine = engine or build_engine(settings)
     redact = engine.redactor()
-    gateway: FastMCP | None = None
-    if replay is not None and mode == "full":
-        model, model_name = replay_model(replay), f"replay of {replay.model}"
-        toolset: Any = ReplayToolset(replay)
-    else:
-        gateway = build_gateway(settings, engine, servers=servers)
-        inner = _toolset(gateway, agent, on_progress)
-        if replay is not None:
-            current = await _schemas(gateway)
-            if (drift := schema_drift(replay, current)) is not None:
-                from .recording import ReplayMismatch
-
-                raise ReplayMismatch(f"the servers' tools drifted from the recording:\n{drift}")
-            model, model_name = replay_model(replay), f"replay of {replay.model} (live tools)"
-            toolset = ComparingToolset(inner, rec=replay, redact=redact)
-        else:
-            model, model_name = (
-                (model, getattr(model, "model_name", str(model))) if model else model_for(settings)
-            )
-            toolset = inner
-    deferring = DeferringToolset(toolset, approvals=engine.approvals, tenant=settings.agentops.tenant)
-    recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir, on_call=on_call)
+    instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )
-    cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
-    instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
-    the_agent = Agent(
-        model,
-        instructions=instructions,
-        toolsets=[recorder],
-        capabilities=[cap],
-        name=agent,
-        output_type=[str, DeferredToolRequests],
-    )
-    t0 = time.perf_counter()
-    with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
-        span.set_attributes(
-            {
-                "gen_ai.operation.name": "invoke_agent",
-                "gen_ai.agent.name": agent,
-                "auraison.tenant": identity.tenant,
-            }
+    # The gateway's planes hold connections (rosbridge, the lake) and the engine's ledger holds
+    # quota grants: they are closed and settled however the run ends — a model error, a replay
+    # mismatch or a cancelled task included.
+    async with contextlib.AsyncExitStack() as held:
+        if replay is not None and mode == "full":
+            model, model_name = replay_model(replay), f"replay of {replay.model}"
+            toolset: Any = ReplayToolset(replay)
+        else:
+            gateway = build_gateway(settings, engine, servers=servers)
+            held.push_async_callback(close_gateway, gateway)
+            inner = _toolset(gateway, agent, on_progress)
+            if replay is not None:
+                current = await _schemas(gateway)
+                if (drift := schema_drift(replay, current)) is not None:
+                    raise ReplayMismatch(f"the servers' tools drifted from the recording:\n{drift}")
+                model, model_name = replay_model(replay), f"replay of {replay.model} (live tools)"
+                toolset = ComparingToolset(inner, rec=replay, redact=redact)
+            else:
+                model, model_name = (
+                    (model, getattr(model, "model_name", str(model))) if model else model_for(settings)
+                )
+                toolset = inner
+        deferring = DeferringToolset(toolset, approvals=engine.approvals, tenant=settings.agentops.tenant)
+        recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir, on_call=on_call)
+        cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
+        the_agent = Agent(
+            model,
+            instructions=instructions,
+            toolsets=[recorder],
+            capabilities=[cap],
+            name=agent,
+            output_type=[str, DeferredToolRequests],
         )
-        ctx = span.get_span_context()
-        trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
-        result = await the_agent.run(
-            None if deferred is not None else (replay.prompt if replay is not None else prompt),
-            usage_limits=UsageLimits(request_limit=2000),
-            message_history=history,
-            deferred_tool_results=deferred,
-        )
-    wall = time.perf_counter() - t0
-    if gateway is not None:
-        from auraison.mcp_servers.gateway import close_gateway
-
-        await close_gateway(gateway)
+        t0 = time.perf_counter()
+        with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
+            span.set_attributes(
+                {
+                    "gen_ai.operation.name": "invoke_agent",
+                    "gen_ai.agent.name": agent,
+                    "auraison.tenant": identity.tenant,
+                }
+            )
+            ctx = span.get_span_context()
+            trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
+            result = await the_agent.run(
+                None if deferred is not None else (replay.prompt if replay is not None else prompt),
+                usage_limits=UsageLimits(request_limit=2000),
+                message_history=history,
+                deferred_tool_results=deferred,
+            )
+        wall = time.perf_counter() - t0
     if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(replay.tool_calls):  # type: ignore[union-attr]
-        from .recording import ReplayMismatch
-
         raise ReplayMismatch(
             f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}"
         )  # type: ignore[union-attr]

@@ -470,20 +470,3 @@ class RosbridgeServer:
         goal_id = frame.get("id")
         if not isinstance(goal_id, str) or self.sim.cancel(goal_id) is None:
             self._bad(conn, frame, f"cancel_action_goal: no goal with id {goal_id!r}")
-
-
-async def run_server(
-    sim: Simulation,
-    host: str,
-    port: int,
-    speed: float,
-    ready: Callable[[RosbridgeServer], None] | None = None,
-) -> None:
-    server = RosbridgeServer(sim, host, port, speed)
-    await server.start()
-    if ready:
-        ready(server)
-    try:
-        await asyncio.Future()
-    finally:
-        await server.stop()

@@ -14,11 +14,13 @@ from pydantic_ai.models.test import TestModel
 from auraison.agentops import AgentOps
 from auraison.agents import run
 from auraison.agents.recording import Recording, RecordingError, ReplayMismatch
+from auraison.identity import Identity
 from auraison.settings import Settings
 from tests.replay import RECORDINGS, SCENARIOS, replay_scenario
 from tests.simthread import SimThread
 
 models.ALLOW_MODEL_REQUESTS = False  # never a network model in tests
+PERSON = Identity(tenant="default", role="operator", subject="alice", kind="human")  # decides approvals
 
 
 def settings(home: Path, url: str, **agentops: object) -> Settings:
@@ -85,11 +87,37 @@ async def test_approval_end_to_end(tmp_path: Path) -> None:
             settings=s,
             engine=engine,
             history=first.messages,
-            deferred=DeferredToolResults(approvals={call.tool_call_id: True}),
+            deferred=DeferredToolResults(
+                approvals={call.tool_call_id: True},
+                metadata={call.tool_call_id: {"approved_by": PERSON.model_dump(mode="json")}},
+            ),
         )
         assert resumed.output.startswith("[offline stand-in model] Drove"), resumed.output
         assert sim.call(lambda: sim.sim.robot.distance) > 0.05
         assert (await engine.approvals.get(approval_id)).status == "used"
+
+
+async def test_a_run_whose_model_raises_still_closes_the_gateway(tmp_path: Path) -> None:
+    """The model fails after a tool call opened the rosbridge connection: the run raises the
+    model's error, and the gateway's planes are closed all the same (no connection left open)."""
+    from pydantic_ai.messages import ModelResponse, ToolCallPart
+    from pydantic_ai.models.function import FunctionModel
+
+    from auraison.mcp_servers.robot.server import build_server
+
+    def model(messages: list, info: object) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart("robot_get_state", {})])
+        raise RuntimeError("the model provider went away")
+
+    with SimThread("maze_small") as sim:
+        s = settings(tmp_path, sim.url)
+        robot = build_server(s)
+        client = robot.service.client
+        with pytest.raises(RuntimeError, match="went away"):
+            await run("navigator", "hi", settings=s, servers={"robot": robot}, model=FunctionModel(model))
+    assert client.connected_at is not None  # the tool call did connect
+    assert not client.connected  # and the failed run closed it
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
