@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from auraison.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: policies load before every hook call."""
 
 
 def load_yaml_model(path: Path, model: type[M], error: type[UserError] = UserError) -> M:
@@ -24,8 +26,7 @@ def load_yaml_model(path: Path, model: type[M], error: type[UserError] = UserErr
 
 def parse_yaml_model(text: str, source: str, model: type[M], error: type[UserError] = UserError) -> M:
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "line ?"
@@ -40,5 +41,5 @@ def parse_yaml_model(text: str, source: str, model: type[M], error: type[UserErr
         # the error path, so loading a policy (the hook, every CLI start) never pulls in numpy.
         from auraison.sim.world import line_of
 
-        line = line_of(root, err["loc"])
+        line = line_of(yaml.compose(text, Loader=_LOADER), err["loc"])  # parsed again, only to explain
         raise error(f"{source}: line {line}: {loc}: {err['msg']}{more}") from None
