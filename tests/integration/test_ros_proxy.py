@@ -4,6 +4,7 @@ Reads work; a raw ``/cmd_vel`` publish or an action goal is refused, traced, and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -54,6 +55,15 @@ def decision_of(result: Any) -> dict[str, Any]:
 def robot_motion(sim: SimThread) -> tuple[float, float, float, float]:
     """What the simulator knows of motion: distance travelled, last /cmd_vel time, speeds."""
     return sim.call(lambda: (sim.sim.robot.distance, sim.sim.cmd_time, sim.sim.robot.v, sim.sim.robot.w))
+
+
+async def wait_still(sim: SimThread, limit_s: float = 5.0) -> None:
+    """Poll until the robot has stopped (a condition, not a fixed sleep)."""
+    for _ in range(int(limit_s / 0.02)):
+        if robot_motion(sim)[2:] == (0.0, 0.0):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("robot never stopped")
 
 
 async def odom(c: Client) -> dict[str, Any]:
@@ -132,6 +142,7 @@ async def test_the_same_publish_straight_to_ros_mcp_would_have_moved_it(home: Pa
     assert after[0] > before[0] and after[1] > before[1]
     assert not backend.running  # the subprocess ended with the gateway session
     await close_gateway(gw)
+    await wait_still(sim)  # the /cmd_vel watchdog stops it; leave the robot at rest for others
 
 
 async def test_tools_list_does_not_wait_for_the_subprocess(home: Path, sim: SimThread) -> None:
