@@ -80,6 +80,24 @@ def run(args: list[str]) -> int:
     except AuraisonError as exc:
         error_line(str(exc))
         return 1
+    except Exception as exc:
+        if (line := _invalid_input(exc)) is None:
+            raise  # a bug: the traceback is what a developer needs
+        error_line(line)
+        return 2
+
+
+def _invalid_input(exc: Exception) -> str | None:
+    """A pydantic ``ValidationError`` raised at the boundary (a command building a request
+    model from its arguments) is bad input: one line naming the fields, exit 2."""
+    if "pydantic_core" not in sys.modules:
+        return None
+    from pydantic_core import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return None
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()[:3]]
+    return f"invalid {exc.title}: {'; '.join(parts)}"
 
 
 def _help_path(ctx: Any) -> str:

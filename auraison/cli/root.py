@@ -90,7 +90,6 @@ app = typer.Typer(
     cls=LazyGroup,
     help="Auraison: agents for robotics and ML platforms.",
     no_args_is_help=True,
-    add_completion=False,
     rich_markup_mode=None,
 )
 

@@ -3,7 +3,7 @@ plane for the platform operator, who acts as ``admin`` (whoever can reach the st
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,7 +12,9 @@ from auraison.cli.output import show as _show
 from auraison.cli.state import get_settings
 
 from .dimensions import Dimension, Role
-from .service import ADMIN, Billing
+
+if TYPE_CHECKING:
+    from .service import Billing
 
 tenants_app = typer.Typer(
     help="Tenants, their users, quotas, usage and invoices (management plane).", no_args_is_help=True
@@ -27,7 +29,17 @@ TenantArg = Annotated[str, typer.Argument(help="the tenant's id")]
 
 
 def _billing(migrate: bool = True) -> Billing:
+    """The management plane's service (imported here: SQLAlchemy is not needed for `--help`)."""
+    from .service import Billing
+
     return Billing.from_settings(get_settings(), migrate=migrate)
+
+
+def _admin() -> Any:
+    """The platform operator's identity: whoever can reach the store acts as admin."""
+    from .service import ADMIN
+
+    return ADMIN
 
 
 @tenants_app.command("create")
@@ -38,13 +50,13 @@ def tenants_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a tenant on a plan."""
-    _show([_billing().tenant_create(ADMIN, tenant, name, plan)], ["id", "display_name", "plan"], as_json)
+    _show([_billing().tenant_create(_admin(), tenant, name, plan)], ["id", "display_name", "plan"], as_json)
 
 
 @tenants_app.command("list")
 def tenants_list(as_json: JsonOpt = False) -> None:
     """Every tenant with its plan, users and active keys."""
-    _show(_billing().tenant_list(ADMIN), ["id", "display_name", "plan", "users", "active_keys"], as_json)
+    _show(_billing().tenant_list(_admin()), ["id", "display_name", "plan", "users", "active_keys"], as_json)
 
 
 @tenants_app.command("add-user")
@@ -55,14 +67,14 @@ def tenants_add_user(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a user to a tenant."""
-    _show([_billing().user_add(ADMIN, tenant, email, role)], ["id", "tenant", "email", "role"], as_json)
+    _show([_billing().user_add(_admin(), tenant, email, role)], ["id", "tenant", "email", "role"], as_json)
 
 
 @tenants_app.command("quota")
 def tenants_quota(tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Limits, use and reservations this period."""
     cols = ["dimension", "limit", "used", "reserved", "remaining", "source"]
-    _show(_billing().quota_get(ADMIN, tenant), cols, as_json, f"quota of {tenant}")
+    _show(_billing().quota_get(_admin(), tenant), cols, as_json, f"quota of {tenant}")
 
 
 @tenants_app.command("quota-set")
@@ -73,8 +85,11 @@ def tenants_quota_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Override one dimension's limit for a tenant."""
-    value = None if limit.lower() == "none" else float(limit)
-    line = _billing().quota_set(ADMIN, tenant, dimension, value)
+    try:
+        value = None if limit.lower() == "none" else float(limit)
+    except ValueError:
+        raise typer.BadParameter(f"{limit!r} is not a number; use a number or 'none'") from None
+    line = _billing().quota_set(_admin(), tenant, dimension, value)
     _show([line], ["dimension", "limit", "used", "reserved", "remaining", "source"], as_json)
 
 
@@ -90,14 +105,14 @@ def tenants_usage(
     bad = [g for g in groups if g not in ("agent", "tool", "model")]
     if bad:
         raise typer.BadParameter(f"cannot group by {', '.join(bad)}; use agent, tool or model")
-    rows = _billing().usage_report(ADMIN, tenant, period, groups)
+    rows = _billing().usage_report(_admin(), tenant, period, groups)
     _show(rows, ["dimension", *groups, "quantity", "events"], as_json, f"usage of {tenant}")
 
 
 @tenants_app.command("invoice")
 def tenants_invoice(tenant: TenantArg, period: PeriodOpt = None, as_json: JsonOpt = False) -> None:
     """The invoice so far for a month (a preview: nothing is charged)."""
-    invoice = _billing().invoice_preview(ADMIN, tenant, period)
+    invoice = _billing().invoice_preview(_admin(), tenant, period)
     if as_json:
         print_json(invoice)
         return
@@ -117,7 +132,7 @@ def tenants_leases(
     as_json: JsonOpt = False,
 ) -> None:
     """Quota leases (what running agents hold)."""
-    rows = _billing().reservations_list(ADMIN, tenant, None if state == "all" else state)
+    rows = _billing().reservations_list(_admin(), tenant, None if state == "all" else state)
     _show(rows, ["id", "dimension", "amount", "state", "expires_at", "agent"], as_json)
 
 
@@ -130,7 +145,7 @@ def keys_issue(
     as_json: JsonOpt = False,
 ) -> None:
     """Issue an API key. It is printed once; only its hash is stored."""
-    issued = _billing().apikey_issue(ADMIN, tenant, name, role, None, ttl_days)
+    issued = _billing().apikey_issue(_admin(), tenant, name, role, None, ttl_days)
     if as_json:
         print_json(issued)
         return
@@ -142,7 +157,7 @@ def keys_issue(
 def keys_list(tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Keys of a tenant (prefixes only, never secrets)."""
     _show(
-        _billing().apikey_list(ADMIN, tenant),
+        _billing().apikey_list(_admin(), tenant),
         ["id", "name", "role", "prefix", "created_at", "expires_at", "revoked_at"],
         as_json,
     )
@@ -155,7 +170,7 @@ def keys_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a key; it stops working on the next request."""
-    _show([_billing().apikey_revoke(ADMIN, tenant, key_id)], ["id", "name", "revoked_at"], as_json)
+    _show([_billing().apikey_revoke(_admin(), tenant, key_id)], ["id", "name", "revoked_at"], as_json)
 
 
 @management_app.command("migrate")

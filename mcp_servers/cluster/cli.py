@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from auraison.cli.output import JsonOpt, console, print_json, show, show_one
 from auraison.cli.state import get_settings
 
-from .models import JobRequest
-from .service import Caller, ControlPlane
-from .state import TERMINAL
+if TYPE_CHECKING:  # imported by the commands: Ray, SQLAlchemy and pydantic are not needed for --help
+    from .service import Caller, ControlPlane
 
 control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.", no_args_is_help=True)
@@ -28,6 +27,8 @@ ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see
 
 
 def _plane() -> tuple[ControlPlane, Caller]:
+    from .service import Caller, ControlPlane
+
     settings = get_settings()
     return ControlPlane(settings), Caller(settings.agentops.tenant, "admin")
 
@@ -106,6 +107,9 @@ def jobs_submit(
     wait: Annotated[bool, typer.Option("--wait", help="follow the job until it ends")] = False,
 ) -> None:
     """Submit a Ray job; with --wait, follow its status and print its logs at the end."""
+    from .models import JobRequest
+    from .state import TERMINAL
+
     plane, who = _plane()
     runtime_env = {"working_dir": str(working_dir)} if working_dir else {}
     req = JobRequest(
@@ -143,6 +147,7 @@ def jobs_enqueue(
     import asyncio
 
     from .dispatch import enqueue_job
+    from .models import JobRequest
 
     plane, who = _plane()
     queue = _shared_queue(plane)

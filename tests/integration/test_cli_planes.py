@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from auraison.mcp_servers.cluster.events import EventLog
@@ -38,3 +39,31 @@ def test_control_events_reach_the_lake_and_dispatch_needs_a_shared_queue(tmp_pat
     assert refused.returncode == 2 and "AURAISON_BUS__BACKEND=redis" in refused.stderr
     out = run(home, "control", "manifests", "--out", str(tmp_path / "k"))
     assert out.returncode == 0 and (tmp_path / "k" / "torch-dev-gpu.yaml").is_file()
+
+
+def one_line_exit_2(res: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def test_bad_input_to_the_plane_commands_is_one_line(tmp_path: Path) -> None:
+    """Arguments the planes' own models refuse end as one line and exit 2, like usage errors."""
+    line = one_line_exit_2(run(tmp_path, "jobs", "submit", "true", "--id", "bad id!"))
+    assert line.startswith("error: invalid JobRequest: submission_id:")
+    line = one_line_exit_2(run(tmp_path, "tenants", "quota-set", "acme", "tool_calls", "lots"))
+    assert "'lots' is not a number" in line
+    line = one_line_exit_2(run(tmp_path, "tenants", "usage", "acme", "--by", "colour"))
+    assert "cannot group by colour" in line
+
+
+def test_plane_listings_as_json(tmp_path: Path) -> None:
+    """The management and control planes' listings print JSON with --json, tables without."""
+    assert run(tmp_path, "tenants", "create", "acme", "--name", "Acme").returncode == 0
+    tenants = json.loads(run(tmp_path, "tenants", "list", "--json").stdout)
+    assert [(t["id"], t["display_name"]) for t in tenants] == [("acme", "Acme")]
+    table = run(tmp_path, "tenants", "list")
+    assert "acme" in table.stdout and not table.stdout.lstrip().startswith("[")
+    clusters = json.loads(run(tmp_path, "clusters", "list", "--json").stdout)
+    assert clusters[0]["name"] == "local" and clusters[0]["kind"] == "local"
+    assert json.loads(run(tmp_path, "jobs", "list", "--json").stdout) == []
