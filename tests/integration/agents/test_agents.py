@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -204,14 +205,21 @@ def test_chat_keeps_history_and_decides_approvals_inline(tmp_path: Path) -> None
             "AURAISON_ROBOT__ROSBRIDGE_URL": sim.url,
             "PATH": "/usr/bin:/bin",
         }
-        res = subprocess.run(
-            [sys.executable, "-m", "auraison", "chat", "--agent", "navigator"],
-            input="status\nDrive forward 0.1 m/s for 1 s.\ny\nplaces\n\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        # A person at a terminal answers the approval: stdin is a pseudo-terminal holding the typed lines.
+        leader, follower = os.openpty()
+        try:
+            os.write(leader, b"status\nDrive forward 0.1 m/s for 1 s.\ny\nplaces\n\n")
+            res = subprocess.run(
+                [sys.executable, "-m", "auraison", "chat", "--agent", "navigator"],
+                stdin=follower,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+        finally:
+            os.close(leader)
+            os.close(follower)
         moved = sim.call(lambda: sim.sim.robot.distance)
     out = res.stdout
     assert res.returncode == 0, res.stderr
