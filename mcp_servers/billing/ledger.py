@@ -15,12 +15,19 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from auraison.errors import UserError
+
 from .dimensions import Dimension
 from .models import LeaseInfo, QuotaLine
 from .schema import leases, plan_terms, quota_counters, quota_overrides, tenants, usage_events
 from .store import ManagementError, NotFound, audit, new_id, period_of, utcnow
 
 Q = quota_counters
+
+
+class Overdraw(UserError):
+    """A settlement that would count more usage than its lease reserved: refused, nothing changes
+    (counting it would let a tenant spend past its limit without a reservation)."""
 
 
 class QuotaExhausted(ManagementError):
@@ -228,6 +235,7 @@ def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: 
         conn.execute(
             leases.update()
             .where(leases.c.id == lease_id, leases.c.tenant_id == tenant, leases.c.state == "active")
+            .where(leases.c.amount >= (actual if actual is not None else 0))
             .values(state=state, actual=actual, settled_at=now)
             .returning(*leases.c)
         )
@@ -235,6 +243,11 @@ def settle(conn: sa.Connection, actor: str, tenant: str, lease_id: str, actual: 
         .first()
     )
     row = moved or _lease(conn, tenant, lease_id)
+    if actual is not None and actual > row["amount"] and row["state"] in ("active", "expired"):
+        raise Overdraw(
+            f"cannot commit {actual} on lease {lease_id}: it reserved only {row['amount']}",
+            "commit at most what was reserved, and reserve again for the rest",
+        )
     if moved:
         values = {"reserved": Q.c.reserved - row["amount"]}
     elif row["state"] == "expired" and actual is not None:
@@ -265,6 +278,7 @@ _SETTLE_PG = sa.text(
 WITH l AS (
     UPDATE leases SET state = :state, actual = CAST(:actual AS NUMERIC), settled_at = :now
     WHERE id = :id AND tenant_id = :tenant AND state = 'active'
+      AND amount >= COALESCE(CAST(:actual AS NUMERIC), 0)
     RETURNING *
 ), ev AS (
     INSERT INTO usage_events

@@ -44,12 +44,13 @@ def test_plugin_manifest() -> None:
     assert manifest["description"]
 
 
-def test_mcp_json_launches_the_gateway_and_ros_mcp() -> None:
+def test_mcp_json_launches_only_the_gateway() -> None:
+    """ros-mcp is served through the gateway (governed); nothing reaches a tool around it."""
     servers = json.loads((REPO / ".mcp.json").read_text())["mcpServers"]
     assert servers["auraison"]["args"][:1] == ["gateway"] and servers["auraison"]["command"].endswith(
         "/auraison"
     )
-    assert "rosmcp install" in " ".join(servers["ros-mcp"]["args"])
+    assert set(servers) == {"auraison"}
 
 
 @pytest.mark.parametrize("path", SKILLS, ids=lambda p: p.parent.name)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from auraison.identity import Identity
 from auraison.mcp_servers.billing import ledger
 from auraison.mcp_servers.billing.dimensions import Dimension, Role
-from auraison.mcp_servers.billing.ledger import QuotaExhausted
+from auraison.mcp_servers.billing.ledger import Overdraw, QuotaExhausted
 from auraison.mcp_servers.billing.schema import audit_log, leases, quota_counters, usage_events
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 
@@ -204,6 +204,18 @@ def test_commit_is_idempotent_and_release_returns_units(billing: Billing) -> Non
         "counted": 5,
         "committed": 5,
     }
+
+
+def test_settle_never_commits_more_than_was_reserved(billing: Billing) -> None:
+    """An over-commit is refused and changes nothing; the lease can still settle honestly."""
+    tenant = new_tenant(billing, 10)
+    agent = Identity(tenant=tenant, role=Role.agent)
+    a = billing.reserve(agent, tenant, D, 4)
+    with pytest.raises(Overdraw, match="reserved only 4"):
+        billing.commit(agent, tenant, a.id, 9)
+    assert books(billing, tenant)["used"] == 0 and books(billing, tenant)["reserved"] == 4
+    billing.commit(agent, tenant, a.id, 4)
+    assert books(billing, tenant)["used"] == 4 and books(billing, tenant)["reserved"] == 0
 
 
 def test_the_audit_log_is_append_only(billing: Billing) -> None:
