@@ -295,7 +295,7 @@ def build_app(
     async def submit(request: Request, who: Who, job: JobRequest):
         if job.callback_url is not None:
             try:  # bad input, refused before any decision (no approval opened for it)
-                await check_callback(str(job.callback_url), settings.control.webhook_allow)
+                await asyncio.to_thread(check_callback, str(job.callback_url), settings.control.webhook_allow)
             except CallbackRefused as exc:
                 raise RequestValidationError(
                     [

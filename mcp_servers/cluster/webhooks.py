@@ -96,20 +96,21 @@ def allowed(url: str, allow: Sequence[str], addresses: Sequence[IP] = ()) -> boo
     return False
 
 
-async def resolve(host: str, port: int) -> list[IP]:
-    """Every address ``host`` resolves to now (an IP literal is its own answer)."""
+def resolve(host: str, port: int) -> list[IP]:
+    """Every address ``host`` resolves to now (an IP literal is its own answer). Blocking."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%", 1)[0]) for i in infos))
 
 
-async def check_callback(url: str, allow: Sequence[str] = ()) -> None:
+def check_callback(url: str, allow: Sequence[str] = ()) -> None:
     """Raise ``CallbackRefused`` unless ``url`` goes to public addresses only, or ``allow``
     names it. A hostname counts by every address it resolves to, so a public-looking name that
-    points into the private network is refused too."""
+    points into the private network is refused too. Blocking (DNS): domain code calls it from
+    its worker thread, async code through ``asyncio.to_thread``."""
     u = urlsplit(url)
     try:
         port = u.port or (443 if u.scheme.lower() == "https" else 80)
@@ -121,7 +122,7 @@ async def check_callback(url: str, allow: Sequence[str] = ()) -> None:
     if allowed(url, allow):
         return
     try:
-        addresses = await resolve(host, port)
+        addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
         raise CallbackRefused(url, f"host {host} does not resolve ({exc})") from None
     if allowed(url, allow, addresses):
@@ -163,7 +164,7 @@ async def deliver(
     resolves into the private network (DNS rebinding) is refused: ``False``, never sent."""
     if allow is not None:
         try:
-            await check_callback(url, allow)
+            await asyncio.to_thread(check_callback, url, allow)
         except CallbackRefused as exc:
             log.warning("webhook refused before sending", url=url, why=exc.why)
             return False

@@ -50,6 +50,7 @@ CALLS: list[tuple[str, dict[str, Any], str]] = [
 
 
 JOB = {"entrypoint": "true", "submission_id": "j-2"}
+EXP = {"name": "e1"}
 # The cluster tools that have an HTTP route too: (tool, args, role, HTTP method, path, JSON body).
 HTTP_CALLS: list[tuple[str, dict[str, Any], str, str, str, Any]] = [
     ("cluster_job_list", {}, "viewer", "GET", "/jobs", None),
@@ -58,14 +59,7 @@ HTTP_CALLS: list[tuple[str, dict[str, Any], str, str, str, Any]] = [
     ("cluster_job_stop", {"submission_id": "j-1"}, "viewer", "POST", "/jobs/j-1/stop", None),  # role denied
     ("cluster_job_submit", {"job": JOB}, "viewer", "POST", "/jobs", JOB),  # role denied
     ("cluster_stop", {"cluster": "local"}, "operator", "POST", "/clusters/local/stop", None),  # approval
-    (
-        "cluster_experiment_create",
-        {"name": "e1"},
-        "viewer",
-        "POST",
-        "/experiments",
-        {"name": "e1"},
-    ),  # no allow
+    ("cluster_experiment_create", EXP, "viewer", "POST", "/experiments", EXP),  # allowed by no rule
     ("cluster_agent_list", {}, "agent", "GET", "/agents", None),
 ]
 CLUSTER_TOOLS: dict[str, dict[str, type]] = {
@@ -334,7 +328,7 @@ async def test_every_route_is_decided_as_its_mcp_tool(tmp_path: Path) -> None:
         for method, op in item.items()
     }
     async with Client(cluster_server(settings)) as c:
-        schemas = {f"cluster_{t.name}": t.inputSchema for t in await c.list_tools()}
+        schemas = {f"cluster_{t.name}": t.input_schema for t in await c.list_tools()}
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     for role, method, path, body in ROUTES:
         res = await http_call(app, role, method, path, body, {"traceparent": parent})

@@ -38,20 +38,20 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("url", "why"), REFUSED)
-async def test_internal_destinations_are_refused(url: str, why: str) -> None:
+def test_internal_destinations_are_refused(url: str, why: str) -> None:
     with pytest.raises(CallbackRefused, match=why) as refused:
-        await check_callback(url)
+        check_callback(url)
     assert "control.webhook_allow" in str(refused.value) and refused.value.status_code == 422
 
 
-async def test_public_addresses_and_allow_listed_ones_pass() -> None:
-    await check_callback("https://93.184.215.14/hooks/done")  # a public address
-    await check_callback("http://172.32.0.1/done")  # just outside 172.16/12
-    await check_callback("http://127.0.0.1:8080/done", ["127.0.0.1"])  # a host: any port
-    await check_callback("http://localhost:8080/done", ["localhost"])
-    await check_callback("http://10.0.0.5:9000/hooks/job", ["http://10.0.0.5:9000/hooks/"])  # a prefix
-    await check_callback("http://10.20.3.4/done", ["10.20.0.0/16"])  # a network
-    await check_callback("http://[::1]:9000/done", ["::1"])
+def test_public_addresses_and_allow_listed_ones_pass() -> None:
+    check_callback("https://93.184.215.14/hooks/done")  # a public address
+    check_callback("http://172.32.0.1/done")  # just outside 172.16/12
+    check_callback("http://127.0.0.1:8080/done", ["127.0.0.1"])  # a host: any port
+    check_callback("http://localhost:8080/done", ["localhost"])
+    check_callback("http://10.0.0.5:9000/hooks/job", ["http://10.0.0.5:9000/hooks/"])  # a prefix
+    check_callback("http://10.20.3.4/done", ["10.20.0.0/16"])  # a network
+    check_callback("http://[::1]:9000/done", ["::1"])
 
 
 @pytest.mark.parametrize(
@@ -65,9 +65,9 @@ async def test_public_addresses_and_allow_listed_ones_pass() -> None:
         ("http://169.254.169.254/latest", ["127.0.0.1", "10.0.0.0/8"]),
     ],
 )
-async def test_the_allow_list_names_exactly_what_it_names(url: str, allow: list[str]) -> None:
+def test_the_allow_list_names_exactly_what_it_names(url: str, allow: list[str]) -> None:
     with pytest.raises(CallbackRefused):
-        await check_callback(url, allow)
+        check_callback(url, allow)
 
 
 def settings(home: Path, **control) -> Settings:
