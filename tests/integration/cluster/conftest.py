@@ -45,5 +45,8 @@ def control_settings(home: Path, dashboard: str, **extra) -> Settings:
 
 @pytest.fixture
 def plane(tmp_path: Path, ray_head: str) -> ControlPlane:
-    settings = control_settings(tmp_path, ray_head, control={"webhook_secret": "s3cret"})
+    # The webhook tests' receivers listen on loopback: a callback_url may name it only when
+    # control.webhook_allow does.
+    control = {"webhook_secret": "s3cret", "webhook_allow": ["127.0.0.1"]}
+    settings = control_settings(tmp_path, ray_head, control=control)
     return ControlPlane(settings, grantor=BillingGrantor(lambda: Billing.from_settings(settings)))
