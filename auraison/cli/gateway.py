@@ -18,13 +18,31 @@ def gateway(
     port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port")] = 8700,
 ) -> None:
     """Serve every plane's tools behind AgentOps (HTTP: streamable at /mcp, bearer tokens)."""
-    from auraison.mcp_servers.gateway import build_gateway
+    import asyncio
+    import contextlib
+    import signal
+
+    from auraison.mcp_servers.gateway import build_gateway, close_gateway
 
     if transport not in ("stdio", "http"):
         raise UserError(f"unknown transport {transport!r}", "use stdio or http")
     server = build_gateway(get_settings(), http=transport == "http")
-    if transport == "stdio":
-        server.run(transport="stdio", show_banner=False)
-    else:
+    kwargs: dict[str, object] = {}
+    if transport == "http":
         err_console().print(f"auraison gateway on http://{host}:{port}/mcp (bearer token required)")
-        server.run(transport="http", host=host, port=port, show_banner=False)
+        kwargs = {"host": host, "port": port}
+
+    async def serve() -> None:
+        # Close on the serving loop when the client goes (stdin closed, SIGTERM, Ctrl-C): quota
+        # grants settle what they served, connections and proxied servers end cleanly. SIGTERM
+        # stops serving but never interrupts the close itself; a crash skips it, and grant
+        # expiry is the crash path.
+        serving = asyncio.ensure_future(server.run_async(transport=transport, show_banner=False, **kwargs))
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, serving.cancel)
+        try:
+            await serving
+        finally:
+            await close_gateway(server)
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(serve())

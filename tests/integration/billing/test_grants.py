@@ -4,6 +4,8 @@ while calls covered by an existing grant continue; API keys work against the HTT
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,11 +15,12 @@ import httpx
 import pytest
 import uvicorn
 from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
+from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 
 from auraison.agentops.quotas import QuotaExceeded, QuotaUnavailable
 from auraison.mcp_servers.billing.dimensions import Role
 from auraison.mcp_servers.billing.grants import GrantLedger
+from auraison.mcp_servers.billing.server import build_server as billing_plane
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable, Store
 from auraison.mcp_servers.gateway import build_gateway, close_gateway
@@ -161,3 +164,44 @@ async def test_an_agent_run_is_metered_once_in_the_management_plane(tmp_path: Pa
     assert rows[("model_input_tokens", "analyst")].quantity == res.usage["input_tokens"]
     assert rows[("model_output_tokens", "analyst")].quantity == res.usage["output_tokens"]
     assert rows[("tool_calls", None)].quantity == res.usage["tool_calls"]  # the calls' grant, settled
+
+
+def gateway_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    return env | {"AURAISON_HOME": str(home), "AURAISON_AGENTOPS__QUOTAS": "management", **extra}
+
+
+async def test_a_gateway_that_exits_settles_its_grant(tmp_path: Path) -> None:
+    """A stdio gateway whose client goes away commits what it served and holds nothing."""
+    billing = Billing.from_settings(Settings(home=tmp_path))
+    billing.tenant_create(ADMIN, "acme")
+    env = gateway_env(tmp_path, AURAISON_AGENTOPS__TENANT="acme")
+    transport = StdioTransport(sys.executable, ["-m", "auraison", "gateway"], env=env)
+    async with Client(transport, timeout=60) as c:
+        for _ in range(3):
+            await c.call_tool("lake_list_tables", {})
+        held = billing.quota_get(ADMIN, "acme")[0]
+        assert held.reserved > 0 and held.used == 0  # a block grant, not yet settled
+    await transport.close()  # stdin closed, as Claude Code ends a session: the gateway exits
+    done = billing.quota_get(ADMIN, "acme")[0]
+    assert (done.used, done.reserved) == (3, 0)
+    assert billing.reservations_list(ADMIN, "acme") == []
+
+
+async def test_a_tenant_out_of_quota_can_still_see_why(tmp_path: Path) -> None:
+    """Read-only self-service tools are not blocked by the quota they report."""
+    s = Settings(home=tmp_path, agentops={"approvals": "memory", "quotas": "management", "tenant": "tiny"})
+    billing = Billing.from_settings(s)
+    billing.tenant_create(ADMIN, "tiny")
+    billing.quota_set(ADMIN, "tiny", "tool_calls", 2)
+    gw = build_gateway(s, servers={"lake": lake_plane(), "billing": billing_plane(s, billing)})
+    async with Client(gw) as c:
+        for _ in range(2):
+            await c.call_tool("lake_query", {"sql": "select 1"})
+        denied = await c.call_tool("lake_query", {"sql": "select 1"}, raise_on_error=False)
+        assert denied.is_error and "quota exhausted" in denied.content[0].text
+        quota = (await c.call_tool("billing_quota_get", {})).structured_content["result"]
+        assert (quota[0]["dimension"], float(quota[0]["remaining"])) == ("tool_calls", 0)
+        assert (await c.call_tool("approvals_list", {})).structured_content["result"] == []
+    await close_gateway(gw)
+    assert billing.quota_get(ADMIN, "tiny")[0].used == 2  # the reads cost nothing
