@@ -19,6 +19,7 @@ the caller's rows; more is refused with a clear error rather than cut silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -230,7 +231,7 @@ def run_isolated(
     the checker would refuse. A projected run whose statement needs a column that was left out
     raises ``duckdb.BinderException`` (``run_query`` then retries with whole rows)."""
     con = open_sandbox(lake, plan.tables, tenant, version, max_rows=max_rows)
-    timer = threading.Timer(timeout_s, con.interrupt)
+    timer = threading.Timer(timeout_s, _interrupt, [con])
     try:
         timer.start()
         try:
@@ -259,6 +260,11 @@ def run_isolated(
         "truncated": truncated,
         "notice": f"only the first {limit} rows are shown; add LIMIT or filters" if truncated else "",
     }
+
+
+def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.interrupt()
 
 
 def open_sandbox(
