@@ -63,6 +63,8 @@ class JobService:
         return row
 
     def submit(self, tenant: str, req: JobRequest) -> JobInfo:
+        if req.callback_url is not None:  # every face (MCP, HTTP, CLI) submits through here
+            webhooks.check_callback(str(req.callback_url), self.settings.control.webhook_allow)
         sid = req.submission_id or f"job_{uuid.uuid4().hex[:16]}"
         existing = self.state.get(jobs, "submission_id", sid)
         if existing is not None:
@@ -191,7 +193,12 @@ class JobService:
             "type": "job.finished",
             "job": _info(row).model_dump(mode="json"),
         }
-        ok = await webhooks.deliver(row["callback_url"], payload, secret.get_secret_value())
+        ok = await webhooks.deliver(
+            row["callback_url"],
+            payload,
+            secret.get_secret_value(),
+            allow=self.settings.control.webhook_allow,  # checked again at send time (DNS rebinding)
+        )
         # Delivered, or refused for good: either way the callback is settled (no retry storms).
         await asyncio.to_thread(
             self.state.update, jobs, "submission_id", row["submission_id"], callback_done=True

@@ -124,3 +124,18 @@ async def test_delivery_checks_the_destination_again() -> None:
         assert len(hits) == 1
     finally:
         receiver.shutdown()
+
+
+async def test_an_mcp_submission_is_checked_as_well(tmp_path: Path) -> None:
+    """The domain refuses an internal callback whichever face submits (here the MCP tool),
+    before Ray is asked anything."""
+    from fastmcp import Client
+
+    from auraison.mcp_servers.cluster.server import build_server
+
+    async with Client(build_server(settings(tmp_path))) as c:
+        job = {"entrypoint": "true", "callback_url": "http://127.0.0.1:8080/hook"}
+        res = await c.call_tool("job_submit", {"job": job}, raise_on_error=False)
+        assert res.is_error and "loopback" in res.content[0].text
+        listed = await c.call_tool("job_list", {})
+        assert listed.structured_content["result"] == []  # nothing was recorded or submitted
