@@ -71,19 +71,11 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     return out
 
 
-def show(
-    rows: Iterable[Any],
-    columns: Sequence[str],
-    as_json: bool,
-    title: str | None = None,
-    empty: str | None = None,
-) -> None:
+def show(rows: Iterable[Any], columns: Sequence[str], as_json: bool, title: str | None = None) -> None:
     """A list of records (models or dicts): the named columns as a table, or all fields as JSON."""
     data = [jsonable(r) for r in rows]
     if as_json:
         print_json(data)
-    elif not data and empty is not None:
-        console().print(empty)
     else:
         console().print(table(columns, ([item.get(c) for c in columns] for item in data), title))
 
@@ -95,11 +87,6 @@ def show_one(obj: Any, as_json: bool, title: str | None = None) -> None:
         print_json(data)
     else:
         console().print(table(["field", "value"], data.items(), title))
-
-
-def say(text: str, *, style: str | None = None) -> None:
-    """A line for people, printed as is (no markup, no highlighting of numbers)."""
-    console().print(text, style=style, highlight=False, markup=False, soft_wrap=True)
 
 
 def error_line(message: str) -> None:
