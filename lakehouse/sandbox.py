@@ -12,6 +12,10 @@
    transaction. A query that slips past the checker binds against nothing but those rows: no lake
    catalog, no ducklake metadata tables, no other tenant, no file system, no lake paths.
 
+The copy is pinned to the snapshot current when the query starts, and kept (``DATABASES``, a
+small LRU keyed by lake, tenant, snapshot and columns) so that the same question of an unchanged
+lake skips it; each query gets its own cursor and read-only transaction on the kept database.
+
 Tenancy comes from ``tables.tenancy``: a table's own ``tenant`` column, or a parent row's (runs
 through experiments, params and metrics through runs). Each table brings at most ``max_rows`` of
 the caller's rows; more is refused with a clear error rather than cut silently.
@@ -25,6 +29,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,9 +235,18 @@ def run_isolated(
     This is the layer that holds even when ``check`` is wrong: tests call it with statements
     the checker would refuse. A projected run whose statement needs a column that was left out
     raises ``duckdb.BinderException`` (``run_query`` then retries with whole rows)."""
-    con = open_sandbox(lake, plan.tables, tenant, version, max_rows=max_rows)
+    snapshot = version if version is not None else current_snapshot(lake)
+    shape = tuple(sorted((t, None if c is None else tuple(sorted(c))) for t, c in plan.tables.items()))
+    key = (lake.identity, tenant, snapshot, max_rows, shape)
+    base = DATABASES.get(key)
+    if base is None:
+        # pinned to the snapshot just read, so a commit in between cannot slip in under this key
+        base, rows_held = _build(lake, plan.tables, tenant, snapshot, max_rows, version is not None)
+        DATABASES.put(key, base, rows_held)
+    con = base.cursor()
     timer = threading.Timer(timeout_s, _interrupt, [con])
     try:
+        con.execute("BEGIN TRANSACTION READ ONLY")
         timer.start()
         try:
             rel = con.execute(f"SELECT * FROM (\n{plan.statement}\n) AS q LIMIT {int(limit) + 1}")
@@ -278,22 +292,74 @@ def open_sandbox(
     """A fresh in-memory DuckDB holding only ``tenant``'s rows of ``tables`` (as of ``version``),
     with external access off, the configuration locked and a read-only transaction open. The
     caller closes it. Whatever runs on it can reach nothing else."""
+    con, _ = _build(lake, tables, tenant, version, max_rows, check_version=version is not None)
+    con.execute("BEGIN TRANSACTION READ ONLY")
+    return con
+
+
+def _build(
+    lake: Lake,
+    tables: dict[str, frozenset[str] | None],
+    tenant: str,
+    version: int | None,
+    max_rows: int,
+    check_version: bool,
+) -> tuple[duckdb.DuckDBPyConnection, int]:
+    """The locked sandbox database and how many rows it holds."""
     workdir = Path(tempfile.mkdtemp(prefix="auraison-sandbox-"))
     try:
-        files = _bring(lake, tables, tenant, version, workdir, max_rows)
+        files, rows = _bring(lake, tables, tenant, version, workdir, max_rows, check_version)
         con = duckdb.connect(":memory:", config=_OPEN_CONFIG)
         try:
             for table, path in files.items():
                 con.execute(f"CREATE TABLE {_q(table)} AS FROM read_parquet('{path}')")
             for statement in _LOCK_STATEMENTS:
                 con.execute(statement)
-            con.execute("BEGIN TRANSACTION READ ONLY")
         except BaseException:
             con.close()
             raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return con
+    return con, rows
+
+
+class _Databases:
+    """Recent sandbox databases by (lake, tenant, snapshot, tables and columns): a question asked
+    again of an unchanged lake skips the copy. Each holds one tenant's rows of one snapshot, so
+    nothing a query could do to it reaches anyone else, and a new snapshot is a new key. Bounded
+    by entries and by rows held; an evicted database is freed when its last query ends."""
+
+    def __init__(self, entries: int, rows: int) -> None:
+        self.entries, self.rows = entries, rows
+        self._items: OrderedDict[tuple, tuple[duckdb.DuckDBPyConnection, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> duckdb.DuckDBPyConnection | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def put(self, key: tuple, con: duckdb.DuckDBPyConnection, rows: int) -> None:
+        with self._lock:
+            self._items[key] = (con, rows)
+            while len(self._items) > self.entries or (
+                len(self._items) > 1 and sum(r for _, r in self._items.values()) > self.rows
+            ):
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+DATABASES = _Databases(entries=16, rows=MAX_ROWS)
+
+
+def current_snapshot(lake: Lake) -> int:
+    with lake.lock:
+        return int(lake.con.execute(f"FROM {ALIAS}.current_snapshot()").fetchone()[0])
 
 
 def _bring(
@@ -303,14 +369,16 @@ def _bring(
     version: int | None,
     workdir: Path,
     max_rows: int,
-) -> dict[str, Path]:
+    check_version: bool,
+) -> tuple[dict[str, Path], int]:
     """Copy the caller's rows of each table (as of ``version``) into a Parquet file of its own."""
     at = f" AT (VERSION => {int(version)})" if version is not None else ""
     files: dict[str, Path] = {}
+    total = 0
     with lake.lock:
         cur = lake.con.cursor()
         try:
-            if version is not None:
+            if check_version and version is not None:
                 known = cur.execute(
                     f"SELECT count(*) FROM {ALIAS}.snapshots() WHERE snapshot_id = ?", [int(version)]
                 ).fetchone()[0]
@@ -344,9 +412,10 @@ def _bring(
                         "ask the plane's own tools for big aggregates, or query an older, smaller snapshot",
                     )
                 files[table] = path
+                total += written
         finally:
             cur.close()
-    return files
+    return files, total
 
 
 def _scoped(table: str, at: str, select: str, tenant: str) -> tuple[str, list[Any]]:

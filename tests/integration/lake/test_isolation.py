@@ -197,3 +197,18 @@ def test_copying_only_the_used_columns_gives_the_same_answers(tmp_path: Path, sq
     ]
     assert got == want
     lk.close()
+
+
+def test_kept_sandbox_databases_follow_new_snapshots_and_stay_per_tenant(tmp_path: Path) -> None:
+    lk = Lake(Settings(home=tmp_path))
+    append(lk, "events", [{"event_id": "a1", "tenant": "acme", "type": "x"}])
+    append(lk, "events", [{"event_id": "g1", "tenant": "globex", "type": "x"}])
+    q = "SELECT string_agg(event_id, ',' ORDER BY event_id) FROM events"
+    assert run_query(lk, q, "acme")["rows"] == [["a1"]]
+    assert run_query(lk, q, "acme")["rows"] == [["a1"]]  # the kept database answers again
+    assert run_query(lk, q, "globex")["rows"] == [["g1"]]  # same question, other tenant
+    append(lk, "events", [{"event_id": "a2", "tenant": "acme", "type": "x"}])
+    assert run_query(lk, q, "acme")["rows"] == [["a1,a2"]]  # a new snapshot, a new copy
+    lk.execute("DELETE FROM lake.events WHERE event_id = 'a1'")
+    assert run_query(lk, q, "acme")["rows"] == [["a2"]]
+    lk.close()
