@@ -65,6 +65,11 @@ _OPEN_CONFIG: dict[str, Any] = {
 _LOCK_STATEMENTS = ("SET enable_external_access = false", "SET lock_configuration = true")
 
 
+# Serialising a statement's syntax tree never runs it; one empty database does it for every query.
+_PARSER = duckdb.connect(":memory:", config={"python_enable_replacements": False})
+_PARSER_LOCK = threading.Lock()
+
+
 class QueryRejected(UserError):
     """The query is not a single, read-only SELECT over the lake's tables."""
 
@@ -95,11 +100,12 @@ def analyse(sql: str) -> Plan:
         raise QueryRejected(
             f"{statements[0].type.name} statements are not allowed", "use SELECT (or WITH … SELECT)"
         )
-    con = duckdb.connect(config={"python_enable_replacements": False})
-    try:
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
-    finally:
-        con.close()
+    with _PARSER_LOCK:
+        cur = _PARSER.cursor()
+        try:
+            tree = json.loads(cur.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+        finally:
+            cur.close()
     if tree.get("error"):
         raise QueryRejected(f"cannot analyse the query: {tree.get('error_message', 'parse error')}")
     ctes: set[str] = set()
