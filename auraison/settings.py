@@ -77,10 +77,24 @@ class RaySettings(BaseModel):
     )
 
 
+class CollisionMonitorSettings(BaseModel):
+    """The robot plane's collision monitor (Nav2's Collision Monitor): zones ahead of the travel."""
+
+    enabled: bool = True
+    stop_distance_m: float = Field(
+        0.05, ge=0, le=2, description="gap left to the footprint, after the stopping distance, that stops"
+    )
+    slowdown_distance_m: float = Field(
+        0.30, ge=0, le=5, description="gap below which speed is scaled down (linearly to the stop zone)"
+    )
+    footprint_radius_m: float = Field(0.105, gt=0, le=2, description="robot footprint (TurtleBot3 burger)")
+
+
 class RobotSettings(BaseModel):
     rosbridge_url: str = "ws://127.0.0.1:9090"
     world: str = "maze_small"
     sim_speed: float = Field(1.0, gt=0, le=100)
+    collision: CollisionMonitorSettings = CollisionMonitorSettings()
 
 
 class WorldSettings(BaseModel):

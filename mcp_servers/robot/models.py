@@ -75,6 +75,9 @@ class NavOutcome(BaseModel):
     error_code: int = 0
     message: str = ""
     number_of_recoveries: int = 0
+    stopped_by_monitor: bool = Field(
+        False, description="True if the collision monitor canceled the goal (an obstacle in the stop zone)"
+    )
 
 
 class DriveResult(BaseModel):
@@ -82,6 +85,16 @@ class DriveResult(BaseModel):
     angular_rps: float
     duration_s: float
     clamped: bool = Field(description="True if the request exceeded the robot's limits")
-    stopped_early: bool = Field(description="True if an e-stop ended the drive")
+    stopped_early: bool = Field(description="True if an e-stop or the collision monitor ended the drive")
+    stop_reason: Literal["estop", "obstacle", "no_scan"] | None = Field(
+        None,
+        description="why it stopped early: an e-stop, an obstacle in the stop zone, or no laser scan "
+        "to check the path against",
+    )
+    stop_detail: str = Field("", description="the monitor's words, e.g. the distance to the obstacle")
+    obstacle_distance_m: float | None = Field(
+        None, description="free path left before the footprint would touch, when an obstacle stopped it"
+    )
+    slowed: bool = Field(False, description="True if the slowdown zone scaled the speed down")
     distance_travelled_m: float
     final_pose: Pose

@@ -45,6 +45,7 @@ class RosbridgeClient:
         self._stamp: dict[str, float] = {}
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._subs: dict[str, str] = {}  # topic -> type
+        self._listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         self._advertised: set[str] = set()
         self._goals: dict[str, tuple[Callable[[dict[str, Any]], None] | None, asyncio.Future[Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -142,6 +143,11 @@ class RosbridgeClient:
             topic = frame["topic"]
             self._latest[topic] = frame["msg"]
             self._stamp[topic] = time.monotonic()
+            for fn in self._listeners.get(topic, ()):
+                try:
+                    fn(frame["msg"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("listener refused a message", topic=topic, error=str(exc))
             for fut in self._waiters.pop(topic, []):
                 if not fut.done():
                     fut.set_result(frame["msg"])
@@ -196,6 +202,16 @@ class RosbridgeClient:
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
             raise RobotUnavailable(f"no message on {topic} within {timeout_s:g}s") from None
+
+    async def listen(self, topic: str, type_: str, fn: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``fn`` with every message on ``topic`` from now on (subscribing if needed);
+        listeners survive reconnects, as subscriptions do."""
+        self._listeners.setdefault(topic, []).append(fn)
+        if topic not in self._subs:
+            self._subs[topic] = type_
+            await self._send({"op": "subscribe", "topic": topic, "type": type_})
+        else:
+            await self.ensure()
 
     async def publish(self, topic: str, type_: str, msg: dict[str, Any]) -> None:
         if topic not in self._advertised:

@@ -18,6 +18,7 @@ from auraison.settings import Settings
 from .loop import SafeNavOutcome
 from .loop import navigate_safely as navigate_safely_loop
 from .models import DriveResult, Navigation, NavOutcome, PathPlan, Place, RobotState, ScanSummary
+from .places import places_for
 from .rosbridge import RobotUnavailable, RosbridgeClient, ServiceFailed
 from .service import RobotError, RobotService
 
@@ -58,30 +59,29 @@ PlaceName = Annotated[
 ]
 
 
-def places_for(settings: Settings) -> dict[str, tuple[float, float, float]]:
-    from auraison.sim.world import WorldError, load_world
+def geofence_for(settings: Settings, tool: str = "robot_navigate_safely") -> list[tuple[float, float]] | None:
+    """The geofence the caller's policy puts on ``tool``, for the route check to hold the whole
+    route (not only the goal, which the engine's guardrail already checked) inside it."""
+    from auraison.agentops.errors import PolicyError
+    from auraison.agentops.factory import default_identity
+    from auraison.agentops.middleware import current_identity
+    from auraison.agentops.policy import DEFAULT_POLICY, load_policy
 
+    who = current_identity(default_identity(settings))
     try:
-        return dict(load_world(settings.robot.world).places)
-    except WorldError:
-        return {}
-
-
-def policy_view(places: dict[str, tuple[float, float, float]]):
-    """What AgentOps's guardrails see of a robot call: a named place resolved to its x/y."""
-
-    def view(args: dict[str, Any]) -> dict[str, Any]:
-        place = args.get("place")
-        if isinstance(place, str) and place in places and "x" not in args and "y" not in args:
-            x, y, _ = places[place]
-            return {**args, "x": x, "y": y}
-        return args
-
-    return view
+        policy = load_policy(settings.agentops.policy_file or DEFAULT_POLICY)
+    except PolicyError:
+        return None  # the engine refuses a broken policy too (and keeps its previous one)
+    for _, c in policy.constraints_for(who.tenant, str(who.role), tool):
+        if c.geofence is not None:
+            return [(float(x), float(y)) for x, y in c.geofence.polygon]
+    return None
 
 
 def build_server(settings: Settings, service: RobotService | None = None) -> FastMCP:
-    service = service or RobotService(RosbridgeClient(settings.robot.rosbridge_url), places_for(settings))
+    service = service or RobotService(
+        RosbridgeClient(settings.robot.rosbridge_url), places_for(settings), settings.robot.collision
+    )
     mcp = FastMCP(
         "robot",
         instructions="A TurtleBot3 behind rosbridge (the built-in maze sim or a real robot). "
@@ -162,7 +162,8 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
         async def progress(done: float, total: float | None, message: str) -> None:
             await ctx.report_progress(done, total, message)
 
-        return await guarded(navigate_safely_loop(service, WorldModel(settings.world), goal, progress))
+        fence = geofence_for(settings)
+        return await guarded(navigate_safely_loop(service, WorldModel(settings.world), goal, progress, fence))
 
     @mcp.tool(annotations=MOVES)
     async def cancel_navigation() -> Navigation:
@@ -189,7 +190,9 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
             Field(gt=0, le=30, allow_inf_nan=False, strict=True, description="seconds; stops at the end"),
         ] = 1.0,
     ) -> DriveResult:
-        """Open-loop velocity for a fixed time, then stop. Prefer navigate_to: drive sees no walls."""
+        """Velocity for a fixed time, then stop. A collision monitor watches the lidar: it slows the
+        robot near obstacles and stops it short of them (stopped_early, stop_reason, stop_detail).
+        Prefer navigate_to for getting somewhere: drive does not steer round anything."""
         return await guarded(service.drive(linear, angular, duration))
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True))

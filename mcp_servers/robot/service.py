@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import structlog
 
+from auraison.settings import CollisionMonitorSettings
 from auraison.sim.planner import Costmap, CostmapConfig, Plan, Planner
 from auraison.sim.world import FREE, UNKNOWN, WALL, World
 
+from .collision import CollisionMonitor, Decision, Zones
 from .models import (
     DriveResult,
     Navigation,
@@ -33,6 +35,7 @@ from .models import (
     ScanSummary,
     Sector,
 )
+from .motion import governed_drive
 from .rosbridge import RobotUnavailable, RosbridgeClient, ServiceFailed
 
 log = structlog.get_logger("auraison.robot")
@@ -76,9 +79,38 @@ def world_from_map(msg: dict[str, Any], places: dict[str, tuple[float, float, fl
     )
 
 
+class _RosbridgeDrivePort:
+    """The drive loop's port onto rosbridge: wall clock, /cmd_vel, and the e-stop event."""
+
+    def __init__(self, client: RosbridgeClient, stop: asyncio.Event) -> None:
+        self.client, self.stop = client, stop
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def publish(self, v: float, w: float) -> None:
+        twist = {"linear": {"x": v, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": w}}
+        await self.client.publish("/cmd_vel", "geometry_msgs/msg/Twist", twist)
+
+    async def wait(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.stop.wait(), max(seconds, 0.0))
+            return True
+        except TimeoutError:
+            return False
+
+
 class RobotService:
-    def __init__(self, client: RosbridgeClient, places: dict[str, tuple[float, float, float]]) -> None:
+    def __init__(
+        self,
+        client: RosbridgeClient,
+        places: dict[str, tuple[float, float, float]],
+        collision: CollisionMonitorSettings | None = None,
+    ) -> None:
         self.client = client
+        self.monitor = CollisionMonitor(Zones.from_settings(collision or CollisionMonitorSettings()))
+        self._monitor_fed = False
+        self._fresh = asyncio.Event()
         self.places = places
         self._world: World | None = None
         self._planners: dict[float, Planner] = {}
@@ -258,6 +290,40 @@ class RobotService:
         ), plan
 
     # ------------------------------------------------------------------- motion
+    async def watch(self, limit_s: float = 2.0) -> CollisionMonitor:
+        """Feed the collision monitor every odometry and scan message from now on, and wait
+        (bounded) until it can place a scan; if it cannot, its checks stop linear motion."""
+        if not self._monitor_fed:
+            self._monitor_fed = True
+
+            def on_odom(msg: dict[str, Any]) -> None:
+                self.monitor.on_odom(msg, time.monotonic())
+                self._fresh.set()
+
+            def on_scan(msg: dict[str, Any]) -> None:
+                self.monitor.on_scan(msg)
+                self._fresh.set()
+
+            await self.client.listen("/odom", "nav_msgs/msg/Odometry", on_odom)
+            await self.client.listen("/scan", "sensor_msgs/msg/LaserScan", on_scan)
+        fresh = self._fresh
+        deadline = time.monotonic() + limit_s
+        while self.monitor.points_now() is None and (left := deadline - time.monotonic()) > 0:
+            fresh.clear()
+            try:
+                await asyncio.wait_for(fresh.wait(), left)
+            except TimeoutError:
+                break
+        return self.monitor
+
+    def _last_line(self) -> Decision | None:
+        """Under navigation: the current motion, judged at the nominal period (Nav2 drives it)."""
+        now = self.monitor.latest
+        if now is None or abs(now.v) < 0.02:
+            return None
+        decision = self.monitor.check(now.v, now.w)
+        return decision if decision.stop and decision.free_m is not None else None
+
     async def navigate(
         self, goal: Pose, progress: Progress | None = None, timeout_s: float | None = None
     ) -> NavOutcome:
@@ -275,6 +341,8 @@ class RobotService:
                 message=planned.reason,
             )
         self._stop.clear()
+        if self.monitor.zones.enabled:
+            await self.watch()
         t0 = time.monotonic()
         trail = [(start_pose.x, start_pose.y)]
         last: dict[str, Any] = {}
@@ -305,8 +373,16 @@ class RobotService:
                     return await self._outcome(
                         "timeout", goal, trail, t0, 0, f"no result within {budget:.0f}s", last
                     )
+                if self.monitor.zones.enabled and (halt := self._last_line()) is not None:
+                    await self.client.cancel_goal(ACTION, gid)
+                    await self._halt()
+                    why = f"collision monitor: {halt.reason}"
+                    log.warning("navigation stopped by the collision monitor", reason=halt.reason)
+                    self.nav = self.nav.model_copy(update={"state": "canceled", "message": why})
+                    out = await self._outcome("canceled", goal, trail, t0, 0, why, last)
+                    return out.model_copy(update={"stopped_by_monitor": True})
                 try:
-                    fb = await asyncio.wait_for(queue.get(), 0.5)
+                    fb = await asyncio.wait_for(queue.get(), 0.1)
                 except TimeoutError:
                     continue
                 last = fb
@@ -371,35 +447,33 @@ class RobotService:
     async def drive(
         self, linear: float, angular: float, duration: float, rate_hz: float = 10.0
     ) -> DriveResult:
+        """Hold a velocity for a time; the collision monitor judges every command it sends."""
         max_v, max_w = await self.limits()
         v = max(-max_v, min(max_v, linear))
         w = max(-max_w, min(max_w, angular))
         clamped = (v, w) != (linear, angular)
         start = (await self.pose())[0]
         self._stop.clear()
-        t0 = time.monotonic()
-        twist = {"linear": {"x": v, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": w}}
-        stopped = False
+        monitor = await self.watch() if self.monitor.zones.enabled else self.monitor
         try:
-            while time.monotonic() - t0 < duration:
-                await self.client.publish("/cmd_vel", "geometry_msgs/msg/Twist", twist)
-                try:
-                    await asyncio.wait_for(
-                        self._stop.wait(), min(1 / rate_hz, duration - (time.monotonic() - t0))
-                    )
-                    stopped = True
-                    break
-                except TimeoutError:
-                    pass
+            run = await governed_drive(
+                _RosbridgeDrivePort(self.client, self._stop), monitor, v, w, duration, rate_hz
+            )
         finally:
             await self._halt()  # always end stopped, even if the caller was cancelled
+        if run.stop_reason in ("obstacle", "no_scan"):
+            log.info("drive stopped by the collision monitor", reason=run.stop_detail)
         end = (await self.pose())[0]
         return DriveResult(
             linear_mps=v,
             angular_rps=w,
-            duration_s=round(time.monotonic() - t0, 2),
+            duration_s=round(run.duration_s, 2),
             clamped=clamped,
-            stopped_early=stopped,
+            stopped_early=run.stopped_early,
+            stop_reason=run.stop_reason,  # type: ignore[arg-type]
+            stop_detail=run.stop_detail,
+            obstacle_distance_m=run.obstacle_m,
+            slowed=run.min_scale < 1.0,
             distance_travelled_m=round(math.dist((start.x, start.y), (end.x, end.y)), 3),
             final_pose=end,
         )
