@@ -1,7 +1,8 @@
 """Tenant isolation for every tenant-bearing table, found from the lake's own schema.
 
 The tables are listed from the attached catalog (not from a hand-kept list), so a table added
-later is either scoped by ``tables.tenancy`` or makes these tests fail. Each table gets one row
+later is either scoped by ``tables.tenancy`` or makes these tests fail. (The seeding lives in
+``bench/lake_r3.py``, which the escape corpus shares.) Each table gets one row
 per tenant, linked through its parents where it has no tenant column of its own (runs →
 experiments, params/metrics → runs), and each tenant must see exactly its own row.
 """
@@ -9,66 +10,17 @@ experiments, params/metrics → runs), and each tenant must see exactly its own 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.bench.lake_r3 import INTERNAL, ME, OTHER, lake_tables, seed_two_tenants
+from auraison.lakehouse.catalog import Lake
 from auraison.lakehouse.sandbox import QueryRejected, run_query
-from auraison.lakehouse.tables import TABLES, TENANT_COLUMN, TENANT_PARENT, tenancy
+from auraison.lakehouse.tables import TABLES, TENANT_COLUMN, tenancy
 from auraison.lakehouse.writer import append
 from auraison.settings import Settings
 
-TENANTS = ("acme", "globex")
-INTERNAL = {"schema_version"}  # the lake's own bookkeeping: never shown to anyone
-
-
-def lake_tables(lake: Lake) -> dict[str, dict[str, str]]:
-    """Every table of the attached lake with its columns and types, from the catalog itself."""
-    rows = lake.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns "
-        "WHERE table_catalog = ? ORDER BY table_name, ordinal_position",
-        [ALIAS],
-    ).fetchall()
-    out: dict[str, dict[str, str]] = {}
-    for table, column, type_ in rows:
-        out.setdefault(table, {})[column] = type_
-    return out
-
-
-def ordered(tables: list[str]) -> list[str]:
-    """Parents before children, so a child row can point at its tenant's parent row."""
-    done: list[str] = []
-    while len(done) < len(tables):
-        for t in tables:
-            if t not in done and (t not in TENANT_PARENT or TENANT_PARENT[t][1] in done):
-                done.append(t)
-    return done
-
-
-def value(tenant: str, table: str, column: str, type_: str) -> Any:
-    if type_ in ("VARCHAR", "JSON"):
-        return {"owner": tenant} if type_ == "JSON" else f"{tenant}-{table}-{column}"
-    if type_.endswith("[]"):
-        return [1.0, 2.0]
-    return 1.5 if type_ == "DOUBLE" else 7
-
-
-def row_for(tenant: str, table: str, columns: dict[str, str]) -> dict[str, Any]:
-    row = {c: value(tenant, table, c, t) for c, t in columns.items()}
-    if TENANT_COLUMN in columns:
-        row[TENANT_COLUMN] = tenant
-    if table in TENANT_PARENT:
-        column, parent, parent_column = TENANT_PARENT[table]
-        row[column] = f"{tenant}-{parent}-{parent_column}"  # the parent row's key for this tenant
-    return row
-
-
-def seed_two_tenants(lake: Lake) -> dict[str, dict[str, str]]:
-    schema = {t: cols for t, cols in lake_tables(lake).items() if t not in INTERNAL}
-    for table in ordered(list(schema)):
-        append(lake, table, [row_for(tenant, table, schema[table]) for tenant in TENANTS])
-    return schema
+TENANTS = (ME, OTHER)
 
 
 def test_every_table_of_the_lake_is_scoped(tmp_path: Path) -> None:
