@@ -18,6 +18,7 @@ import itertools
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel
 
 from auraison.mcp_servers.world.backend import WorldModel
@@ -56,6 +57,8 @@ async def navigate_safely(
     geofence: list[tuple[float, float]] | None = None,
 ) -> SafeNavOutcome:
     world = await robot.world()
+    if geofence and _fence_holds_map(world, geofence):
+        geofence = None  # no route through this map can leave it: nothing to check
     start = (await robot.pose())[0]
     max_v, _ = await robot.limits()
     steps: list[Step] = []
@@ -184,6 +187,22 @@ async def _execute(
             "reached": reached,
         }
     )
+
+
+def _fence_holds_map(world, fence: list[tuple[float, float]]) -> bool:
+    """True if every free cell's corners lie inside the fence (routes only cross free cells)."""
+    from auraison.agentops.guardrails import inside
+    from auraison.sim.world import FREE
+
+    res, (ox, oy) = world.resolution, world.origin
+    iys, ixs = np.nonzero(world.grid == FREE)
+    corners = {
+        (ix + dx, iy + dy)
+        for ix, iy in zip(ixs.tolist(), iys.tolist(), strict=True)
+        for dx in (0, 1)
+        for dy in (0, 1)
+    }
+    return all(inside(ox + cx * res, oy + cy * res, fence) for cx, cy in corners)
 
 
 def _heading(corners: list[tuple[float, float]], i: int) -> float:

@@ -66,6 +66,9 @@ class PathPlan(BaseModel):
 
 
 class NavOutcome(BaseModel):
+    """How a goal ended. The collision monitor's last line ends one ``canceled``, its message
+    starting ``collision monitor:`` and saying what was how far ahead."""
+
     status: Literal["succeeded", "aborted", "canceled", "refused", "timeout"]
     goal: Pose
     reached: bool
@@ -75,9 +78,6 @@ class NavOutcome(BaseModel):
     error_code: int = 0
     message: str = ""
     number_of_recoveries: int = 0
-    stopped_by_monitor: bool = Field(
-        False, description="True if the collision monitor canceled the goal (an obstacle in the stop zone)"
-    )
 
 
 class DriveResult(BaseModel):

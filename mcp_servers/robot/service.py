@@ -379,8 +379,7 @@ class RobotService:
                     why = f"collision monitor: {halt.reason}"
                     log.warning("navigation stopped by the collision monitor", reason=halt.reason)
                     self.nav = self.nav.model_copy(update={"state": "canceled", "message": why})
-                    out = await self._outcome("canceled", goal, trail, t0, 0, why, last)
-                    return out.model_copy(update={"stopped_by_monitor": True})
+                    return await self._outcome("canceled", goal, trail, t0, 0, why, last)
                 try:
                     fb = await asyncio.wait_for(queue.get(), 0.1)
                 except TimeoutError:
