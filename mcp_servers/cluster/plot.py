@@ -11,6 +11,7 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, path: Path, size=(800, 480)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)  # before the first save, "no data points" included
     w, h = size
     left, right, top, bottom = 70, 170, 40, 50
     img = Image.new("RGB", size, "white")
@@ -47,6 +48,5 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, path: P
         for cx, cy in coords:
             draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=color)
         draw.text((w - right + 10, top + 16 * i), name[:24], fill=color, font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path

@@ -7,6 +7,8 @@ and says so in every answer (``stand_in: true``); ``openai`` and ``nim`` call re
 from __future__ import annotations
 
 import base64
+import itertools
+import math
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
@@ -29,6 +31,23 @@ Point = tuple[
     Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False, strict=True)],
     Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False, strict=True)],
 ]
+
+MAX_PATH_M = 200.0
+"""Ten times across the largest built-in maze. The rollout puts a point every ``speed × 0.5 s``
+and runs on the event loop: an unbounded path (500 points ±1 km apart: 700 km), or a crawl of
+1e-300 m/s, would stall the whole gateway — the e-stop included — and eat its memory. With
+this bound and ``MIN_SPEED_MPS`` a rollout has at most 8000 points."""
+MIN_SPEED_MPS = 0.05
+
+
+def bounded(path: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    pts = [tuple(p) for p in path]
+    length = sum(math.dist(a, b) for a, b in itertools.pairwise(pts))
+    if length > MAX_PATH_M:
+        raise ToolError(
+            f"path is {length:.0f} m long, at most {MAX_PATH_M:.0f} m; pass the path plan_path gave"
+        )
+    return pts  # type: ignore[return-value]
 
 
 def build_server(settings: Settings, robot: RobotService | None = None) -> FastMCP:
@@ -54,14 +73,15 @@ def build_server(settings: Settings, robot: RobotService | None = None) -> FastM
         path: Annotated[
             list[Point], Field(min_length=2, max_length=500, description="[[x, y], …] from plan_path")
         ],
-        speed_mps: Annotated[float, Field(gt=0, le=2, allow_inf_nan=False, strict=True)] = 0.18,
+        speed_mps: Annotated[float, Field(ge=MIN_SPEED_MPS, le=2, allow_inf_nan=False, strict=True)] = 0.18,
     ) -> list[Any]:
         """Predict the robot's trajectory along a planned path and render frames of it."""
+        pts = bounded(path)
         w, _ = await world_and_costmap()
         from auraison.sim.planner import densify
 
         try:
-            pred = await model.predict(w, densify([tuple(p) for p in path], 0.05), speed_mps)
+            pred = await model.predict(w, densify(pts, 0.05), speed_mps)
         except WorldBackendError as exc:
             raise ToolError(str(exc)) from None
         head = pred.model_dump(exclude={"frames"}) | {"frames": [f.model_dump() for f in pred.frames]}
@@ -91,8 +111,9 @@ def build_server(settings: Settings, robot: RobotService | None = None) -> FastM
 
                 from . import local
 
+                pts = bounded(path)
                 w, cm = await world_and_costmap()
-                pred = local.predict(w, densify([tuple(p) for p in path], 0.05), 0.18)
+                pred = local.predict(w, densify(pts, 0.05), 0.18)
                 return await model.assess(w, cm, pred, frames, question)
             verdict = await model.critic(frames, question)
         except WorldBackendError as exc:

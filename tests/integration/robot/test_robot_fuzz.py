@@ -1,5 +1,6 @@
 """Fuzz every robot tool from its JSON schema: no crash, no traceback, typed errors, and
-motion only ever from valid input."""
+motion only ever from valid input. (The schema strategies are tests/fuzzing.py's, shared with
+the whole-gateway fuzz in tests/integration/test_fuzz_tools.py.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from auraison.mcp_servers.robot.server import build_server
 from auraison.settings import Settings
+from tests.fuzzing import junk, value_for
 from tests.simthread import SimThread
 
 NO_MOTION_IF_VALID = {
@@ -24,34 +26,6 @@ NO_MOTION_IF_VALID = {
     "get_camera_image",
     "plan_path",
 }
-junk = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.text(max_size=8),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.sampled_from([float("nan"), float("inf"), -1e300, 1e300]),
-)
-
-
-def value_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """A strategy for schema-valid values (numbers within bounds, strings by pattern, nulls)."""
-    if "anyOf" in schema:
-        return st.one_of([value_for(s) for s in schema["anyOf"]])
-    t = schema.get("type")
-    if t == "number":
-        return st.floats(schema.get("minimum", -1e3), schema.get("maximum", 1e3), allow_nan=False)
-    if t == "integer":
-        return st.integers(schema.get("minimum", -1000), schema.get("maximum", 1000))
-    if t == "string":
-        return (
-            st.from_regex(schema["pattern"], fullmatch=True) if "pattern" in schema else st.text(max_size=20)
-        )
-    if t == "null":
-        return st.none()
-    if t == "boolean":
-        return st.booleans()
-    return junk
 
 
 @pytest.fixture(scope="module")
