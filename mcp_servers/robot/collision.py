@@ -32,6 +32,7 @@ from auraison.settings import CollisionMonitorSettings
 STEP_M = 0.01  # arc sampling along the path
 RANGE_ERROR_M = 0.01  # the LDS-01's range resolution (and the sim's ray step)
 POSE_TOLERANCE_S = 0.1  # a scan further than this from any odometry cannot be placed
+NOMINAL_ODOM_S = 1 / 30  # a TurtleBot3's odometry period
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,9 @@ class CollisionMonitor:
             return 1.0
         return max(1.0, (b.stamp - a.stamp) / (b.received - a.received))
 
-    def pose_at(self, t: float) -> tuple[float, float, float] | None:
-        """The odometry pose at robot time ``t``, interpolated; None if no sample is near."""
+    def pose_at(self, t: float, max_gap_s: float = math.inf) -> tuple[float, float, float] | None:
+        """The odometry pose at robot time ``t``, interpolated between samples at most
+        ``max_gap_s`` apart; None if no sample is near enough."""
         h = self._odom
         if not h:
             return None
@@ -211,10 +213,13 @@ class CollisionMonitor:
                 last.yaw + last.w * dt,
             )
         a, b = h[i - 1], h[i]
+        if b.stamp - a.stamp > max_gap_s:
+            near = a if t - a.stamp <= b.stamp - t else b
+            return (near.x, near.y, near.yaw) if abs(t - near.stamp) <= 1e-3 else None
         f = (t - a.stamp) / (b.stamp - a.stamp) if b.stamp > a.stamp else 1.0
         return (a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), a.yaw + f * _wrap(b.yaw - a.yaw))
 
-    def points_now(self) -> np.ndarray | None:
+    def points_now(self, max_gap_s: float = math.inf) -> np.ndarray | None:
         """The newest scan that odometry can place, in the robot frame at the latest odometry;
         None if there is none (no scan yet, or all too old)."""
         if not self._odom:
@@ -223,7 +228,7 @@ class CollisionMonitor:
         for stamp, pts in reversed(self._scans):
             if now.stamp - stamp > self.zones.max_scan_age_s:
                 return None
-            seen = self.pose_at(stamp)
+            seen = self.pose_at(stamp, max_gap_s)
             if seen is None:
                 continue
             sx, sy, syaw = seen
@@ -235,16 +240,23 @@ class CollisionMonitor:
         return None
 
     # ------------------------------------------------------------------ verdict
-    def check(self, v: float, w: float, period_s: float | None = None) -> Decision:
-        """Judge (v, w) about to be commanded for the next ``period_s`` of robot time."""
+    def check(self, v: float, w: float, period_s: float | None = None, nominal: bool = False) -> Decision:
+        """Judge (v, w) about to be commanded for the next ``period_s`` of robot time.
+
+        ``nominal``: judge the robot as if it ran at its own rates (the last line under Nav2,
+        which commands the robot itself): a fixed stopping distance, and only a scan that
+        odometry places closely (a sim far faster than real time spaces them too widely)."""
         z = self.zones
         if not z.enabled or abs(v) < 1e-6:
             return ALLOW  # rotation in place sweeps nothing
         direction = "ahead" if v > 0 else "behind"
-        pts = self.points_now()
+        pts = self.points_now(POSE_TOLERANCE_S if nominal else math.inf)
         if pts is None:
             return Decision(0.0, True, "no recent laser scan to check the path against", None, direction)
-        latency = max(period_s or 0.0, z.control_period_s) + self.odom_interval()
+        if nominal:
+            latency = z.control_period_s + NOMINAL_ODOM_S
+        else:
+            latency = max(period_s or 0.0, z.control_period_s) + self.odom_interval()
         now = self._odom[-1]
         horizon = z.reach(abs(v), latency) + z.slowdown_m + 0.05
         free = free_path(pts, v, w, z.footprint_m + RANGE_ERROR_M, horizon)

@@ -321,7 +321,7 @@ class RobotService:
         now = self.monitor.latest
         if now is None or abs(now.v) < 0.02:
             return None
-        decision = self.monitor.check(now.v, now.w)
+        decision = self.monitor.check(now.v, now.w, nominal=True)
         return decision if decision.stop and decision.free_m is not None else None
 
     async def navigate(

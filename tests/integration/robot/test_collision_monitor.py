@@ -129,3 +129,41 @@ async def test_five_hundred_random_drive_sequences_make_no_contact() -> None:
         assert t.contacts == 0, (world, t.contacts)
         total += t.cases
     assert total >= 500
+
+
+async def navigate_into_a_dropped_box(tmp_path: Path, monitor: bool) -> tuple[dict, int]:
+    """A box appears across the corridor after the map was made: the planner (and the map)
+    don't know it, the lidar and the robot's body do. Nav2 drives straight at it."""
+    with SimThread("maze_small", speed=2.0, seed=1) as st:
+
+        def drop_box() -> None:
+            st.sim.map_msg()  # the map is published as it was made
+            for iy in range(1, 5):  # y 0.25..1.25: the corridor's whole width
+                st.sim.world.grid[iy, 8] = 100  # x 2.0..2.25
+                st.sim.body._blocked[iy, 8] = True
+
+        st.call(drop_box)
+        srv = build_server(
+            Settings(
+                home=tmp_path / str(monitor),
+                robot={"rosbridge_url": st.url, "collision": {"enabled": monitor}},
+            )
+        )
+        async with Client(srv) as c:
+            out = (
+                await c.call_tool("navigate_to", {"x": 3.25, "y": 0.75, "timeout_s": 120})
+            ).structured_content
+        await srv.service.client.close()
+        return out, st.call(lambda: st.sim.robot.collisions)
+
+
+async def test_navigation_drives_into_an_unmapped_box_without_the_monitor(tmp_path: Path) -> None:
+    out, collisions = await navigate_into_a_dropped_box(tmp_path, monitor=False)
+    assert collisions >= 1 and not out["reached"]
+
+
+async def test_the_last_line_cancels_navigation_short_of_an_unmapped_box(tmp_path: Path) -> None:
+    out, collisions = await navigate_into_a_dropped_box(tmp_path, monitor=True)
+    assert collisions == 0
+    assert out["status"] == "canceled" and out["message"].startswith("collision monitor: obstacle")
+    assert out["final_pose"]["x"] < 2.0 - 0.105 and out["distance_travelled_m"] > 0.5

@@ -139,3 +139,21 @@ def test_time_ratio_follows_a_faster_robot_clock() -> None:
     for k in range(20):
         m.on_odom(odom(100 + 8 * k / 30), received=k / 30)
     assert m.time_ratio() == pytest.approx(8.0, rel=0.01)
+
+
+def test_nominal_judges_at_the_robots_own_rates() -> None:
+    """Under navigation (Nav2 drives) the stop zone does not grow with a sim's speed factor."""
+    m = monitor_facing(R + 0.16, v=0.22)
+    assert m.check(0.22, 0.0, period_s=0.8).stop
+    assert not m.check(0.22, 0.0, period_s=0.8, nominal=True).stop
+    assert monitor_facing(R + 0.07, v=0.22).check(0.22, 0.0, nominal=True).stop
+
+
+def test_nominal_needs_a_scan_that_odometry_places_closely() -> None:
+    m = CollisionMonitor(Zones())
+    m.on_odom(odom(10.0, v=0.2), received=0.0)
+    m.on_odom(odom(11.0, x=0.2, v=0.2), received=0.02)  # a sim at 50x: odometry 1 s apart
+    m.on_scan(wall_scan(10.5, wall_x=0.3))
+    assert m.points_now() is not None  # interpolated, for a drive holding one command
+    assert m.points_now(max_gap_s=0.1) is None
+    assert m.check(0.2, 0.0, nominal=True).free_m is None  # not judged: no placed scan
