@@ -29,6 +29,8 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +245,7 @@ def run_isolated(
     raises ``duckdb.BinderException`` (``run_query`` then retries with whole rows)."""
     snapshot = version if version is not None else current_snapshot(lake)
     shape = tuple(sorted((t, None if c is None else tuple(sorted(c))) for t, c in plan.tables.items()))
-    key = (lake.identity, tenant, snapshot, max_rows, shape)
+    key = (_token(lake), tenant, snapshot, max_rows, shape)
     base = DATABASES.get(key)
     if base is None:
         # pinned to the snapshot just read, so a commit in between cannot slip in under this key
@@ -361,6 +363,16 @@ class _Databases:
 
 
 DATABASES = _Databases(entries=16, rows=MAX_ROWS)
+
+
+_TOKENS: weakref.WeakKeyDictionary[Lake, str] = weakref.WeakKeyDictionary()
+
+
+def _token(lake: Lake) -> str:
+    """One Lake object's key in ``DATABASES``: a lake re-created at the same place (snapshot
+    numbers starting again) is another object, so it never meets an old copy."""
+    with _PARSER_LOCK:
+        return _TOKENS.setdefault(lake, uuid.uuid4().hex)
 
 
 def current_snapshot(lake: Lake) -> int:

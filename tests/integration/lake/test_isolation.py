@@ -58,8 +58,8 @@ def test_children_follow_their_parents_tenant_through_joins_and_time_travel(tmp_
     from auraison.mcp_servers.cluster.experiments import Experiments, Metric
 
     settings = Settings(home=tmp_path)
-    lk = Lake(settings)
-    exp = Experiments(settings, lake=lk)
+    exp = Experiments(settings)  # it opens the lake of these settings
+    lk = exp.lake
     mine = exp.create("acme", "mine")["experiment_id"]
     theirs = exp.create("globex", "theirs")["experiment_id"]
     run_a = exp.run_start("acme", mine, params={"lr": "0.1"})["run_id"]
