@@ -5,16 +5,18 @@
    functions (``read_csv``, ``glob``, ``query`` …), no catalogs or schemas, no file or settings
    functions. It gives clear refusals, but it is only a reading of names, and DuckDB's binder
    resolves names by scope: the two can disagree.
-2. So the statement never runs where the lake is. Each query gets a fresh in-memory DuckDB into
+2. So the statement never runs where the lake is. It runs in an in-memory DuckDB of its own into
    which only the caller's rows of the tables the statement mentions (and only the columns it can
-   use) are copied; then external access is switched off, extension loading and Python
-   replacement scans are off, the configuration is locked, and the statement runs in a read-only
-   transaction. A query that slips past the checker binds against nothing but those rows: no lake
-   catalog, no ducklake metadata tables, no other tenant, no file system, no lake paths.
+   use) were copied (through Parquet files in a private temporary folder, deleted at once); then
+   external access was switched off, extension loading and Python replacement scans are off, the
+   configuration is locked, and the statement runs in a read-only transaction. A query that
+   slips past the checker binds against nothing but those rows: no lake catalog, no ducklake
+   metadata tables, no other tenant, no file system, no lake paths.
 
 The copy is pinned to the snapshot current when the query starts, and kept (``DATABASES``, a
-small LRU keyed by lake, tenant, snapshot and columns) so that the same question of an unchanged
-lake skips it; each query gets its own cursor and read-only transaction on the kept database.
+small LRU keyed by Lake object, tenant, snapshot and columns) so that the same question of an
+unchanged lake skips it; each query gets its own cursor and read-only transaction on it. Only
+the copy happens under the lake's lock; the statement itself runs outside it.
 
 Tenancy comes from ``tables.tenancy``: a table's own ``tenant`` column, or a parent row's (runs
 through experiments, params and metrics through runs). Each table brings at most ``max_rows`` of
