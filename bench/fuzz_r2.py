@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:  # the harness lives with the tests
 
 
 def needs_more_than_operator(fz, tool: str) -> bool:
-    r = fz.gateway.engine.policy.resolve(fz.tenant, "operator", tool)
+    r = fz.engine.policy.resolve(fz.tenant, "operator", tool)
     return r.deny_rule is not None or r.allow_rule is None or r.approval_rule is not None
 
 

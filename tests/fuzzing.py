@@ -21,6 +21,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -391,7 +392,7 @@ def judge(tool: str, mode: str, is_error: bool, text: str, seen: tuple[str, Any]
         d = decision_of(text)
         if d is None or "kind" not in d:
             return Outcome(tool, mode, "internal", text[:500], "refused without a decision payload")
-        return Outcome(tool, mode, f"decision:{d['kind']}", text[:200])
+        return Outcome(tool, mode, f"decision:{d['kind']}", text[:1000])
     how, what = seen
     if how == "returned":
         # A proxied server's own error result (ros-mcp 3.1.2, third-party, pinned), passed on as
@@ -484,6 +485,19 @@ class Report:
             self.upstream.append(o)
 
 
+def _build(settings: Any) -> tuple[Any, FastMCP]:
+    """The gateway the way this tree builds it: from the composition root (``Runtime``) where
+    there is one, else ``build_gateway(settings)`` (the runtime landed mid-way through R2)."""
+    try:
+        from auraison.runtime import Runtime
+    except ImportError:
+        from auraison.mcp_servers.gateway import build_gateway
+
+        return None, build_gateway(settings)
+    rt = Runtime(settings)
+    return rt, rt.gateway()
+
+
 class GatewayFuzz:
     """The whole gateway (``build_gateway`` with every plane that exists here), one in-memory
     session, the simulator behind the robot, the quota in the embedded management store."""
@@ -499,7 +513,6 @@ class GatewayFuzz:
         quota: int = 10_000_000,
     ) -> None:
         from auraison.mcp_servers.billing.service import ADMIN, Billing
-        from auraison.mcp_servers.gateway import build_gateway
         from auraison.settings import Settings
 
         self.sim, self.role, self.tenant = sim, role, tenant
@@ -520,7 +533,9 @@ class GatewayFuzz:
         self.billing.tenant_create(ADMIN, tenant, plan="pro")
         self.billing.quota_set(ADMIN, tenant, "tool_calls", quota)
         self.quota = quota
-        self.gateway: FastMCP = build_gateway(self.settings)
+        self.runtime, self.gateway = _build(self.settings)
+        rt = self.runtime
+        self.engine = rt.engine if rt is not None else self.gateway.engine  # type: ignore[attr-defined]
         self.observer = Observer()
         self.gateway.add_middleware(self.observer)
         self.books = Books()
@@ -543,7 +558,7 @@ class GatewayFuzz:
         sim = self.sim
         return sim.call(lambda: (sim.sim.robot.distance, sim.sim.robot.v, sim.sim.robot.w))
 
-    def call(self, tool: str, mode: str, args: dict[str, Any]) -> Outcome:
+    def call(self, tool: str, mode: str, args: dict[str, Any], _retried: bool = False) -> Outcome:
         """One fuzzed call, judged; a refused robot/ros call must not have moved the robot."""
         unsafe = UNSAFE.get(tool)
         if unsafe is not None and unsafe[0](args):
@@ -571,7 +586,21 @@ class GatewayFuzz:
                 self.report.motion_checked += 1
                 if after != (before[0], 0.0, 0.0):
                     self.report.motion_violations.append(f"{tool}{args!r}: {before} -> {after}")
+        if tool == "billing_quota_set" and self.observer.last is not None:
+            # An admin may set any quota, the fuzz tenant's own included: put its limit back, or
+            # every later call would be refused as over quota (and the books judged on a limit
+            # the fuzz drew). Other tenants' and dimensions' limits stay as the fuzz set them.
+            from auraison.mcp_servers.billing.service import ADMIN
+
+            self.billing.quota_set(ADMIN, self.tenant, "tool_calls", self.quota)
         self.report.add(outcome)
+        if outcome.kind == "decision:shed" and not _retried:
+            # Shed under the policy's rate limit (the fuzz calls faster than any agent): counted,
+            # then sent again after the retry-after it names, as an agent would — so the calls
+            # reach the plane instead of mostly measuring the limiter.
+            d = decision_of(outcome.text) or {}
+            time.sleep(min(float(d.get("retry_after_s") or 0.05), 2.0))
+            return self.call(tool, mode, args, _retried=True)
         return outcome
 
     async def _call(self, tool: str, mode: str, args: dict[str, Any]) -> Outcome:
@@ -589,15 +618,18 @@ class GatewayFuzz:
         return judge(tool, mode, res.is_error, text, self.observer.last)
 
     def _cost(self, tool: str) -> Decimal:
-        engine = self.gateway.engine  # type: ignore[attr-defined]
-        return Decimal(str(engine.policy.cost_for(self.tenant, self.role, tool)))
+        return Decimal(str(self.engine.policy.cost_for(self.tenant, self.role, tool)))
 
     def close(self) -> None:
-        from auraison.mcp_servers.gateway import close_gateway
-
+        """Close the session, then the gateway's planes: the quota grants settle here."""
         try:
             self.loop.run(self.client.__aexit__(None, None, None), timeout=60)
-            self.loop.run(close_gateway(self.gateway), timeout=60)
+            if self.runtime is not None:
+                self.loop.run(self.runtime.aclose(), timeout=60)
+            else:
+                from auraison.mcp_servers import gateway as gw
+
+                self.loop.run(gw.close_gateway(self.gateway), timeout=60)  # type: ignore[attr-defined]
         finally:
             self.loop.close()
 

@@ -14,6 +14,7 @@ when its venv is built on this machine (``auraison rosmcp install``), left out o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,10 @@ from auraison.rosmcp import executable
 from tests.fuzzing import GatewayFuzz, Outcome, clean_env, summary_rows
 from tests.simthread import SimThread
 
-CASES = 8
+CASES = 6
+FEWER = {"ros_get_action_status": 2, "lake_add_documents": 3, "robot_drive": 3}
+"""Tools whose every call takes a second or more (ros-mcp waits for an action's status; the
+lake embeds documents; a drive lasts its duration): fewer cases, so CI stays under a minute."""
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def fuzz_tool(fz: GatewayFuzz, tool: str, cases: int) -> None:
 
 
 def needs_more_than_operator(fz: GatewayFuzz, tool: str) -> bool:
-    r = fz.gateway.engine.policy.resolve(fz.tenant, "operator", tool)  # type: ignore[attr-defined]
+    r = fz.engine.policy.resolve(fz.tenant, "operator", tool)
     return r.deny_rule is not None or r.allow_rule is None or r.approval_rule is not None
 
 
@@ -89,7 +93,7 @@ def test_every_listed_tool_answers_fuzzed_calls_typed(
             tools = [t for t in tools if needs_more_than_operator(fz, t)]
             assert {"robot_drive", "cluster_job_stop", "ros_publish_once"} & set(tools)
         for tool in tools:
-            fuzz_tool(fz, tool, CASES)
+            fuzz_tool(fz, tool, FEWER.get(tool, CASES))
     finally:
         fz.close()
     report = fz.report
@@ -116,7 +120,7 @@ def test_regressions_found_by_the_fuzz_answer_typed(sim: SimThread, tmp_path: Pa
     try:
         created = fz.call("cluster_experiment_create", "valid", {"name": "e"})
         assert created.kind == "allowed", created
-        (exp_id,) = [v for v in fz_pool_values(fz) if v.startswith("exp_")]
+        exp_id = re.search(r"exp_[0-9a-f]{12}", created.text).group(0)  # type: ignore[union-attr]
         compared = fz.call("cluster_runs_compare", "valid", {"experiment_id": exp_id, "metric": "loss"})
         assert compared.kind == "allowed", compared
         far = [[-1000.0, -1000.0], [1000.0, 1000.0]] * 250
@@ -128,12 +132,6 @@ def test_regressions_found_by_the_fuzz_answer_typed(sim: SimThread, tmp_path: Pa
     finally:
         fz.close()
     assert not fz.report.problems, [(p.tool, p.problem) for p in fz.report.problems]
-
-
-def fz_pool_values(fz: GatewayFuzz) -> list[str]:
-    from tests.fuzzing import POOLS
-
-    return sorted({v for p in POOLS.values() for v in p.items})
 
 
 def test_the_judge_catches_what_fastmcp_masks() -> None:
