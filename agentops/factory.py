@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from .policy import DEFAULT_POLICY
 from .quotas import QuotaLedger
 
 if TYPE_CHECKING:  # the tracing stack (the OTel SDK) is imported by the engines that trace
+    from auraison.lakehouse.catalog import Lake
+
     from .tracing import TraceSink
 
 
@@ -41,18 +44,18 @@ def trace_file(settings: Settings) -> Path:
 
 class LazyLakeSink:
     """The lake as the trace sink, connected on first write: a lake that is down when the
-    process starts is just a sink that fails for now (spans spool, then replay)."""
+    process starts is just a sink that fails for now (spans spool, then replay). ``lake`` gives
+    the process's one lake (the runtime's); the lake's planes above AgentOps supply it."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, lake: Callable[[], Lake]) -> None:
+        self.lake = lake
         self._sink: TraceSink | None = None
 
     def write(self, rows: list[dict]) -> None:
         if self._sink is None:
-            from auraison.lakehouse.catalog import Lake
             from auraison.lakehouse.writer import LakeTraceSink
 
-            self._sink = LakeTraceSink(Lake(self.settings))
+            self._sink = LakeTraceSink(self.lake())
         self._sink.write(rows)
 
 
@@ -74,16 +77,22 @@ class StreamTraceSink:
         self._producer.add("spans", rows)
 
 
+def trace_sink(settings: Settings, lake: Callable[[], Lake]) -> TraceSink | None:
+    """Where spans go besides the JSONL file: the lake (directly, or through its Redis
+    ingestion stream), or nowhere when ``agentops.lake_sink`` is off."""
+    if not settings.agentops.lake_sink:
+        return None
+    return StreamTraceSink(settings) if settings.agentops.trace_via == "stream" else LazyLakeSink(lake)
+
+
 def build_agentops(
     settings: Settings, sink: TraceSink | None = None, ledger: QuotaLedger | None = None
 ) -> AgentOps:
-    """The engine the settings describe; ``ledger`` is the management plane's quota ledger
-    (the billing package supplies it: AgentOps cannot import the planes above it)."""
+    """The engine the settings describe, with the spans' ``sink`` and the management plane's
+    quota ``ledger``: the runtime supplies both (AgentOps cannot import the planes above it)."""
     from .tracing import build_provider
 
     ao = settings.agentops
-    if sink is None and ao.lake_sink:
-        sink = StreamTraceSink(settings) if ao.trace_via == "stream" else LazyLakeSink(settings)
     provider = build_provider(
         jsonl=trace_file(settings),
         sink=sink,
@@ -98,7 +107,6 @@ def build_agentops(
         tracer_provider=provider,
         enabled=ao.enabled,
     )
-    engine.trace_sink = sink  # type: ignore[attr-defined]
     return engine
 
 

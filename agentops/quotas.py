@@ -9,6 +9,8 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from auraison.errors import Conflict
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -19,7 +21,9 @@ class Lease:
     expires_at: float  # monotonic
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(Conflict):
+    """The tenant's quota does not cover the call."""
+
     hint = "wait for the next period or ask for a higher plan"
 
     def __init__(self, tenant: str, dimension: str, remaining: float, wanted: float) -> None:
@@ -29,6 +33,8 @@ class QuotaExceeded(Exception):
 
 class QuotaUnavailable(QuotaExceeded):
     """No grant can be obtained because the management plane is unreachable."""
+
+    status_code = 503
 
     hint = "retry when the management plane is back; calls covered by an earlier grant continue"
 

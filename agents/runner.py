@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from fastmcp import FastMCP
@@ -41,6 +41,9 @@ from .recording import (
     replay_model,
     schema_drift,
 )
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +102,7 @@ async def run(
     replay: Recording | None = None,
     mode: Literal["full", "live-tools"] = "full",
     engine: AgentOps | None = None,
+    runtime: Runtime | None = None,
     servers: dict[str, FastMCP] | None = None,
     on_call: OnCall | None = None,
     model: Any | None = None,
@@ -110,32 +114,39 @@ async def run(
     """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording.
 
     ``deferred``: a ``DeferredToolResults`` answering the approvals a previous run returned
-    (pass that run's ``messages`` as ``history``); then the approved calls run."""
+    (pass that run's ``messages`` as ``history``); then the approved calls run.
+    ``runtime``: the process's runtime to run in (kept open, e.g. across chat turns); without
+    one the run builds its own (``engine`` and ``servers`` may replace parts of it) and closes it
+    however the run ends."""
     if agent not in AGENTS:
         raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
-    from auraison.mcp_servers.gateway import build_engine, build_gateway, close_gateway
+    from auraison.runtime import Runtime
 
+    if runtime is not None:
+        settings = runtime.settings
     settings = settings or load_settings()
     if tenant:
         settings = settings.model_copy(
             update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})}
         )
-    engine = engine or build_engine(settings)
+    rt = runtime if runtime is not None and not tenant else Runtime(settings, engine=engine)
+    engine = rt.engine
     redact = engine.redactor()
     instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )
-    # The gateway's planes hold connections (rosbridge, the lake) and the engine's ledger holds
-    # quota grants: they are closed and settled however the run ends — a model error, a replay
-    # mismatch or a cancelled task included.
+    # The runtime's planes hold connections (rosbridge, the lake) and its ledger holds quota
+    # grants: a runtime the run built is closed and settled however the run ends — a model
+    # error, a replay mismatch or a cancelled task included.
     async with contextlib.AsyncExitStack() as held:
+        if rt is not runtime:
+            held.push_async_callback(rt.aclose)
         if replay is not None and mode == "full":
             model, model_name = replay_model(replay), f"replay of {replay.model}"
             toolset: Any = ReplayToolset(replay)
         else:
-            gateway = build_gateway(settings, engine, servers=servers)
-            held.push_async_callback(close_gateway, gateway)
+            gateway = rt.gateway(servers=servers)
             inner = _toolset(gateway, agent, on_progress)
             if replay is not None:
                 current = await _schemas(gateway)
@@ -199,7 +210,7 @@ async def run(
         messages=result.all_messages(),
     )
     if replay is None and settings.agentops.quotas == "management":
-        await _meter_model_usage(settings, engine, agent, model_name, out, trace_id)
+        await _meter_model_usage(rt, agent, model_name, out, trace_id)
     if record is not None and replay is None:
         rec = Recording(
             agent=agent,
@@ -216,20 +227,16 @@ async def run(
 
 
 async def _meter_model_usage(
-    settings: Settings, engine: AgentOps, agent: str, model: str, out: RunResult, run_key: str | None
+    rt: Runtime, agent: str, model: str, out: RunResult, run_key: str | None
 ) -> None:
     """Count the run's model tokens (and, for models genai-prices knows, their cost) against the
     tenant in the management plane — once per run (the trace id is the idempotency key).
     Metering never fails a run: a management outage is logged and the usage is not counted."""
     from auraison.identity import Identity
-    from auraison.mcp_servers.billing.service import Billing
 
-    tenant = settings.agentops.tenant
+    tenant = rt.settings.agentops.tenant
     try:
-        # The engine's grant ledger already holds the management store open.
-        billing = getattr(engine.ledger, "billing", None) or await asyncio.to_thread(
-            Billing.from_settings, settings
-        )
+        billing = await asyncio.to_thread(lambda: rt.billing)  # the runtime's one store
         await asyncio.to_thread(
             billing.record_model_usage,
             Identity(tenant=tenant, role="agent", user_id=agent),

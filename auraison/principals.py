@@ -44,11 +44,10 @@ def local_person(settings: Settings) -> Identity:
 
 
 def _key_holder(settings: Settings, key: str) -> Identity:
-    from auraison.mcp_servers.billing.service import Billing
+    from auraison.runtime import Runtime
 
     try:
-        billing = Billing.from_settings(settings)
-        who = billing.authenticate(key)
+        who = Runtime(settings).billing.authenticate(key)
     except Unavailable as exc:
         raise Unavailable(f"cannot check {API_KEY_ENV}: {exc}") from None
     if who is None:

@@ -276,7 +276,7 @@ class Settings(BaseSettings):
     proxies: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,15}$")], ProxySettings] = Field(
         {},
         description="MCP servers served through the gateway, by namespace: [proxies.NAME] in TOML, "
-        "or AURAISON_PROXIES='{\"NAME\": {\"command\": …, \"args\": […]}}'",
+        'or AURAISON_PROXIES=\'{"NAME": {"command": …, "args": […]}}\'',
     )
 
     @model_validator(mode="after")

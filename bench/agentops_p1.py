@@ -25,7 +25,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from auraison.agentops import AgentOps
 from auraison.agentops.policy import parse_policy
 from auraison.agentops.tracing import build_provider
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 
 from ._common import machine, pct, report
@@ -71,7 +71,7 @@ def full_gateway(tmp: Path, http: bool = False) -> FastMCP:
     engine = AgentOps(parse_policy(POLICY), tracer_provider=provider)
     tokens = [{"token": "bench-token", "tenant": "bench", "role": "operator"}] if http else []
     settings = Settings(home=tmp, agentops={"approvals": "memory", "tokens": tokens})
-    return build_gateway(settings, engine, servers={"bench": noop_plane()}, http=http)
+    return Runtime(settings, engine=engine).gateway(servers={"bench": noop_plane()}, http=http)
 
 
 async def timed(client: Client, tool: str, n: int) -> list[float]:

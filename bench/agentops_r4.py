@@ -23,7 +23,7 @@ from fastmcp import Client, FastMCP
 
 from auraison.agentops import AgentOps
 from auraison.agentops.policy import parse_policy
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 
 from ._common import machine, pct, report
@@ -52,11 +52,8 @@ async def main(concurrency: int, work_ms: float, seconds: float, factor: float) 
         f"max_wait_s: {work_ms / 2000:.4f}}}}}\n"  # wait at most half a call: bounds admitted p99
     )
     tmp = Path(tempfile.mkdtemp())
-    gw = build_gateway(
-        Settings(home=tmp, agentops={"approvals": "memory"}),
-        AgentOps(policy),
-        servers={"bench": plane(work_ms / 1000)},
-    )
+    rt = Runtime(Settings(home=tmp, agentops={"approvals": "memory"}), engine=AgentOps(policy))
+    gw = rt.gateway(servers={"bench": plane(work_ms / 1000)})
     print(
         f"R4 overload — {machine()}; sustainable ≈ {sustainable:.0f} calls/s "
         f"(concurrency {concurrency} × {work_ms:g} ms), offered {factor:g}× for {seconds:g} s"

@@ -77,14 +77,13 @@ async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, se
     from fastmcp import Client
 
     from auraison.mcp_servers.robot.server import build_server
+    from auraison.runtime import Runtime
     from auraison.settings import Settings
 
     stats, rng = new_stats(), random.Random(seed)
     async with served(name, speed, seed) as (sim, server):
-        robot = build_server(
-            Settings(home=tempfile.mkdtemp(), robot={"rosbridge_url": server.url, "world": name})
-        )
-        async with Client(robot) as c:
+        settings = Settings(home=tempfile.mkdtemp(), robot={"rosbridge_url": server.url, "world": name})
+        async with Runtime(settings) as rt, Client(build_server(rt)) as c:
             for x, y, ok in pick_goals(sim, rng, n_ok, n_bad):
                 odometer, t0 = sim.robot.distance, sim.t
                 res = await c.call_tool(
@@ -99,7 +98,6 @@ async def run_world_via_robot(name: str, n_ok: int, n_bad: int, speed: float, se
                     res.is_error or out.get("status") == "refused",
                     sim.robot.distance != odometer,
                 )
-        await robot.service.client.close()
     return stats
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from auraison.errors import AuraisonError
+from auraison.errors import Unavailable
 from auraison.settings import Settings
 
 from .extensions import ensure_extensions
@@ -25,7 +25,7 @@ from .tables import MIGRATIONS, SCHEMA_VERSION, TABLES
 ALIAS = "lake"
 
 
-class LakeUnavailable(AuraisonError):
+class LakeUnavailable(Unavailable):
     """The catalog or the object store cannot be reached; the message says which."""
 
 
@@ -113,39 +113,6 @@ class Lake:
                                     "ORDER BY snapshot_id").fetchall()  # fmt: skip
         return [{"snapshot_id": r[0], "time": str(r[1]), "changes": str(r[2])} for r in rows]
 
-    @property
-    def identity(self) -> tuple[str, str]:
-        return lake_identity(self.settings, self.catalog)
-
     def close(self) -> None:
         with self.lock:
             self.con.close()
-        with _SHARED_LOCK:
-            if _SHARED.get(self.identity) is self:
-                del _SHARED[self.identity]
-
-
-_SHARED: dict[tuple[str, str], Lake] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def lake_identity(settings: Settings, catalog: str | None = None) -> tuple[str, str]:
-    """Which catalog a lake is: two Lake objects with the same identity are the same lake."""
-    catalog = catalog or settings.lake.catalog or "duckdb"
-    where = (
-        libpq(settings.postgres.dsn)
-        if catalog == "postgres"
-        else str(Path(settings.data_dir or ".") / "lake")
-    )
-    return (catalog, where)
-
-
-def shared_lake(settings: Settings) -> Lake:
-    """The process's one open ``Lake`` for these settings. Planes in one process (the gateway
-    mounts ``lake`` and ``cluster``) must share it: a DuckLake catalog file cannot be attached
-    twice by one process. ``close()`` forgets it; the next call opens it again."""
-    with _SHARED_LOCK:
-        key = lake_identity(settings)
-        if key not in _SHARED:
-            _SHARED[key] = Lake(settings)
-        return _SHARED[key]

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import duckdb
 
+from auraison.errors import ServiceError
+
 EXTENSIONS = ("ducklake", "httpfs", "postgres")
 # The postgres extension installs under its entry-point name.
 _LOADED_NAME = {"postgres": "postgres_scanner"}
 
 
-class ExtensionError(RuntimeError):
+class ExtensionError(ServiceError):
     """An extension could not be installed or loaded offline."""
 
 

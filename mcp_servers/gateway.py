@@ -1,9 +1,9 @@
 """The Auraison gateway: every plane server mounted under its namespace, behind AgentOps.
 
 ``auraison gateway --transport stdio`` (Claude Code, agents) or ``--transport http --port N``
-(streamable HTTP at ``/mcp``, bearer tokens required). The gateway adds two tools of its own,
-``approvals_list`` and ``approvals_decide``, so a human (or an operator agent) can decide
-pending approvals over MCP.
+(streamable HTTP at ``/mcp``, bearer tokens required). The gateway adds two tools of its own:
+``approvals_list`` (anyone may read what waits for a person) and ``approvals_decide`` (people
+only: an API key issued to a person; agents never see it).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import importlib
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
@@ -21,36 +20,17 @@ from fastmcp.server.auth import AccessToken, TokenVerifier
 from pydantic import Field
 
 from auraison.agentops.engine import AgentOps
-from auraison.agentops.factory import build_agentops, default_identity
+from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import AgentOpsMiddleware, current_identity, token_identity
 from auraison.errors import AuraisonError
 from auraison.identity import Identity
-from auraison.mcp_servers import PLANES
-from auraison.mcp_servers.billing.grants import GrantLedger, quota_ledger
 from auraison.mcp_servers.billing.identity import KEY_PREFIX
 from auraison.mcp_servers.billing.service import Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable
-from auraison.mcp_servers.toolcall import Lazy
-from auraison.settings import GatewayToken, Settings
+from auraison.settings import GatewayToken
 
-
-def plane_servers(settings: Settings) -> dict[str, FastMCP]:
-    """The plane servers that exist in this installation, and the proxied MCP servers, by
-    namespace."""
-    servers = {}
-    for namespace, module_name in PLANES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that plane has not landed yet
-            raise
-        servers[namespace] = module.build_server(settings)
-    # Third-party MCP servers (ros-mcp as `ros_*`) are governed like the planes: one guarded path.
-    from auraison.mcp_servers.proxy import proxy_servers
-
-    servers.update(proxy_servers(settings))
-    return servers
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 
 class HashedTokenVerifier(TokenVerifier):
@@ -90,60 +70,27 @@ class HashedTokenVerifier(TokenVerifier):
         return None
 
 
-def build_engine(settings: Settings) -> AgentOps:
-    """The AgentOps engine every entry point uses: the settings' adapters plus, with
-    ``agentops.quotas = "management"``, the management plane's ledger (block grants)."""
-    return build_agentops(settings, ledger=quota_ledger(settings))
-
-
-def build_gateway(
-    settings: Settings,
-    engine: AgentOps | None = None,
-    servers: dict[str, FastMCP] | None = None,
-    http: bool = False,
-) -> FastMCP:
-    """The gateway server; ``servers`` overrides discovery (tests, benchmarks)."""
-    engine = engine or build_engine(settings)
+def build_gateway(rt: Runtime, servers: dict[str, FastMCP] | None = None, http: bool = False) -> FastMCP:
+    """The gateway over the runtime's plane servers (``servers`` replaces them: tests,
+    benchmarks), behind the runtime's one engine. Closing is the runtime's (``rt.aclose()``)."""
+    settings, engine = rt.settings, rt.engine
     auth = None
     if http:
         # Static tokens from the settings, or API keys issued by the management plane
         # (`auraison keys issue`): without either, every request is refused with 401.
-        auth = HashedTokenVerifier(settings.agentops.tokens, Lazy(lambda: Billing.from_settings(settings)))
+        auth = HashedTokenVerifier(settings.agentops.tokens, lambda: rt.billing)
     gateway = FastMCP(
         "auraison",
         auth=auth,
         instructions="Auraison: robot, world, cluster, lake and billing tools "
         "behind AgentOps. Denials say what to do instead.",
     )
-    planes = plane_servers(settings) if servers is None else servers
-    for namespace, server in planes.items():
+    for namespace, server in (rt.plane_servers() if servers is None else servers).items():
         gateway.mount(server, namespace=namespace)
-    gateway.planes = planes  # type: ignore[attr-defined]
-    if "robot" in (servers or PLANES):
-        from auraison.mcp_servers.robot.places import places_for, policy_view
-
-        engine.arg_views["robot_*"] = policy_view(places_for(settings))
-    resolve = token_identity(default_identity(settings))
-    _approval_tools(gateway, engine, default_identity(settings))
-    gateway.add_middleware(AgentOpsMiddleware(engine, resolve))
-    gateway.engine = engine  # type: ignore[attr-defined]
+    default = default_identity(settings)
+    _approval_tools(gateway, engine, default)
+    gateway.add_middleware(AgentOpsMiddleware(engine, token_identity(default)))
     return gateway
-
-
-async def close_gateway(gateway: FastMCP) -> None:
-    """Close what the planes hold open (rosbridge connections, the lake) when a gateway is done,
-    and settle the quota grants it drew on."""
-    ledger = getattr(getattr(gateway, "engine", None), "ledger", None)
-    if isinstance(ledger, GrantLedger):
-        await ledger.close()
-    for server in getattr(gateway, "planes", {}).values():
-        client = getattr(getattr(server, "service", None), "client", None)
-        if client is not None:
-            await client.close()
-        lake_state = getattr(server, "lake", None)
-        if isinstance(lake_state, dict) and lake_state.get("lake") is not None:
-            lake_state.pop("lake").close()
-            lake_state["lake"] = None
 
 
 def _approval_tools(gateway: FastMCP, engine: AgentOps, default: Identity) -> None:

@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import mcp.types as mcp_types
@@ -41,6 +41,9 @@ from fastmcp.tools.base import Tool
 from auraison import rosmcp
 from auraison.errors import ConfigError
 from auraison.settings import ProxySettings, Settings
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 log = structlog.get_logger("auraison.proxy")
 
@@ -101,20 +104,25 @@ def resolve_proxies(settings: Settings) -> tuple[list[ProxySpec], list[Missing]]
     return specs, missing
 
 
-def proxy_servers(settings: Settings) -> dict[str, FastMCP]:
-    """One FastMCP server per runnable proxy, by namespace (mounted by the gateway)."""
+def proxy_servers(rt: Runtime) -> dict[str, FastMCP]:
+    """One FastMCP server per runnable proxy, by namespace (mounted by the gateway); each
+    backend is the runtime's (``rt.proxies``), and its subprocess ends when the runtime closes."""
+    settings = rt.settings
     specs, missing = resolve_proxies(settings)
     for m in missing:
         log.warning("proxied MCP server left out", proxy=m.name, reason=m.reason, fix=m.fix)
     workdir = settings.data_dir / "proxies"  # type: ignore[operator]
-    return {s.name: build_proxy(s, workdir, settings.cache_dir / "proxies") for s in specs}
+    servers = {}
+    for spec in specs:
+        backend = rt.proxies[spec.name] = StdioBackend(spec, workdir, settings.cache_dir / "proxies")
+        rt.on_close(backend.close)
+        servers[spec.name] = build_proxy(backend)
+    return servers
 
 
-def build_proxy(spec: ProxySpec, workdir: Path, catalog_dir: Path) -> FastMCP:
-    backend = StdioBackend(spec, workdir, catalog_dir)
-    server = FastMCP(f"proxy:{spec.name}")
+def build_proxy(backend: StdioBackend) -> FastMCP:
+    server = FastMCP(f"proxy:{backend.spec.name}")
     server.add_provider(ToolsOnlyProxy(backend))
-    server.backend = backend  # type: ignore[attr-defined]
     return server
 
 

@@ -1,10 +1,12 @@
-"""The one way a plane's MCP tool runs blocking domain work: off the event loop, with the
-domain's refusals (``AuraisonError``: they say why and what to do) turned into tool errors."""
+"""The one error translator between a plane's domain and its MCP tools: the domain's refusals
+(``AuraisonError``: they say why and what to do) become tool errors carrying that message, for
+async domain calls (``guarded``) and blocking ones run off the event loop (``in_thread``). The
+HTTP API translates the same family by ``status_code``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from fastmcp.exceptions import ToolError
@@ -14,11 +16,15 @@ from auraison.errors import AuraisonError
 T = TypeVar("T")
 
 
-async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def guarded(awaitable: Awaitable[T]) -> T:
     try:
-        return await asyncio.to_thread(fn, *args)
+        return await awaitable
     except AuraisonError as exc:
         raise ToolError(str(exc)) from None
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await guarded(asyncio.to_thread(fn, *args))
 
 
 class Lazy(Generic[T]):

@@ -72,57 +72,64 @@ def chat(
     """Chat with an agent: tool calls shown as they happen, images saved, approvals inline."""
     import asyncio
 
-    from auraison.agents import run
-    from auraison.mcp_servers.gateway import build_engine
+    from pydantic_ai import DeferredToolResults
 
-    settings = get_settings()
-    engine = build_engine(settings)
-    history: list = []
+    from auraison.agents import run
+    from auraison.principals import local_person
+    from auraison.runtime import Runtime
+
     console().print(f"[bold]auraison chat[/] with the {agent} (empty line or Ctrl-D to leave)")
 
-    async def turn(prompt: str, deferred: object = None):
-        nonlocal history
-        res = await run(
-            agent,
-            prompt,
-            settings=settings,
-            engine=engine,
-            history=history or None,
-            on_call=_print_call,
-            image_dir=images,
-            deferred=deferred,
-        )
-        history = res.messages
-        return res
+    async def ask(text: str) -> str:
+        return await asyncio.to_thread(console().input, text)
 
-    while True:
-        try:
-            prompt = console().input("[bold cyan]you>[/] ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not prompt:
-            break
-        res = asyncio.run(turn(prompt))
-        while res.pending is not None:  # the agent stopped for a human: decide inline, then resume
-            from pydantic_ai import DeferredToolResults
+    async def session() -> None:
+        # One event loop and one runtime for the whole chat: the robot connection and the quota
+        # grants live across turns, and everything is closed (grants settled) when it ends.
+        async with Runtime(get_settings()) as rt:
+            history: list = []
 
-            console().print(res.output, highlight=False, markup=False)
-            from auraison.principals import local_person
-
-            person = local_person(get_settings())  # the person typing the answers
-            answers, metadata = {}, {}
-            for call in res.pending.approvals:
-                approval_id = res.pending.metadata.get(call.tool_call_id, {}).get("approval_id")
-                answer = console().input(
-                    f"approve {call.tool_name} {call.args_as_json_str()} ({approval_id})? [y/N] "
+            async def turn(prompt: str, deferred: DeferredToolResults | None = None):
+                nonlocal history
+                res = await run(
+                    agent,
+                    prompt,
+                    runtime=rt,
+                    history=history or None,
+                    on_call=_print_call,
+                    image_dir=images,
+                    deferred=deferred,
                 )
-                answers[call.tool_call_id] = answer.strip().lower() in ("y", "yes")
-                if not answers[call.tool_call_id] and approval_id:
-                    asyncio.run(engine.approvals.decide(approval_id, False, by=person))
-                metadata[call.tool_call_id] = {"approved_by": person.model_dump(mode="json")}
-                console().print(f"{approval_id} {'approved' if answers[call.tool_call_id] else 'denied'}")
-            res = asyncio.run(turn("", DeferredToolResults(approvals=answers, metadata=metadata)))
-        console().print(res.output, highlight=False, markup=False)
+                history = res.messages
+                return res
+
+            while True:
+                try:
+                    prompt = (await ask("[bold cyan]you>[/] ")).strip()
+                except (EOFError, KeyboardInterrupt):
+                    break
+                if not prompt:
+                    break
+                res = await turn(prompt)
+                while res.pending is not None:  # the agent stopped for a person: decide inline, resume
+                    console().print(res.output, highlight=False, markup=False)
+                    person = local_person(rt.settings)  # the person typing the answers
+                    answers, metadata = {}, {}
+                    for call in res.pending.approvals:
+                        approval_id = res.pending.metadata.get(call.tool_call_id, {}).get("approval_id")
+                        answer = await ask(
+                            f"approve {call.tool_name} {call.args_as_json_str()} ({approval_id})? [y/N] "
+                        )
+                        answers[call.tool_call_id] = answer.strip().lower() in ("y", "yes")
+                        if not answers[call.tool_call_id] and approval_id:
+                            await rt.engine.approvals.decide(approval_id, False, by=person)
+                        metadata[call.tool_call_id] = {"approved_by": person.model_dump(mode="json")}
+                        verdict = "approved" if answers[call.tool_call_id] else "denied"
+                        console().print(f"{approval_id} {verdict}")
+                    res = await turn("", DeferredToolResults(approvals=answers, metadata=metadata))
+                console().print(res.output, highlight=False, markup=False)
+
+    asyncio.run(session())
 
 
 def demo(

@@ -22,11 +22,12 @@ def gateway(
     import contextlib
     import signal
 
-    from auraison.mcp_servers.gateway import build_gateway, close_gateway
+    from auraison.runtime import Runtime
 
     if transport not in ("stdio", "http"):
         raise UserError(f"unknown transport {transport!r}", "use stdio or http")
-    server = build_gateway(get_settings(), http=transport == "http")
+    rt = Runtime(get_settings())
+    server = rt.gateway(http=transport == "http")
     kwargs: dict[str, object] = {}
     if transport == "http":
         err_console().print(f"auraison gateway on http://{host}:{port}/mcp (bearer token required)")
@@ -42,7 +43,7 @@ def gateway(
         try:
             await serving
         finally:
-            await close_gateway(server)
+            await rt.aclose()
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(serve())

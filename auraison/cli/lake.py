@@ -21,10 +21,11 @@ TenantOpt = Annotated[str | None, typer.Option(help="whose rows (default: the se
 
 
 def _lake():
-    from auraison.lakehouse.catalog import Lake, LakeUnavailable
+    from auraison.lakehouse.catalog import LakeUnavailable
+    from auraison.runtime import Runtime
 
     try:
-        return Lake(get_settings())
+        return Runtime(get_settings()).lake
     except LakeUnavailable as exc:
         raise UserError(str(exc), "check the catalog and S3 settings, or `auraison services up`") from None
 

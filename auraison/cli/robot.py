@@ -25,12 +25,12 @@ def _robot_call(tool: str, args: dict | None = None, progress: bool = False) -> 
 
     from fastmcp import Client
 
-    from auraison.mcp_servers.gateway import build_gateway
+    from auraison.runtime import Runtime
 
     logging.getLogger("fastmcp").setLevel(logging.CRITICAL)  # a refused call is reported below, once
 
     async def run() -> Any:
-        async with Client(build_gateway(get_settings())) as c:
+        async with Runtime(get_settings()) as rt, Client(rt.gateway()) as c:
             if progress:
                 with console().status("navigating…") as status:
 
@@ -117,10 +117,10 @@ def robot_goto(
 
         from fastmcp import Client
 
-        from auraison.mcp_servers.gateway import build_gateway
+        from auraison.runtime import Runtime
 
         async def fetch() -> bytes:
-            async with Client(build_gateway(get_settings())) as c:
+            async with Runtime(get_settings()) as rt, Client(rt.gateway()) as c:
                 res = await c.call_tool("robot_get_map", {})
                 return base64.b64decode(res.content[1].data)
 

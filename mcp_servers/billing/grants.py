@@ -22,7 +22,6 @@ import structlog
 from auraison.agentops.quotas import Lease, QuotaExceeded, QuotaLedger, QuotaUnavailable
 from auraison.errors import AuraisonError
 from auraison.identity import Identity
-from auraison.settings import Settings
 
 from .dimensions import Role
 from .ledger import QuotaExhausted
@@ -143,10 +142,3 @@ class GrantLedger(QuotaLedger):
         pending, self._unsettled = self._unsettled, []
         for block in pending:
             await self._settle_if_done(block)
-
-
-def quota_ledger(settings: Settings) -> GrantLedger | None:
-    """The ledger ``agentops.quotas`` asks for (``None``: AgentOps keeps its unlimited default)."""
-    if settings.agentops.quotas != "management":
-        return None
-    return GrantLedger(Billing.from_settings(settings), block=settings.agentops.quota_block)

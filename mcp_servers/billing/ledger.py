@@ -31,6 +31,8 @@ class Overdraw(UserError):
 
 
 class QuotaExhausted(ManagementError):
+    status_code = 409  # a conflict with what the tenant has left, not a malformed request
+
     def __init__(self, tenant: str, dimension: str, remaining: Decimal, wanted: Decimal) -> None:
         super().__init__(
             f"tenant {tenant} has {remaining.normalize():f} {dimension} left this period, "

@@ -4,7 +4,7 @@ only validates arguments, names the caller and turns refusals into tool errors."
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
@@ -13,12 +13,15 @@ from pydantic import Field
 from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
 from auraison.identity import Identity
-from auraison.mcp_servers.toolcall import Lazy, in_thread
+from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .dimensions import Dimension, Role
 from .models import TENANT_PATTERN
 from .service import Billing
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False)
@@ -38,14 +41,16 @@ def caller_from_token(settings: Settings) -> Identity:
     return current_identity(default_identity(settings))
 
 
-def build_server(settings: Settings, billing: Billing | None = None) -> FastMCP:
+def build_server(rt: Runtime) -> FastMCP:
+    settings = rt.settings
     mcp = FastMCP(
         "billing",
         instructions="The management plane: tenants, users, API keys, quotas, usage and invoices. "
         "Every call acts as your identity; you see only your tenant.",
     )
-    service = Lazy(lambda: Billing.from_settings(settings), billing)
-    mcp.billing = service  # type: ignore[attr-defined]
+
+    def service() -> Billing:
+        return rt.billing  # opened on first use: the gateway starts while the store is down
 
     call = in_thread
 

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 
-from auraison.errors import AuraisonError, Forbidden, NotFound, ServiceError
+from auraison.errors import Forbidden, NotFound, ServiceError, UserError
 from auraison.settings import Settings
 
 from .schema import audit_log
@@ -32,7 +32,7 @@ class ManagementUnavailable(ServiceError):
     stay valid until they expire."""
 
 
-class ManagementError(AuraisonError):
+class ManagementError(UserError):
     """A refused management operation; the message says why and what to do."""
 
 

@@ -14,7 +14,7 @@ import time
 from decimal import Decimal
 from typing import Protocol
 
-from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.errors import AuraisonError, Conflict, NotFound, UserError
 from auraison.identity import Identity
 
 from .events import EventLog
@@ -22,8 +22,14 @@ from .models import AgentInfo, AgentSpec
 from .state import ControlState, agents
 
 
-class GrantRefused(AuraisonError):
-    """No quota grant: the tenant is out of quota, or the management plane is unreachable."""
+class GrantRefused(Conflict):
+    """No quota grant: the tenant is out of quota (or unknown to the management plane)."""
+
+
+class GrantUnavailable(GrantRefused):
+    """No quota grant because the management plane is unreachable: retry when it is back."""
+
+    status_code = 503
 
 
 class AgentUnknown(NotFound):
@@ -59,7 +65,7 @@ class BillingGrantor:
         try:
             lease = self.billing.reserve(self._who(tenant, agent), tenant, "tool_calls", amount, agent=agent)
         except ManagementUnavailable as exc:
-            raise GrantRefused(
+            raise GrantUnavailable(
                 f"management plane unavailable, no new agent starts until it is back: {exc}"
             ) from None
         except AuraisonError as exc:  # exhausted, unknown tenant, …

@@ -13,7 +13,9 @@ from auraison.cli.output import JsonOpt, console, print_json, show, show_one
 from auraison.cli.state import get_settings
 
 if TYPE_CHECKING:  # imported by the commands: Ray, SQLAlchemy and pydantic are not needed for --help
-    from .service import Caller, ControlPlane
+    from auraison.identity import Identity
+
+    from .service import ControlPlane
 
 control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.", no_args_is_help=True)
@@ -26,11 +28,15 @@ ClusterOpt = Annotated[str, typer.Option(help="a cluster name (see `clusters lis
 ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see `clusters list`)")]
 
 
-def _plane() -> tuple[ControlPlane, Caller]:
-    from .service import Caller, ControlPlane
+def _plane() -> tuple[ControlPlane, Identity]:
+    """The control plane of this process's runtime, acting as the platform admin (the local CLI)."""
+    from auraison.identity import Identity, Role
+    from auraison.runtime import Runtime
 
     settings = get_settings()
-    return ControlPlane(settings), Caller(settings.agentops.tenant, "admin")
+    return Runtime(settings).control, Identity(
+        tenant=settings.agentops.tenant, role=Role.admin, subject="cli"
+    )
 
 
 def _shared_queue(plane: ControlPlane):
@@ -55,10 +61,13 @@ def control_serve(
     """Serve the control plane's HTTP API (OpenAPI at /docs; bearer tokens or API keys)."""
     import uvicorn
 
+    from auraison.runtime import Runtime
+
     from .http_api import build_app
 
     console().print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
-    uvicorn.run(build_app(get_settings(), reconcile=reconcile), host=host, port=port, log_level="warning")
+    app = build_app(Runtime(get_settings()), reconcile=reconcile)  # its lifespan closes the runtime
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @control_app.command("dispatch")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import httpx
 
-from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.errors import NotFound, Unavailable, UserError
 from auraison.settings import Settings
 
 from .models import ClusterInfo, ClusterStatus, NodeInfo
 
 
-class ClusterUnavailable(AuraisonError):
-    pass
+class ClusterUnavailable(Unavailable):
+    """A Ray cluster's dashboard (the Jobs API) cannot be reached."""
 
 
 class ClusterRegistry:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from auraison.errors import NotFound, UserError
-from auraison.lakehouse.catalog import ALIAS, Lake, shared_lake
+from auraison.lakehouse.catalog import ALIAS, Lake
 from auraison.lakehouse.writer import append
 from auraison.settings import Settings
 
@@ -27,13 +28,18 @@ class Metric(BaseModel):
 
 
 class Experiments:
-    def __init__(self, settings: Settings, lake: Lake | None = None) -> None:
+    def __init__(self, settings: Settings, lake: Callable[[], Lake] | None = None) -> None:
         self.settings = settings
-        self._lake = lake
+        self._lake = lake  # the runtime passes its one lake; alone, experiments open their own
+        self._own: Lake | None = None
 
     @property
     def lake(self) -> Lake:
-        return self._lake or shared_lake(self.settings)
+        if self._lake is not None:
+            return self._lake()
+        if self._own is None:
+            self._own = Lake(self.settings)
+        return self._own
 
     def create(self, tenant: str, name: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
         experiment_id = f"exp_{uuid.uuid4().hex[:12]}"

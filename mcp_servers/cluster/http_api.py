@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,19 +36,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from auraison.agentops.decision import ToolCall
-from auraison.agentops.engine import AgentOps
 from auraison.agentops.errors import AgentOpsError, ApprovalPending, ToolShed
-from auraison.errors import AuraisonError, NotFound, UserError
+from auraison.errors import AuraisonError
 from auraison.identity import Identity, PrincipalKind, Role, key_kind
-from auraison.mcp_servers.toolcall import Lazy
-from auraison.settings import Settings
 
-from .agents import GrantRefused
-from .clusters import ClusterUnavailable
 from .experiments import Metric
 from .models import AgentInfo, AgentSpec, ClusterInfo, ClusterStatus, JobInfo, JobLogs, JobRequest
-from .service import Caller, ControlPlane, Forbidden
+from .service import ControlPlane
 from .webhooks import CallbackRefused, check_callback
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 SID = r"^[A-Za-z0-9_.-]{1,100}$"
@@ -135,21 +133,10 @@ def decision_response(exc: AgentOpsError) -> JSONResponse:
 
 
 def status_for(exc: AuraisonError) -> int:
-    """A domain refusal's HTTP status (an engine decision never gets here)."""
-    if isinstance(exc, Forbidden):
-        return 403
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, GrantRefused):
-        return 503 if "unavailable" in str(exc) else 409
-    if isinstance(exc, ClusterUnavailable):
-        return 503
-    code = getattr(exc, "status_code", 500)
-    if code != 500:
-        return code
-    if isinstance(exc, UserError):
-        return 400
-    return 503 if "unavailable" in str(exc) else 400
+    """A domain refusal's HTTP status, from its place in the one error family (user error 400,
+    forbidden 403, not found 404, conflict 409, unavailable 503); an engine decision never
+    gets here."""
+    return exc.status_code
 
 
 def identity_of(claims: dict[str, Any], subject: str) -> Identity:
@@ -171,25 +158,18 @@ def identity_of(claims: dict[str, Any], subject: str) -> Identity:
     )
 
 
-def build_app(
-    settings: Settings,
-    plane: ControlPlane | None = None,
-    reconcile: bool = False,
-    engine: AgentOps | None = None,
-) -> FastAPI:
-    from auraison.mcp_servers.billing.grants import GrantLedger
-    from auraison.mcp_servers.gateway import HashedTokenVerifier, build_engine
+def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
+    """The control plane's HTTP API over ``rt`` (its engine, control plane and management
+    store); the app's lifespan closes the runtime (quota grants settle) when the server stops."""
+    from auraison.mcp_servers.gateway import HashedTokenVerifier
 
-    cp = Lazy(lambda: ControlPlane(settings), plane)
-    engine = engine or build_engine(settings)
+    settings = rt.settings
+    engine = rt.engine
 
-    def open_billing():
-        from auraison.mcp_servers.billing.service import Billing
+    def cp() -> ControlPlane:
+        return rt.control
 
-        return Billing.from_settings(settings)
-
-    billing = Lazy(open_billing)
-    verifier = HashedTokenVerifier(settings.agentops.tokens, billing)
+    verifier = HashedTokenVerifier(settings.agentops.tokens, lambda: rt.billing)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -199,8 +179,7 @@ def build_app(
         stop.set()
         if task is not None:
             await task
-        if isinstance(engine.ledger, GrantLedger):
-            await engine.ledger.close()  # settle the quota grants the API drew on
+        await rt.aclose()
 
     app = FastAPI(
         title="Auraison control plane",
@@ -237,12 +216,11 @@ def build_app(
         return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))
 
     async def call(request: Request, who: Identity, args: dict[str, Any], fn: Callable[..., T], *a: Any) -> T:
-        """Run ``fn(caller, *a)`` under the engine, as the route's MCP tool with ``args``."""
+        """Run ``fn(who, *a)`` under the engine, as the route's MCP tool with ``args``."""
         tool = request.scope["route"].openapi_extra[TOOL]
         meta = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
         tc = ToolCall(identity=who, tool=tool, args=args, point="http", traceparent=meta.get("traceparent"))
-        caller = Caller(who.tenant, who.role)
-        return await engine.execute(tc, lambda: run_in_threadpool(fn, caller, *a), meta=meta or None)
+        return await engine.execute(tc, lambda: run_in_threadpool(fn, who, *a), meta=meta or None)
 
     def sent(request: Request, **values: Any) -> dict[str, Any]:
         """The query parameters the client sent (validated), as an MCP client's arguments."""

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from auraison.errors import UserError
+
 RAY_VERSION = "2.60.0"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -104,8 +106,8 @@ def render(spec: RayClusterSpec) -> dict[str, Any]:
     }
 
 
-class ManifestError(ValueError):
-    pass
+class ManifestError(UserError, ValueError):
+    """A RayCluster manifest misses fields the CRD requires."""
 
 
 def validate(manifest: dict[str, Any]) -> None:

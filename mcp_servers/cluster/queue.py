@@ -29,10 +29,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from auraison.errors import AuraisonError
+from auraison.errors import Unavailable
 
 
-class QueueFull(AuraisonError):
+class QueueFull(Unavailable):
     def __init__(self, name: str, bound: int) -> None:
         super().__init__(f"queue {name} is full ({bound} jobs waiting); retry later or raise its bound")
         self.retry_after_s = 1.0

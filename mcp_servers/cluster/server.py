@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastmcp import Context, FastMCP
 from fastmcp.utilities.types import Image
@@ -16,13 +16,17 @@ from pydantic import Field
 
 from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
-from auraison.mcp_servers.toolcall import Lazy, in_thread
+from auraison.identity import Identity
+from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .experiments import Metric
 from .models import AgentSpec, JobRequest
-from .service import Caller, ControlPlane
+from .service import ControlPlane
 from .state import TERMINAL
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False)
@@ -36,19 +40,20 @@ ExperimentId = Annotated[str, Field(pattern=r"^exp_[0-9a-f]{12}$")]
 AgentId = Annotated[str, Field(pattern=r"^agt_[0-9a-f]{16}$")]
 
 
-def caller_for(settings: Settings) -> Caller:
-    ident = current_identity(default_identity(settings))
-    return Caller(ident.tenant, ident.role)
+def caller_for(settings: Settings) -> Identity:
+    return current_identity(default_identity(settings))
 
 
-def build_server(settings: Settings, plane: ControlPlane | None = None) -> FastMCP:
+def build_server(rt: Runtime) -> FastMCP:
+    settings = rt.settings
     mcp = FastMCP(
         "cluster",
         instructions="The control plane: Ray clusters and jobs, experiments, agent lifecycle. "
         "Submit with a submission_id to make retries safe; job_wait reports progress.",
     )
-    cp = Lazy(lambda: ControlPlane(settings), plane)
-    mcp.control = cp  # type: ignore[attr-defined]
+
+    def cp() -> ControlPlane:
+        return rt.control
 
     async def call(fn: Callable[..., T], *args: Any) -> T:
         return await in_thread(fn, caller_for(settings), *args)

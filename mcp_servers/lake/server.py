@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
@@ -16,13 +16,15 @@ from pydantic import BaseModel, Field
 from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
 from auraison.lakehouse import datasets, documents
-from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable, shared_lake
+from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable
 from auraison.lakehouse.embeddings import Embedder, build_embedder
 from auraison.lakehouse.sandbox import QueryRejected, run_query
 from auraison.lakehouse.tables import TABLES
 from auraison.lakehouse.writer import append
 from auraison.mcp_servers.toolcall import in_thread
-from auraison.settings import Settings
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 
@@ -34,22 +36,22 @@ class Event(BaseModel):
     payload: dict[str, Any] = {}
 
 
-def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
+def build_server(rt: Runtime) -> FastMCP:
+    settings = rt.settings
     mcp = FastMCP(
         "lake",
         instructions="The lakehouse: traces (spans), the event log, experiments, documents and "
         "datasets. Read-only SQL over unqualified table names; your tenant's rows only; "
         "`search` finds documents by meaning.",
     )
-    state: dict[str, Lake | None] = {"lake": lake}
 
     def get_lake() -> Lake:
-        if state["lake"] is None:
-            try:
-                state["lake"] = shared_lake(settings)
-            except LakeUnavailable as exc:
-                raise ToolError(f"lake unavailable: {exc}") from None
-        return state["lake"]  # type: ignore[return-value]
+        """The runtime's one lake; a lake that is down is a clear tool error, and the next call
+        tries again."""
+        try:
+            return rt.lake
+        except LakeUnavailable as exc:
+            raise ToolError(f"lake unavailable: {exc}") from None
 
     def tenant() -> str:
         return current_identity(default_identity(settings)).tenant
@@ -137,7 +139,6 @@ def build_server(settings: Settings, lake: Lake | None = None) -> FastMCP:
 
         return await _guarded(datasets.register_dataset, get_lake(), settings, tenant(), spec, progress)
 
-    mcp.lake = state  # type: ignore[attr-defined]
     return mcp
 
 

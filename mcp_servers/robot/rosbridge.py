@@ -20,17 +20,23 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from auraison.errors import AuraisonError
+from auraison.errors import Conflict, Unavailable
 
 log = structlog.get_logger("auraison.robot.rosbridge")
 
 
-class RobotUnavailable(AuraisonError):
+class RobotUnavailable(Unavailable):
     """The rosbridge server cannot be reached (or dropped the connection)."""
 
+    def __str__(self) -> str:
+        return f"robot unavailable: {super().__str__()}"
 
-class ServiceFailed(AuraisonError):
+
+class ServiceFailed(Conflict):
     """A ROS service answered ``result: false``."""
+
+    def __str__(self) -> str:
+        return f"the robot refused: {super().__str__()}"
 
 
 class RosbridgeClient:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
@@ -12,15 +12,21 @@ from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.mcp_servers.world.backend import WorldModel
-from auraison.settings import Settings
+from auraison.agentops.factory import default_identity
+from auraison.agentops.middleware import current_identity
+from auraison.identity import Identity
+from auraison.mcp_servers.toolcall import guarded
 
 from .loop import SafeNavOutcome
 from .loop import navigate_safely as navigate_safely_loop
 from .models import DriveResult, Navigation, NavOutcome, PathPlan, Place, RobotState, ScanSummary
-from .places import places_for
-from .rosbridge import RobotUnavailable, RosbridgeClient, ServiceFailed
 from .service import RobotError, RobotService
+
+if TYPE_CHECKING:
+    from auraison.agentops.engine import AgentOps
+    from auraison.runtime import Runtime
+
+Polygon = list[tuple[float, float]]
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
 MOVES = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True)
@@ -59,45 +65,23 @@ PlaceName = Annotated[
 ]
 
 
-def geofence_for(settings: Settings, tool: str = "robot_navigate_safely") -> list[tuple[float, float]] | None:
-    """The geofence the caller's policy puts on ``tool``, for the route check to hold the whole
-    route (not only the goal, which the engine's guardrail already checked) inside it."""
-    from auraison.agentops.errors import PolicyError
-    from auraison.agentops.factory import default_identity
-    from auraison.agentops.middleware import current_identity
-    from auraison.agentops.policy import DEFAULT_POLICY, load_policy
-
-    who = current_identity(default_identity(settings))
-    try:
-        policy = load_policy(settings.agentops.policy_file or DEFAULT_POLICY)
-    except PolicyError:
-        return None  # the engine refuses a broken policy too (and keeps its previous one)
-    for _, c in policy.constraints_for(who.tenant, str(who.role), tool):
+def geofence_for(engine: AgentOps, who: Identity, tool: str = "robot_navigate_safely") -> Polygon | None:
+    """The geofence the caller's policy puts on ``tool`` (the engine's current policy), for the
+    route check to hold the whole route inside it — not only the goal, which the engine's
+    guardrail already checked."""
+    for _, c in engine.policy.constraints_for(who.tenant, str(who.role), tool):
         if c.geofence is not None:
             return [(float(x), float(y)) for x, y in c.geofence.polygon]
     return None
 
 
-def build_server(settings: Settings, service: RobotService | None = None) -> FastMCP:
-    service = service or RobotService(
-        RosbridgeClient(settings.robot.rosbridge_url), places_for(settings), settings.robot.collision
-    )
+def build_server(rt: Runtime) -> FastMCP:
+    service = rt.robot
     mcp = FastMCP(
         "robot",
         instructions="A TurtleBot3 behind rosbridge (the built-in maze sim or a real robot). "
         "Read state and plan freely; motion tools move a real machine: plan first, stop anytime.",
     )
-    mcp.service = service  # type: ignore[attr-defined]
-
-    async def guarded(coro: Any) -> Any:
-        try:
-            return await coro
-        except RobotError as exc:
-            raise ToolError(str(exc)) from None
-        except RobotUnavailable as exc:
-            raise ToolError(f"robot unavailable: {exc}") from None
-        except ServiceFailed as exc:
-            raise ToolError(f"the robot refused: {exc}") from None
 
     @mcp.tool(annotations=READ)
     async def get_state() -> RobotState:
@@ -162,8 +146,8 @@ def build_server(settings: Settings, service: RobotService | None = None) -> Fas
         async def progress(done: float, total: float | None, message: str) -> None:
             await ctx.report_progress(done, total, message)
 
-        fence = geofence_for(settings)
-        return await guarded(navigate_safely_loop(service, WorldModel(settings.world), goal, progress, fence))
+        fence = geofence_for(rt.engine, current_identity(default_identity(rt.settings)))
+        return await guarded(navigate_safely_loop(service, rt.world, goal, progress, fence))
 
     @mcp.tool(annotations=MOVES)
     async def cancel_navigation() -> Navigation:

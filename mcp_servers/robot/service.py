@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from auraison.errors import UserError
 from auraison.settings import CollisionMonitorSettings
 from auraison.sim.planner import Costmap, CostmapConfig, Plan, Planner
 from auraison.sim.world import FREE, UNKNOWN, WALL, World
@@ -49,7 +50,7 @@ SECTORS = ("front", "front-left", "left", "back-left", "back", "back-right", "ri
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
 
-class RobotError(Exception):
+class RobotError(UserError):
     """A robot request that cannot be done as asked; the message says what to do instead."""
 
 

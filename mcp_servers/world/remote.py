@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from auraison.errors import AuraisonError
+from auraison.errors import Unavailable
 
 from .models import Frame, Verdict
 
@@ -29,7 +29,7 @@ REASON_SYSTEM = (
 )
 
 
-class WorldBackendError(AuraisonError):
+class WorldBackendError(Unavailable):
     """A world-model endpoint failed or answered something unusable."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
@@ -17,14 +17,13 @@ from fastmcp.utilities.types import Image
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from auraison.mcp_servers.robot.places import places_for
-from auraison.mcp_servers.robot.rosbridge import RobotUnavailable, RosbridgeClient
-from auraison.mcp_servers.robot.service import RobotService
-from auraison.settings import Settings
+from auraison.mcp_servers.robot.rosbridge import RobotUnavailable
 
-from .backend import WorldModel
 from .models import Frame, Verdict
 from .remote import WorldBackendError
+
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False, openWorldHint=True)
 Point = tuple[
@@ -50,16 +49,16 @@ def bounded(path: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return pts  # type: ignore[return-value]
 
 
-def build_server(settings: Settings, robot: RobotService | None = None) -> FastMCP:
-    model = WorldModel(settings.world)
-    robot = robot or RobotService(RosbridgeClient(settings.robot.rosbridge_url), places_for(settings))
+def build_server(rt: Runtime) -> FastMCP:
+    """The world tools over the runtime's world model and its one robot connection (the map
+    and costmap come from the robot the robot plane drives)."""
+    model, robot = rt.world, rt.robot
     stand_in = (
         " (local stand-in: kinematic rollout, pass-through, geometric critic)"
         if model.backend == "local"
         else ""
     )
     mcp = FastMCP("world", instructions=f"Cosmos world-model tools, backend {model.backend}{stand_in}.")
-    mcp.service = robot  # type: ignore[attr-defined]  # so the gateway can close its connection
 
     async def world_and_costmap():
         try:

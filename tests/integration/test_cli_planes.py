@@ -22,7 +22,7 @@ def test_tenant_key_quota_and_usage_from_the_cli(tmp_path: Path) -> None:
     listed = run(tmp_path, "keys", "list", "acme", "--json")
     assert key["api_key"] not in listed.stdout  # never shown again
     again = run(tmp_path, "tenants", "create", "acme")
-    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
     revoked = json.loads(run(tmp_path, "keys", "revoke", "acme", key["id"], "--json").stdout)
     assert revoked[0]["revoked_at"]
 

@@ -15,8 +15,8 @@ import pytest
 from fastmcp import Client
 
 from auraison.doctor import check_proxies, check_ros_mcp
-from auraison.mcp_servers.gateway import build_gateway, close_gateway
 from auraison.rosmcp import ensure_ros_mcp, venv_dir
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import REPO
 from tests.simthread import SimThread
@@ -77,9 +77,9 @@ async def test_mcp_json_lists_only_the_gateway() -> None:
 
 
 async def test_raw_cmd_vel_is_denied_traced_and_moves_nothing(home: Path, sim: SimThread) -> None:
-    gw = build_gateway(settings_for(home, sim))
+    rt = Runtime(settings_for(home, sim))
     before = robot_motion(sim)
-    async with Client(gw, timeout=120) as c:
+    async with Client(rt.gateway(), timeout=120) as c:
         names = {t.name for t in await c.list_tools()}
         assert {"ros_get_topics", "ros_subscribe_once", "ros_publish_for_durations", "robot_drive"} <= names
         assert "ros_send_action_goal" not in names and "ros_connect_to_robot" not in names  # refused outright
@@ -117,7 +117,7 @@ async def test_raw_cmd_vel_is_denied_traced_and_moves_nothing(home: Path, sim: S
         assert await odom(c) == start  # the robot never moved
     assert robot_motion(sim) == before  # no /cmd_vel sample reached the simulator at all
 
-    kinds = [(r.tool, r.kind) for r in gw.engine.decisions if r.tool.startswith("ros_")]
+    kinds = [(r.tool, r.kind) for r in rt.engine.decisions if r.tool.startswith("ros_")]
     assert ("ros_get_topics", "allow") in kinds and ("ros_subscribe_once", "allow") in kinds
     assert ("ros_publish_for_durations", "deny") in kinds and ("ros_send_action_goal", "deny") in kinds
     spans = [json.loads(line) for line in (home / "data" / "traces" / "spans.jsonl").read_text().splitlines()]
@@ -125,13 +125,14 @@ async def test_raw_cmd_vel_is_denied_traced_and_moves_nothing(home: Path, sim: S
     assert denied and denied[-1]["attributes"]["auraison.decision"] == "deny"
     assert denied[-1]["attributes"]["auraison.plane"] == "ros"
     assert any(s["name"] == "execute_tool ros_get_topics" for s in spans)
-    await close_gateway(gw)
+    await rt.aclose()
 
 
 async def test_the_same_publish_straight_to_ros_mcp_would_have_moved_it(home: Path, sim: SimThread) -> None:
     """Control: the sensors above do see motion; the gateway's backend session is the raw path."""
-    gw = build_gateway(settings_for(home, sim))
-    backend = gw.planes["ros"].backend  # type: ignore[attr-defined]
+    rt = Runtime(settings_for(home, sim))
+    gw = rt.gateway()
+    backend = rt.proxies["ros"]
     before = robot_motion(sim)
     # the gateway's lifespan owns the subprocess; the second client bypasses the middleware
     async with Client(gw, timeout=120), await backend.client() as raw:
@@ -141,29 +142,30 @@ async def test_the_same_publish_straight_to_ros_mcp_would_have_moved_it(home: Pa
     after = robot_motion(sim)
     assert after[0] > before[0] and after[1] > before[1]
     assert not backend.running  # the subprocess ended with the gateway session
-    await close_gateway(gw)
+    await rt.aclose()
     await wait_still(sim)  # the /cmd_vel watchdog stops it; leave the robot at rest for others
 
 
 async def test_tools_list_does_not_wait_for_the_subprocess(home: Path, sim: SimThread) -> None:
     """After one listing, ros-mcp's tools come from the remembered catalog; a call starts it."""
-    first = build_gateway(settings_for(home, sim))
-    async with Client(first, timeout=120) as c:
+    first = Runtime(settings_for(home, sim))
+    async with Client(first.gateway(), timeout=120) as c:
         await c.list_tools()  # lists from the catalog or the live server, and remembers it
-    gw = build_gateway(settings_for(home, sim))
-    backend = gw.planes["ros"].backend  # type: ignore[attr-defined]
+    rt = Runtime(settings_for(home, sim))
+    gw = rt.gateway()
+    backend = rt.proxies["ros"]
     async with Client(gw, timeout=120) as c:
         assert "ros_get_nodes" in {t.name for t in await c.list_tools()}
         assert not backend.running and backend.starts == 0
         nodes = (await c.call_tool("ros_get_nodes", {})).structured_content["nodes"]
         assert "/turtlebot3_sim" in nodes and backend.starts == 1
-    for g in (first, gw):
-        await close_gateway(g)
+    for r in (first, rt):
+        await r.aclose()
 
 
 async def test_missing_servers_leave_the_gateway_working(tmp_path: Path, sim: SimThread) -> None:
     s = settings_for(tmp_path / "bare", sim, proxies={"tools": {"command": "no-such-mcp-server-xyz"}})
-    async with Client(build_gateway(s), timeout=60) as c:
+    async with Runtime(s) as rt, Client(rt.gateway(), timeout=60) as c:
         names = {t.name for t in await c.list_tools()}
         assert "robot_get_state" in names and not any(n.startswith(("ros_", "tools_")) for n in names)
         d = decision_of(await c.call_tool("ros_publish_once", {"topic": "/cmd_vel"}, raise_on_error=False))
@@ -195,14 +197,14 @@ async def test_a_server_added_in_settings_is_governed_like_the_rest(
     script.write_text(DEMO_SERVER)
     demo = {"command": sys.executable, "args": [str(script)]}
     s = settings_for(tmp_path / "h", sim, role, proxies={"demo": demo, "ros": {"enabled": False}})
-    gw = build_gateway(s)
-    async with Client(gw, timeout=60) as c:
+    rt = Runtime(s)
+    async with Client(rt.gateway(), timeout=60) as c:
         assert ("demo_echo" in {t.name for t in await c.list_tools()}) is served
         res = await c.call_tool("demo_echo", {"text": "hi"}, raise_on_error=False)
         if served:
             assert res.data == "HI"
         else:
             assert decision_of(res)["kind"] == "deny"
-    assert [r.kind for r in gw.engine.decisions if r.tool == "demo_echo"] == ["allow" if served else "deny"]
-    assert "ros" not in gw.planes  # type: ignore[attr-defined]
-    await close_gateway(gw)
+    assert [r.kind for r in rt.engine.decisions if r.tool == "demo_echo"] == ["allow" if served else "deny"]
+    assert "ros" not in rt.proxies
+    await rt.aclose()

@@ -11,7 +11,7 @@ import yaml
 from fastmcp import Client
 
 from auraison.agentops import AgentOps
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import REPO
 
@@ -33,7 +33,9 @@ def frontmatter(path: Path) -> tuple[dict, str]:
 
 
 async def gateway_tools(tmp_path: Path) -> set[str]:
-    gw = build_gateway(Settings(home=tmp_path, agentops={"approvals": "memory"}), AgentOps(policy=None))
+    gw = Runtime(
+        Settings(home=tmp_path, agentops={"approvals": "memory"}), engine=AgentOps(policy=None)
+    ).gateway()
     async with Client(gw) as c:
         return {t.name for t in await c.list_tools()}
 

@@ -29,7 +29,7 @@ from auraison.agentops.hook import pre_tool_use
 from auraison.identity import PrincipalKind
 from auraison.mcp_servers.cluster.http_api import TOOL, build_app
 from auraison.mcp_servers.cluster.server import build_server as cluster_server
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.planes import lake_plane, robot_plane
 
@@ -176,16 +176,20 @@ async def test_model_request_span_has_usage() -> None:
     assert chat[0].attributes["gen_ai.agent.name"] == "test-agent"
 
 
+def gateway_over_cluster(settings: Settings, engine: AgentOps):
+    """The gateway with only the real cluster plane, over one runtime and ``engine``."""
+    rt = Runtime(settings, engine=engine)
+    return rt.gateway(servers={"cluster": cluster_server(rt)})
+
+
 @pytest.mark.parametrize(("tool", "args", "role"), CALLS)
 async def test_parity_gateway_agent_hook(tmp_path, tool: str, args: dict[str, Any], role: str) -> None:
     """The same call gets the same decision from the gateway, the capability and the hook."""
     identity = Identity(tenant="acme", role=role)
     # gateway
     g_engine = AgentOps()
-    gw = build_gateway(
-        Settings(home=tmp_path, agentops={"tenant": "acme", "role": role}),
-        g_engine,
-        servers={"robot": robot_plane(), "lake": lake_plane()},
+    gw = Runtime(Settings(home=tmp_path, agentops={"tenant": "acme", "role": role}), engine=g_engine).gateway(
+        servers={"robot": robot_plane(), "lake": lake_plane()}
     )
     async with Client(gw) as c:
         res = await c.call_tool(tool, args, raise_on_error=False)
@@ -239,7 +243,7 @@ async def test_parity_with_the_http_api(
     identity = Identity(tenant="acme", role=role)
     settings = http_settings(tmp_path, role)
     g_engine = AgentOps()
-    gw = build_gateway(settings, g_engine, servers={"cluster": cluster_server(settings)})
+    gw = gateway_over_cluster(settings, g_engine)
     async with Client(gw) as c:
         await c.call_tool(tool, args, raise_on_error=False)
     gateway = g_engine.decisions[-1] if g_engine.decisions else None
@@ -250,7 +254,7 @@ async def test_parity_with_the_http_api(
     await pre_tool_use(h_engine, {"tool_name": f"mcp__auraison__{tool}", "tool_input": args}, identity)
     hook = h_engine.decisions[-1]
     x_engine = AgentOps()
-    res = await http_call(build_app(settings, engine=x_engine), role, method, path, body)
+    res = await http_call(build_app(Runtime(settings, engine=x_engine)), role, method, path, body)
     (http,) = x_engine.decisions
     assert gateway is not None and http.point == "http" and http.tool == tool
     agent_kind = agent.kind if agent else "deny"
@@ -268,7 +272,7 @@ async def test_an_approval_asked_over_mcp_binds_the_identical_http_request(tmp_p
     the same call over HTTP is the one it lets through — once."""
     settings = http_settings(tmp_path, "agent")
     engine = AgentOps()
-    gw = build_gateway(settings, engine, servers={"cluster": cluster_server(settings)})
+    gw = gateway_over_cluster(settings, engine)
     async with Client(gw) as c:
         asked = await c.call_tool("cluster_job_stop", {"submission_id": "j-9"}, raise_on_error=False)
     assert asked.is_error
@@ -276,7 +280,7 @@ async def test_an_approval_asked_over_mcp_binds_the_identical_http_request(tmp_p
     assert approval.status == "pending" and approval.tool == "cluster_job_stop"
     alice = Identity(tenant="acme", role="owner", subject="alice", kind="human")
     await engine.approvals.decide(approval.id, True, by=alice)
-    app = build_app(settings, engine=engine)
+    app = build_app(Runtime(settings, engine=engine))
     ran = await http_call(app, "agent", "POST", "/jobs/j-9/stop")
     assert ran.status_code == 404, ran.text  # it ran: the domain looked for the job (there is none)
     assert (await engine.approvals.get(approval.id)).status == "used"
@@ -321,13 +325,13 @@ async def test_every_route_is_decided_as_its_mcp_tool(tmp_path: Path) -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     engine = AgentOps(tracer_provider=provider)
     settings = http_settings(tmp_path, "agent")
-    app = build_app(settings, engine=engine)
+    app = build_app(Runtime(settings, engine=engine))
     operations = {
         (method.upper(), path): op[TOOL]
         for path, item in app.openapi()["paths"].items()
         for method, op in item.items()
     }
-    async with Client(cluster_server(settings)) as c:
+    async with Client(cluster_server(Runtime(settings))) as c:
         schemas = {f"cluster_{t.name}": t.input_schema for t in await c.list_tools()}
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     for role, method, path, body in ROUTES:
@@ -351,6 +355,6 @@ async def test_every_route_is_decided_as_its_mcp_tool(tmp_path: Path) -> None:
 
 async def test_unknown_bearer_tokens_never_reach_the_engine(tmp_path: Path) -> None:
     engine = AgentOps()
-    app = build_app(http_settings(tmp_path, "agent"), engine=engine)
+    app = build_app(Runtime(http_settings(tmp_path, "agent"), engine=engine))
     assert (await http_call(app, "nobody", "GET", "/jobs")).status_code == 401
     assert not engine.decisions

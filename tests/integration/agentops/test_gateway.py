@@ -14,7 +14,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from auraison.agentops import AgentOps
 from auraison.identity import Identity, PrincipalKind
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.planes import lake_plane, robot_plane
@@ -26,7 +26,9 @@ def settings(home: Path, **agentops: object) -> Settings:
 
 def gateway(home: Path, engine: AgentOps | None = None, **agentops: object):
     s = settings(home, **agentops)
-    return build_gateway(s, engine or AgentOps(), servers={"robot": robot_plane(), "lake": lake_plane()})
+    return Runtime(s, engine=engine or AgentOps()).gateway(
+        servers={"robot": robot_plane(), "lake": lake_plane()}
+    )
 
 
 def decision_of(result) -> dict:
@@ -56,7 +58,8 @@ async def test_denial_carries_reason_and_hint_and_tool_never_runs(tmp_path: Path
 
 async def test_approval_round_trip_over_mcp(tmp_path: Path) -> None:
     """The session asks, cannot decide for itself, a person decides, the retry runs once."""
-    gw = gateway(tmp_path)
+    engine = AgentOps()
+    gw = gateway(tmp_path, engine)
     async with Client(gw) as c:
         res = await c.call_tool("robot_drive", {"linear": 0.1}, raise_on_error=False)
         d = decision_of(res)
@@ -68,11 +71,11 @@ async def test_approval_round_trip_over_mcp(tmp_path: Path) -> None:
         )
         assert refused.is_error and decision_of(refused)["rule"] == "humans-only"
         person = Identity(tenant="default", subject="alice", kind=PrincipalKind.human)
-        await gw.engine.approvals.decide(d["approval_id"], True, by=person)
+        await engine.approvals.decide(d["approval_id"], True, by=person)
         assert (await c.call_tool("robot_drive", {"linear": 0.1})).data == "drove 0.1 for 1.0s"
         again = await c.call_tool("robot_drive", {"linear": 0.1}, raise_on_error=False)
         assert decision_of(again)["kind"] == "needs_approval"  # single use
-    kinds = [(r.tool, r.kind) for r in gw.engine.decisions if r.tool == "robot_drive"]
+    kinds = [(r.tool, r.kind) for r in engine.decisions if r.tool == "robot_drive"]
     assert kinds == [
         ("robot_drive", "needs_approval"),
         ("robot_drive", "allow"),
@@ -100,7 +103,8 @@ def http_gateway(tmp_path: Path) -> Iterator[str]:
         {"token": "tok-globex-viewer", "tenant": "globex", "role": "viewer"},
     ]
     s = settings(tmp_path, tokens=tokens)
-    gw = build_gateway(s, AgentOps(), servers={"robot": robot_plane(), "lake": lake_plane()}, http=True)
+    servers = {"robot": robot_plane(), "lake": lake_plane()}
+    gw = Runtime(s, engine=AgentOps()).gateway(servers=servers, http=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -98,13 +99,19 @@ async def test_approval_end_to_end(tmp_path: Path) -> None:
         assert (await engine.approvals.get(approval_id)).status == "used"
 
 
+async def wait_for(pred, limit_s: float = 10.0) -> None:
+    """Poll a condition, bounded (a closed socket reaches the server's side asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while not pred():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_run_whose_model_raises_still_closes_the_gateway(tmp_path: Path) -> None:
     """The model fails after a tool call opened the rosbridge connection: the run raises the
     model's error, and the gateway's planes are closed all the same (no connection left open)."""
     from pydantic_ai.messages import ModelResponse, ToolCallPart
     from pydantic_ai.models.function import FunctionModel
-
-    from auraison.mcp_servers.robot.server import build_server
 
     def model(messages: list, info: object) -> ModelResponse:
         if len(messages) == 1:
@@ -113,12 +120,15 @@ async def test_a_run_whose_model_raises_still_closes_the_gateway(tmp_path: Path)
 
     with SimThread("maze_small") as sim:
         s = settings(tmp_path, sim.url)
-        robot = build_server(s)
-        client = robot.service.client
+        seen: list[int] = []
+
+        def on_call(name: str, args: dict, ok: bool, result: object) -> None:
+            seen.append(len(sim.call(lambda: sim.server.connections)))  # while the run is connected
+
         with pytest.raises(RuntimeError, match="went away"):
-            await run("navigator", "hi", settings=s, servers={"robot": robot}, model=FunctionModel(model))
-    assert client.connected_at is not None  # the tool call did connect
-    assert not client.connected  # and the failed run closed it
+            await run("navigator", "hi", settings=s, model=FunctionModel(model), on_call=on_call)
+        assert seen == [1]  # the tool call did connect
+        await wait_for(lambda: not sim.call(lambda: sim.server.connections))  # the failed run closed it
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -23,7 +23,7 @@ from auraison.mcp_servers.billing.grants import GrantLedger
 from auraison.mcp_servers.billing.server import build_server as billing_plane
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable, Store
-from auraison.mcp_servers.gateway import build_gateway, close_gateway
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.planes import lake_plane
@@ -82,12 +82,12 @@ async def test_quota_denies_the_call_that_would_overspend(tmp_path: Path, pg_dsn
     billing = Billing.from_settings(s)
     billing.tenant_create(ADMIN, "tiny")
     billing.quota_set(ADMIN, "tiny", "tool_calls", 3)
-    gw = build_gateway(s, servers={"lake": lake_plane()})
-    async with Client(gw) as c:
+    rt = Runtime(s)
+    async with Client(rt.gateway(servers={"lake": lake_plane()})) as c:
         for _ in range(3):
             await c.call_tool("lake_query", {"sql": "select 1"})
         denied = await c.call_tool("lake_query", {"sql": "select 1"}, raise_on_error=False)
-    await close_gateway(gw)
+    await rt.aclose()
     assert denied.is_error
     decision = json.loads(denied.content[0].text.splitlines()[1])["decision"]
     assert decision["kind"] == "deny" and "quota exhausted" in decision["reason"]
@@ -112,7 +112,7 @@ async def test_a_grant_larger_than_what_is_left_shrinks_to_fit(tmp_path: Path) -
 def key_gateway(tmp_path: Path) -> Iterator[tuple[str, Billing]]:
     s = Settings(home=tmp_path, agentops={"approvals": "memory"})
     billing = Billing.from_settings(s)
-    gw = build_gateway(s, servers=None, http=True)
+    gw = Runtime(s).gateway(http=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -158,7 +158,8 @@ async def test_an_agent_run_is_metered_once_in_the_management_plane(tmp_path: Pa
     s = Settings(home=tmp_path, agentops={"approvals": "memory", "quotas": "management", "tenant": "acme"})
     billing = Billing.from_settings(s)
     billing.tenant_create(ADMIN, "acme", plan="pro")
-    res = await run("analyst", "Which tools were called?", settings=s, servers={"lake": lake_server(s)})
+    async with Runtime(s) as rt:  # closed (its grant settled) before the books are read
+        res = await run("analyst", "Which tools were called?", runtime=rt, servers={"lake": lake_server(rt)})
     assert res.usage["tool_calls"] >= 1 and res.usage["input_tokens"] > 0
     rows = {(r.dimension, r.agent): r for r in billing.usage_report(ADMIN, "acme", by=("agent",))}
     assert rows[("model_input_tokens", "analyst")].quantity == res.usage["input_tokens"]
@@ -194,8 +195,8 @@ async def test_a_tenant_out_of_quota_can_still_see_why(tmp_path: Path) -> None:
     billing = Billing.from_settings(s)
     billing.tenant_create(ADMIN, "tiny")
     billing.quota_set(ADMIN, "tiny", "tool_calls", 2)
-    gw = build_gateway(s, servers={"lake": lake_plane(), "billing": billing_plane(s, billing)})
-    async with Client(gw) as c:
+    rt = Runtime(s, billing=billing)
+    async with Client(rt.gateway(servers={"lake": lake_plane(), "billing": billing_plane(rt)})) as c:
         for _ in range(2):
             await c.call_tool("lake_query", {"sql": "select 1"})
         denied = await c.call_tool("lake_query", {"sql": "select 1"}, raise_on_error=False)
@@ -203,5 +204,5 @@ async def test_a_tenant_out_of_quota_can_still_see_why(tmp_path: Path) -> None:
         quota = (await c.call_tool("billing_quota_get", {})).structured_content["result"]
         assert (quota[0]["dimension"], float(quota[0]["remaining"])) == ("tool_calls", 0)
         assert (await c.call_tool("approvals_list", {})).structured_content["result"] == []
-    await close_gateway(gw)
+    await rt.aclose()
     assert billing.quota_get(ADMIN, "tiny")[0].used == 2  # the reads cost nothing

@@ -15,6 +15,7 @@ from auraison.mcp_servers.billing.dimensions import PERMISSIONS, Role
 from auraison.mcp_servers.billing.server import build_server
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import Forbidden, Store
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 
 # tool -> (permission it needs, arguments for a call that would succeed on one's own tenant)
@@ -42,7 +43,8 @@ def two_tenants(billing: Billing) -> tuple[str, str, str]:
 @pytest.mark.parametrize("role", ["owner", "operator", "viewer", "agent"])
 async def test_every_tool_checks_role_and_tenant(billing: Billing, role: str, tmp_path) -> None:
     mine, other, key_id = two_tenants(billing)
-    server = build_server(Settings(home=tmp_path, agentops={"tenant": mine, "role": role}), billing=billing)
+    settings = Settings(home=tmp_path, agentops={"tenant": mine, "role": role})
+    server = build_server(Runtime(settings, billing=billing))
     async with Client(server) as c:
         for tool, (permission, args) in TOOLS.items():
             args = {k: (key_id if v == "KEY" else v) for k, v in args.items()}

@@ -29,7 +29,7 @@ from auraison.mcp_servers.cluster.agent_client import AgentHandle
 from auraison.mcp_servers.cluster.events import EventLog
 from auraison.mcp_servers.cluster.http_api import build_app
 from auraison.mcp_servers.cluster.models import AgentSpec
-from auraison.mcp_servers.gateway import build_engine
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.integration.cluster.conftest import control_settings
@@ -52,7 +52,7 @@ class Api:
         self.thread: threading.Thread | None = None
 
     def start(self, settings: Settings | None = None) -> Api:
-        app = build_app(settings or self.settings, engine=self.engine)
+        app = build_app(Runtime(settings or self.settings, engine=self.engine))
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -132,7 +132,7 @@ def test_an_agent_key_stops_a_job_only_after_a_person_approves(tmp_path: Path, r
         role: billing.apikey_issue(ADMIN, "acme", role.value, role).api_key
         for role in (Role.agent, Role.viewer, Role.operator, Role.owner)
     }
-    engine = build_engine(settings)
+    engine = Runtime(settings).engine
     api = Api(settings, free_port(), engine).start()
     try:
         with httpx.Client(base_url=api.url, timeout=SLOW) as http:
@@ -300,7 +300,7 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
     settings = api_settings(
         tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2, "webhook_allow": [hook]}
     )
-    app = build_app(settings, reconcile=True)
+    app = build_app(Runtime(settings), reconcile=True)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

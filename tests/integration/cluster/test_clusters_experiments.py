@@ -10,12 +10,13 @@ import yaml
 from PIL import Image
 
 from auraison.errors import UserError
+from auraison.identity import Identity
 from auraison.mcp_servers.cluster.experiments import Metric
 from auraison.mcp_servers.cluster.kuberay import CLUSTERS, ManifestError, render, to_yaml, validate
-from auraison.mcp_servers.cluster.service import Caller, ControlPlane
+from auraison.mcp_servers.cluster.service import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
-ACME = Caller("acme", "operator")
+ACME = Identity(tenant="acme", role="operator")
 
 
 def test_cluster_status_reports_nodes_and_resources(plane: ControlPlane) -> None:
@@ -98,5 +99,5 @@ def test_experiments_runs_metrics_and_a_comparison_plot(tmp_path: Path, ray_head
         colors = {c for _, c in img.getcolors(maxcolors=100_000)}
         assert (31, 119, 180) in colors and (255, 127, 14) in colors  # one line per run
     with pytest.raises(UserError, match="no experiment"):
-        plane.runs_compare(Caller("globex", "operator"), exp, "loss")
+        plane.runs_compare(Identity(tenant="globex", role="operator"), exp, "loss")
     plane.experiments.lake.close()

@@ -13,13 +13,14 @@ from typing import ClassVar
 
 import pytest
 
+from auraison.identity import Identity
 from auraison.mcp_servers.cluster import webhooks
 from auraison.mcp_servers.cluster.jobs import JobNotFound
 from auraison.mcp_servers.cluster.models import JobRequest
-from auraison.mcp_servers.cluster.service import Caller, ControlPlane, Forbidden
+from auraison.mcp_servers.cluster.service import ControlPlane, Forbidden
 from auraison.mcp_servers.cluster.state import TERMINAL, jobs
 
-ACME = Caller("acme", "operator")
+ACME = Identity(tenant="acme", role="operator")
 
 
 def wait_for(plane: ControlPlane, sid: str, statuses: set[str], timeout_s: float = 90):
@@ -62,9 +63,9 @@ def test_stop_a_running_job_and_tenants_never_mix(plane: ControlPlane) -> None:
     )
     wait_for(plane, "long", {"RUNNING"})
     with pytest.raises(JobNotFound):
-        plane.job_status(Caller("globex", "operator"), "long")
+        plane.job_status(Identity(tenant="globex", role="operator"), "long")
     with pytest.raises(Forbidden, match="viewer may not stop jobs"):
-        plane.job_stop(Caller("acme", "viewer"), "long")
+        plane.job_stop(Identity(tenant="acme", role="viewer"), "long")
     plane.job_stop(ACME, "long")
     info, _ = wait_for(plane, "long", TERMINAL)
     assert info.status == "STOPPED"

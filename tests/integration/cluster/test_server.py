@@ -10,14 +10,14 @@ from fastmcp import Client
 from auraison.agentops import AgentOps
 from auraison.mcp_servers.cluster.server import build_server
 from auraison.mcp_servers.cluster.service import ControlPlane
-from auraison.mcp_servers.gateway import build_gateway
+from auraison.runtime import Runtime
 from tests.integration.cluster.conftest import control_settings
 
 
 async def test_submit_and_watch_a_job_through_the_gateway(tmp_path: Path, ray_head: str) -> None:
     settings = control_settings(tmp_path, ray_head, agentops={"role": "operator", "tenant": "acme"})
-    plane = ControlPlane(settings, grantor=None)
-    gw = build_gateway(settings, AgentOps(), servers={"cluster": build_server(settings, plane)})
+    rt = Runtime(settings, engine=AgentOps(), control=ControlPlane(settings, grantor=None))
+    gw = rt.gateway(servers={"cluster": build_server(rt)})
     progress: list[str] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:

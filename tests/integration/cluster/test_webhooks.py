@@ -15,6 +15,7 @@ from auraison.agentops.engine import AgentOps
 from auraison.mcp_servers.cluster import webhooks
 from auraison.mcp_servers.cluster.http_api import build_app
 from auraison.mcp_servers.cluster.webhooks import CallbackRefused, check_callback
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 
 REFUSED = [
@@ -82,7 +83,7 @@ def settings(home: Path, **control) -> Settings:
 
 async def test_the_api_answers_422_naming_the_field_and_decides_nothing(tmp_path: Path) -> None:
     engine = AgentOps()
-    app = build_app(settings(tmp_path), engine=engine)
+    app = build_app(Runtime(settings(tmp_path), engine=engine))
     body = {"entrypoint": "true", "callback_url": "http://169.254.169.254/latest/meta-data/"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://control") as http:
         res = await http.post("/jobs", json=body, headers={"Authorization": "Bearer op"})
@@ -133,7 +134,7 @@ async def test_an_mcp_submission_is_checked_as_well(tmp_path: Path) -> None:
 
     from auraison.mcp_servers.cluster.server import build_server
 
-    async with Client(build_server(settings(tmp_path))) as c:
+    async with Client(build_server(Runtime(settings(tmp_path)))) as c:
         job = {"entrypoint": "true", "callback_url": "http://127.0.0.1:8080/hook"}
         res = await c.call_tool("job_submit", {"job": job}, raise_on_error=False)
         assert res.is_error and "loopback" in res.content[0].text

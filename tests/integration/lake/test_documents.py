@@ -18,6 +18,7 @@ from auraison.lakehouse.maintenance import maintain
 from auraison.lakehouse.sandbox import run_query
 from auraison.lakehouse.writer import append
 from auraison.mcp_servers.lake.server import build_server
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.integration.lake.test_lake import spans
 
@@ -77,7 +78,7 @@ def test_embeddings_are_tenant_scoped_in_the_sandbox(lake: Lake) -> None:
 async def test_search_and_register_dataset_as_tools_with_progress(tmp_path: Path, minilm_dir: Path) -> None:
     settings = Settings(home=tmp_path, lake={"model_dir": minilm_dir})
     lake = Lake(settings)
-    server = build_server(settings, lake=lake)
+    server = build_server(Runtime(settings, lake=lake))
     root = Path(settings.data_dir) / "datasets" / "runs"
     root.mkdir(parents=True)
     for i in range(3):

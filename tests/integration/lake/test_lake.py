@@ -152,11 +152,11 @@ def test_trace_sink_spools_while_s3_is_down_and_replays_exactly_once(tmp_path: P
 
 async def test_lake_tools_through_the_gateway(tmp_path: Path) -> None:
     from auraison.agentops import AgentOps
-    from auraison.mcp_servers.gateway import build_gateway
+    from auraison.runtime import Runtime
 
     settings = Settings(home=tmp_path, agentops={"approvals": "memory", "tenant": "acme"})
-    gw = build_gateway(settings, AgentOps())
-    async with Client(gw) as c:
+    rt = Runtime(settings, engine=AgentOps())
+    async with Client(rt.gateway()) as c:
         await c.call_tool(
             "lake_append_events",
             {"events": [{"plane": "user", "type": "robot.arrived", "subject": "kitchen"}]},
@@ -174,9 +174,7 @@ async def test_lake_tools_through_the_gateway(tmp_path: Path) -> None:
         )
         assert bad.is_error and "read_csv" in bad.content[0].text
         assert (await c.call_tool("lake_snapshots", {})).structured_content["result"]
-    from auraison.mcp_servers.gateway import close_gateway
-
-    await close_gateway(gw)
+    await rt.aclose()
 
 
 def test_unreachable_catalog_is_a_clear_error(tmp_path: Path) -> None:
@@ -188,23 +186,20 @@ def test_unreachable_catalog_is_a_clear_error(tmp_path: Path) -> None:
 async def test_agentops_spans_land_in_the_lake(tmp_path: Path) -> None:
     """With the lake sink on (the services profile's default), every tool span reaches `spans`."""
     from auraison.agentops import ToolCall
-    from auraison.agentops.factory import build_agentops
+    from auraison.runtime import Runtime
 
     settings = Settings(home=tmp_path, agentops={"approvals": "memory", "lake_sink": True, "tenant": "acme"})
-    engine = build_agentops(settings)
+    async with Runtime(settings) as rt:  # the engine's sink writes into the runtime's one lake
+        engine = rt.engine
 
-    async def tool() -> str:
-        return "ok"
+        async def tool() -> str:
+            return "ok"
 
-    for _ in range(3):
-        await engine.execute(ToolCall(tool="robot_get_state"), tool)
-    provider = engine.tracer_provider
-    assert provider.force_flush(10_000)
-    lk = engine.trace_sink._sink.lake  # the lake the sink opened (an embedded file is single-process)
-    rows = run_query(lk, "SELECT name, decision FROM spans", "default")["rows"]
-    assert rows == [["execute_tool robot_get_state", "allow"]] * 3
-    provider.shutdown()
-    lk.close()
+        for _ in range(3):
+            await engine.execute(ToolCall(tool="robot_get_state"), tool)
+        assert engine.tracer_provider.force_flush(10_000)
+        rows = run_query(rt.lake, "SELECT name, decision FROM spans", "default")["rows"]
+        assert rows == [["execute_tool robot_get_state", "allow"]] * 3
 
 
 def test_large_batches_with_mostly_null_columns(tmp_path: Path) -> None:

@@ -76,15 +76,16 @@ async def test_agentops_spans_travel_through_the_stream_to_the_lake(
 ) -> None:
     """trace_via = stream: gateway processes XADD their spans; one lake writer commits them."""
     from auraison.agentops import ToolCall
-    from auraison.agentops.factory import StreamTraceSink, build_agentops
+    from auraison.agentops.factory import StreamTraceSink, build_agentops, trace_sink
 
     settings = Settings(
         home=tmp_path,
         redis={"key_prefix": redis_prefix},
         agentops={"approvals": "memory", "lake_sink": True, "trace_via": "stream", "tenant": "acme"},
     )
-    engine = build_agentops(settings)
-    assert isinstance(engine.trace_sink, StreamTraceSink)
+    sink = trace_sink(settings, lake=lambda: pytest.fail("spans go through the stream, not to a lake"))
+    assert isinstance(sink, StreamTraceSink)
+    engine = build_agentops(settings, sink=sink)
 
     async def tool() -> str:
         return "ok"

@@ -17,6 +17,7 @@ from auraison.identity import PrincipalKind
 from auraison.mcp_servers.robot.collision import Zones
 from auraison.mcp_servers.robot.rosbridge import RosbridgeClient
 from auraison.mcp_servers.robot.server import build_server
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from auraison.sim.physics import RobotState
 from auraison.sim.world import BUILTIN
@@ -47,12 +48,13 @@ async def approved_drive_toward_the_wall(tmp_path: Path, monitor: bool) -> tuple
         collisions: list[dict] = []
         watcher = RosbridgeClient(st.url)
         await watcher.listen("/collision", "std_msgs/msg/Bool", collisions.append)
-        srv = build_server(
+        rt = Runtime(
             Settings(
                 home=tmp_path / str(monitor),
                 robot={"rosbridge_url": st.url, "collision": {"enabled": monitor}},
             )
         )
+        srv = build_server(rt)
         store = MemoryApprovalStore()
         engine = AgentOps(POLICY, approvals=store)
         call = ToolCall(identity=Identity(tenant="acme"), tool="robot_drive", args=TOWARD_THE_WALL)
@@ -65,7 +67,7 @@ async def approved_drive_toward_the_wall(tmp_path: Path, monitor: bool) -> tuple
         await wait_until(lambda: st.call(lambda: st.sim.robot.v) == 0.0, "standstill")
         if not monitor:
             await wait_until(lambda: collisions, "/collision")
-        await srv.service.client.close()
+        await rt.aclose()
         await watcher.close()
         return res.structured_content, st, collisions
 
@@ -91,7 +93,8 @@ async def test_an_approved_drive_at_a_wall_stops_short_of_it(tmp_path: Path) -> 
 async def test_facing_a_wall_it_may_back_away_and_turn_but_not_advance(tmp_path: Path) -> None:
     with SimThread("maze_small", speed=4.0, seed=1) as st:
         st.call(lambda: setattr(st.sim, "robot", RobotState(3.6, 0.75, 0.0)))  # 0.045 m from the wall
-        srv = build_server(Settings(home=tmp_path, robot={"rosbridge_url": st.url}))
+        rt = Runtime(Settings(home=tmp_path, robot={"rosbridge_url": st.url}))
+        srv = build_server(rt)
         async with Client(srv) as c:
 
             async def drive(linear: float, angular: float, duration: float) -> dict:
@@ -101,7 +104,7 @@ async def test_facing_a_wall_it_may_back_away_and_turn_but_not_advance(tmp_path:
             fwd = await drive(0.1, 0.0, 0.5)
             back = await drive(-0.1, 0.0, 0.3)
             spin = await drive(0.0, 1.0, 0.2)
-        await srv.service.client.close()
+        await rt.aclose()
         assert (
             fwd["stopped_early"] and fwd["stop_reason"] == "obstacle" and fwd["distance_travelled_m"] < 0.01
         )
@@ -143,17 +146,18 @@ async def navigate_into_a_dropped_box(tmp_path: Path, monitor: bool) -> tuple[di
                 st.sim.body._blocked[iy, 8] = True
 
         st.call(drop_box)
-        srv = build_server(
+        rt = Runtime(
             Settings(
                 home=tmp_path / str(monitor),
                 robot={"rosbridge_url": st.url, "collision": {"enabled": monitor}},
             )
         )
+        srv = build_server(rt)
         async with Client(srv) as c:
             out = (
                 await c.call_tool("navigate_to", {"x": 3.25, "y": 0.75, "timeout_s": 120})
             ).structured_content
-        await srv.service.client.close()
+        await rt.aclose()
         return out, st.call(lambda: st.sim.robot.collisions)
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auraison.mcp_servers.robot.server import build_server
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.fuzzing import junk, value_for
 from tests.simthread import SimThread
@@ -45,7 +46,9 @@ async def tool_schemas(srv) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def srv(sim: SimThread, tmp_path_factory: pytest.TempPathFactory):
-    return build_server(Settings(home=tmp_path_factory.mktemp("h"), robot={"rosbridge_url": sim.url}))
+    return build_server(
+        Runtime(Settings(home=tmp_path_factory.mktemp("h"), robot={"rosbridge_url": sim.url}))
+    )
 
 
 @pytest.fixture(scope="module")

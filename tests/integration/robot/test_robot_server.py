@@ -11,6 +11,7 @@ import pytest
 from fastmcp import Client, FastMCP
 
 from auraison.mcp_servers.robot.server import build_server
+from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import REPO, free_port
 from tests.simthread import SimThread
@@ -24,16 +25,18 @@ def sim() -> Iterator[SimThread]:
         yield st
 
 
-def server(home: Path, url: str, world: str = "maze_small") -> FastMCP:
-    return build_server(Settings(home=home, robot={"rosbridge_url": url, "world": world}))
+def server(home: Path, url: str, world: str = "maze_small") -> tuple[FastMCP, Runtime]:
+    """The robot plane over a runtime of its own (the runtime holds the robot connection)."""
+    rt = Runtime(Settings(home=home, robot={"rosbridge_url": url, "world": world}))
+    return build_server(rt), rt
 
 
 @pytest.fixture
 async def robot(sim: SimThread, tmp_path: Path) -> AsyncIterator[Client]:
-    srv = server(tmp_path, sim.url)
+    srv, rt = server(tmp_path, sim.url)
     async with Client(srv) as c:
         yield c
-    await srv.service.client.close()
+    await rt.robot.client.close()
 
 
 async def wait_until(pred, what: str, limit_s: float = 20.0) -> None:
@@ -137,7 +140,7 @@ async def test_estop_midway_stops_within_a_control_tick(robot: Client, sim: SimT
 
 
 async def test_clear_error_when_the_sim_is_not_running(tmp_path: Path) -> None:
-    srv = server(tmp_path, f"ws://127.0.0.1:{free_port()}")
+    srv, _ = server(tmp_path, f"ws://127.0.0.1:{free_port()}")
     async with Client(srv) as c:
         res = await c.call_tool("get_state", {}, raise_on_error=False)
     assert res.is_error
@@ -147,7 +150,7 @@ async def test_clear_error_when_the_sim_is_not_running(tmp_path: Path) -> None:
 
 async def test_reconnects_after_the_sim_restarts(tmp_path: Path) -> None:
     port = free_port()
-    srv = server(tmp_path, f"ws://127.0.0.1:{port}")
+    srv, rt = server(tmp_path, f"ws://127.0.0.1:{port}")
     async with Client(srv) as c:
         with SimThread("maze_small", port=port):
             assert not (await c.call_tool("get_state", {}, raise_on_error=False)).is_error
@@ -156,14 +159,14 @@ async def test_reconnects_after_the_sim_restarts(tmp_path: Path) -> None:
         with SimThread("maze_small", port=port):
             again = await c.call_tool("get_state", {})
             assert again.structured_content["connected"]
-    assert srv.service.client.reconnects >= 1
-    await srv.service.client.close()
+    assert rt.robot.client.reconnects >= 1
+    await rt.robot.client.close()
 
 
 async def test_navigate_safely_takes_the_safe_route(tmp_path: Path) -> None:
     """The short route squeezes through a 0.5 m door: no-go; the wide re-plan goes round."""
     with SimThread(DOOR, speed=10.0) as st:
-        srv = server(tmp_path, st.url, world=DOOR)
+        srv, rt = server(tmp_path, st.url, world=DOOR)
         async with Client(srv) as c:
             out = (await c.call_tool("navigate_safely", {"place": "above"})).structured_content
             steps = [(s["candidate"], s["stage"], s["ok"]) for s in out["steps"]]
@@ -177,4 +180,4 @@ async def test_navigate_safely_takes_the_safe_route(tmp_path: Path) -> None:
             unreachable = (await c.call_tool("navigate_safely", {"x": 0.1, "y": 0.1})).structured_content
             assert unreachable["status"] == "refused"
             assert unreachable["steps"][0]["stage"] == "plan" and not unreachable["steps"][0]["ok"]
-        await srv.service.client.close()
+        await rt.robot.client.close()

@@ -19,6 +19,7 @@ from auraison.mcp_servers.world.backend import WorldModel
 from auraison.mcp_servers.world.local import critic, predict
 from auraison.mcp_servers.world.models import Frame
 from auraison.mcp_servers.world.server import build_server
+from auraison.runtime import Runtime
 from auraison.settings import Settings, WorldSettings
 from auraison.sim.planner import Costmap
 from auraison.sim.world import load_world
@@ -162,7 +163,7 @@ async def test_world_server_tools_over_mcp(tmp_path: Path) -> None:
         s = Settings(
             home=tmp_path, robot={"rosbridge_url": st.url, "world": str(REPO / "tests/data/door_world.yaml")}
         )
-        async with Client(build_server(s)) as c:
+        async with Runtime(s) as rt, Client(build_server(rt)) as c:
             res = await c.call_tool("predict", {"path": [[2.5, 0.75], [2.5, 2.0]]})
             head = res.content[0]
             assert head.type == "text" and [x.type for x in res.content[1:]] == ["image"] * 4
