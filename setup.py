@@ -7,7 +7,7 @@ every subpackage; this computes the list so nothing is installed as a top-level 
 
 from setuptools import find_packages, setup
 
-FOLDERS = ("agents", "mcp_servers", "agentops", "lakehouse", "sim", "infra", "bench")
+FOLDERS = ("agents", "mcp_servers", "agentops", "lakehouse", "geometry", "sim", "infra", "bench")
 
 package_dir = {"auraison": "auraison"}
 packages = ["auraison", *(f"auraison.{p}" for p in find_packages("auraison"))]

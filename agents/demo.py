@@ -15,11 +15,11 @@ from pathlib import Path
 
 from auraison.agentops.factory import trace_file
 from auraison.errors import AuraisonError, UserError
+from auraison.geometry.render import render, save_png
+from auraison.geometry.worldfile import load_world
 from auraison.settings import Settings
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import SimConfig, Simulation
-from auraison.sim.render import render, save_png
-from auraison.sim.world import load_world
 
 from .runner import OnCall, OnProgress, RunResult, run
 

@@ -37,9 +37,9 @@ def parse_yaml_model(text: str, source: str, model: type[M], error: type[UserErr
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        # One YAML line finder; the sim owns it (it imports nothing of ours). Imported here, on
-        # the error path, so loading a policy (the hook, every CLI start) never pulls in numpy.
-        from auraison.sim.world import line_of
+        # The one YAML line finder (world files use it too). Imported here, on the error path,
+        # so loading a policy (the hook, every CLI start) imports nothing it does not need.
+        from auraison.geometry.yamllines import line_of
 
         line = line_of(yaml.compose(text, Loader=_LOADER), err["loc"])  # parsed again, only to explain
         raise error(f"{source}: line {line}: {loc}: {err['msg']}{more}") from None

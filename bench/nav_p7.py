@@ -17,10 +17,10 @@ from contextlib import asynccontextmanager
 
 from websockets.asyncio.client import connect
 
+from auraison.geometry.worldfile import BUILTIN, load_world
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import ACTION, ACTION_TYPE, SimConfig, Simulation
 from auraison.sim.navigator import GoalStatus
-from auraison.sim.world import BUILTIN, load_world
 
 from ._common import machine, report
 

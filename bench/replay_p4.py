@@ -19,11 +19,11 @@ from pathlib import Path
 
 from auraison.agents import run
 from auraison.agents.recording import Recording
+from auraison.geometry.worldfile import load_world
 from auraison.logging import configure_logging
 from auraison.settings import Settings
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import SimConfig, Simulation
-from auraison.sim.world import load_world
 
 from ._common import machine, report
 

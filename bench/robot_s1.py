@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from auraison.geometry.grid import FREE, World
+from auraison.geometry.worldfile import BUILTIN, load_world
 from auraison.mcp_servers.robot.collision import CollisionMonitor, Zones
 from auraison.mcp_servers.robot.motion import governed_drive
 from auraison.sim.engine import SimConfig, Simulation
 from auraison.sim.physics import ROBOT_RADIUS, RobotState
-from auraison.sim.world import BUILTIN, FREE, World, load_world
 
 from ._common import machine, median, pct, report
 

@@ -14,9 +14,9 @@ from scipy.sparse.csgraph import dijkstra
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from auraison.geometry.worldfile import load_world
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import SimConfig, Simulation
-from auraison.sim.world import load_world
 
 from ._common import machine, pct, report
 

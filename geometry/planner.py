@@ -19,7 +19,7 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .world import FREE, World
+from .grid import FREE, World
 
 # nav2_msgs/action/ComputePathToPose error codes (Jazzy).
 START_OUTSIDE_MAP, GOAL_OUTSIDE_MAP = 203, 204

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .world import FREE, UNKNOWN, World
+from .grid import FREE, UNKNOWN, World
 
 WALL_RGB = (38, 50, 72)
 FREE_RGB = (246, 244, 238)

@@ -21,16 +21,16 @@ Every mistake is reported as ``WorldError`` naming the file, the line and the pr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-FREE, WALL, UNKNOWN = 0, 100, -1
+from .grid import FREE, UNKNOWN, WALL, World
+from .yamllines import line_of
+
 _CHARS = {".": FREE, " ": FREE, "#": WALL, "?": UNKNOWN}
 BUILTIN = ("maze_small", "maze_medium", "maze_large")
 
@@ -56,56 +56,6 @@ class WorldSpec(BaseModel):
     places: dict[str, PoseSpec] = {}
     grid: str = Field(min_length=1)
     walls: list[tuple[float, float, float, float]] = []
-
-
-@dataclass
-class World:
-    """A loaded world: ``grid[iy, ix]`` with row 0 at the origin (ROS OccupancyGrid order)."""
-
-    name: str
-    description: str
-    resolution: float
-    origin: tuple[float, float]
-    grid: np.ndarray  # int8, (height, width)
-    start: tuple[float, float, float]
-    places: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    source: str = ""
-
-    @property
-    def width(self) -> int:
-        return int(self.grid.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.grid.shape[0])
-
-    @property
-    def size_m(self) -> tuple[float, float]:
-        return self.width * self.resolution, self.height * self.resolution
-
-    def to_cell(self, x: float, y: float) -> tuple[int, int]:
-        """(ix, iy) of the cell holding a map-frame point (may be outside the grid)."""
-        return (
-            math.floor((x - self.origin[0]) / self.resolution),
-            math.floor((y - self.origin[1]) / self.resolution),
-        )
-
-    def in_bounds(self, x: float, y: float) -> bool:
-        ix, iy = self.to_cell(x, y)
-        return 0 <= ix < self.width and 0 <= iy < self.height
-
-    def occupied(self, x: float, y: float) -> bool:
-        """Walls, unknown space and everything outside the map count as occupied."""
-        ix, iy = self.to_cell(x, y)
-        if not (0 <= ix < self.width and 0 <= iy < self.height):
-            return True
-        return bool(self.grid[iy, ix] != FREE)
-
-    def cell_center(self, ix: int, iy: int) -> tuple[float, float]:
-        return (
-            self.origin[0] + (ix + 0.5) * self.resolution,
-            self.origin[1] + (iy + 0.5) * self.resolution,
-        )
 
 
 def builtin_path(name: str) -> Path:
@@ -196,23 +146,6 @@ def _check_pose(world: World, what: str, pose: tuple[float, float, float], line:
         )
     if world.occupied(x, y):
         raise WorldError(f"{source}: line {line}: {what} ({x}, {y}) is inside a wall")
-
-
-def line_of(node: Any, loc: tuple[Any, ...]) -> int:
-    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(key)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            nxt = node.value[key]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
 
 
 def generate_maze(cells_x: int, cells_y: int, corridor: int, seed: int) -> list[str]:

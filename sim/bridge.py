@@ -25,9 +25,10 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from auraison.geometry.pose import yaw_of
+
 from . import interfaces, rosapi
 from .engine import ACTION, TOPICS, Simulation
-from .messages import yaw_of
 from .navigator import Goal
 
 log = logging.getLogger("auraison.sim.bridge")

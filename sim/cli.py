@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-BUILTIN = ("maze_small", "maze_medium", "maze_large")  # = world.BUILTIN, without importing numpy
+BUILTIN = ("maze_small", "maze_medium", "maze_large")  # = geometry.worldfile.BUILTIN, without numpy
 
 app = typer.Typer(help="The TurtleBot3 maze simulator (rosbridge v2 on a WebSocket).", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ WorldOpt = Annotated[str, typer.Option("--world", "-w", help=f"{', '.join(BUILTI
 
 
 def _world(name: str):
-    from .world import WorldError, load_world
+    from auraison.geometry.worldfile import WorldError, load_world
 
     try:
         return load_world(name)
@@ -86,8 +86,8 @@ def render(
     size: Annotated[int, typer.Option(min=200, max=4000, help="longest side in pixels")] = 900,
 ) -> None:
     """Draw the maze, its named places and (optionally) a driven path to a PNG."""
-    from .render import load_path, save_png
-    from .render import render as draw
+    from auraison.geometry.render import load_path, save_png
+    from auraison.geometry.render import render as draw
 
     w = _world(world)
     points = None
@@ -127,7 +127,7 @@ def demo(
 @app.command()
 def worlds() -> None:
     """List the built-in worlds with their size and places."""
-    from .world import load_world
+    from auraison.geometry.worldfile import load_world
 
     for name in BUILTIN:
         w = load_world(name)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from auraison.geometry.grid import World
+from auraison.geometry.render import render, save_png
+
 from .bridge import RosbridgeServer
 from .engine import ACTION, ACTION_TYPE, SimConfig, Simulation
 from .navigator import GoalStatus
-from .render import render, save_png
-from .world import World
 
 
 @dataclass

@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from auraison.geometry.grid import World
+from auraison.geometry.planner import Costmap, Planner
+from auraison.geometry.raycast import camera_jpeg
+
 from . import messages as m
 from . import sensors
 from .navigator import Goal, GoalStatus, Navigator
 from .physics import MAX_ANGULAR, MAX_LINEAR, Body, RobotState, finite
-from .planner import Costmap, Planner
-from .world import World
 
 NODE = "/turtlebot3_sim"
 ACTION = "/navigate_to_pose"
@@ -289,7 +291,7 @@ class Simulation:
                 0.2,
             )
         if topic == "/camera/image_raw/compressed":
-            return m.compressed_image(t, sensors.camera_jpeg(self.world, r.x, r.y, r.yaw))
+            return m.compressed_image(t, camera_jpeg(self.world, r.x, r.y, r.yaw))
         if topic == "/map":
             return self.map_msg()
         if topic == "/tf":

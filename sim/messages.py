@@ -6,6 +6,8 @@ import base64
 import math
 from typing import Any
 
+from auraison.geometry.pose import quaternion
+
 COV_POSE = [0.0] * 36
 COV_TWIST = [0.0] * 36
 
@@ -21,17 +23,6 @@ def duration(t: float) -> dict[str, int]:
 
 def header(t: float, frame: str) -> dict[str, Any]:
     return {"stamp": stamp(t), "frame_id": frame}
-
-
-def quaternion(yaw: float) -> dict[str, float]:
-    return {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)}
-
-
-def yaw_of(q: dict[str, float]) -> float:
-    x, y, z, w = (float(q.get(k, 0.0)) for k in ("x", "y", "z", "w"))
-    if x == y == z == w == 0.0:
-        return 0.0
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def pose(x: float, y: float, yaw: float) -> dict[str, Any]:

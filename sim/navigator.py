@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .physics import RobotState, wrap
-from .planner import Plan, Planner
+from auraison.geometry.planner import Plan, Planner
+from auraison.geometry.pose import heading, wrap
+
+from .physics import RobotState
 
 
 # action_msgs/msg/GoalStatus
@@ -174,7 +176,7 @@ class Navigator:
         while j < len(path) - 1 and math.dist(path[j], (robot.x, robot.y)) < LOOKAHEAD:
             j += 1
         tx, ty = path[j]
-        alpha = wrap(math.atan2(ty - robot.y, tx - robot.x) - robot.yaw)
+        alpha = wrap(heading((robot.x, robot.y), (tx, ty)) - robot.yaw)
         max_v, max_w = self.max_v(), self.max_w()
         if abs(alpha) > 0.7:
             return 0.0, math.copysign(min(max_w, 1.5 + abs(alpha)), alpha)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .world import FREE, World
+from auraison.geometry.grid import FREE, World
+from auraison.geometry.pose import wrap
 
 MAX_LINEAR = 0.22  # m/s, burger
 MAX_ANGULAR = 2.84  # rad/s, burger
@@ -32,10 +33,6 @@ class RobotState:
     collisions: int = 0  # contacts with a wall (pushing on against it is the same contact)
     in_collision: bool = False
     contact_odometer: float = 0.0
-
-
-def wrap(angle: float) -> float:
-    return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
 def finite(*values: float) -> bool:

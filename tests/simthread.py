@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from auraison.geometry.worldfile import load_world
 from auraison.sim.bridge import RosbridgeServer
 from auraison.sim.engine import SimConfig, Simulation
-from auraison.sim.world import load_world
 
 T = TypeVar("T")
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from auraison.geometry.pose import wrap, yaw_of
 from auraison.settings import CollisionMonitorSettings
 
 STEP_M = 0.01  # arc sampling along the path
@@ -98,14 +99,12 @@ def stamp_of(msg: dict[str, Any]) -> float:
 
 def odom_from_msg(msg: dict[str, Any], received: float = 0.0) -> Odom:
     p = msg["pose"]["pose"]
-    q = p["orientation"]
-    x, y, z, w = (float(q.get(k, 0.0)) for k in ("x", "y", "z", "w"))
     twist = msg["twist"]["twist"]
     return Odom(
         stamp=stamp_of(msg),
         x=float(p["position"]["x"]),
         y=float(p["position"]["y"]),
-        yaw=math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)),
+        yaw=yaw_of(p["orientation"]),
         v=float(twist["linear"]["x"]),
         w=float(twist["angular"]["z"]),
         received=received,
@@ -143,10 +142,6 @@ def free_path(points: np.ndarray, v: float, w: float, radius: float, horizon_m: 
     hit = ((dx * dx + dy * dy) < radius * radius) & ahead
     rows = np.flatnonzero(hit.any(axis=1))
     return max(0.0, float(d[rows[0]]) - STEP_M) if len(rows) else None  # the last clear sample
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 class CollisionMonitor:
@@ -217,7 +212,7 @@ class CollisionMonitor:
             near = a if t - a.stamp <= b.stamp - t else b
             return (near.x, near.y, near.yaw) if abs(t - near.stamp) <= 1e-3 else None
         f = (t - a.stamp) / (b.stamp - a.stamp) if b.stamp > a.stamp else 1.0
-        return (a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), a.yaw + f * _wrap(b.yaw - a.yaw))
+        return (a.x + f * (b.x - a.x), a.y + f * (b.y - a.y), a.yaw + f * wrap(b.yaw - a.yaw))
 
     def points_now(self, max_gap_s: float = math.inf) -> np.ndarray | None:
         """The newest scan that odometry can place, in the robot frame at the latest odometry;

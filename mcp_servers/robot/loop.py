@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from auraison.geometry.pose import heading
 from auraison.mcp_servers.world.backend import WorldModel
 from auraison.mcp_servers.world.models import Verdict
 
@@ -166,7 +167,9 @@ async def _execute(
 ) -> NavOutcome:
     if name == "nav2 plan":
         return await robot.navigate(goal, progress)
-    hops = [Pose(x=x, y=y, yaw=_heading(corners, i)) for i, (x, y) in enumerate(corners[1:-1], start=1)]
+    hops = [
+        Pose(x=x, y=y, yaw=heading((x, y), corners[i + 1])) for i, (x, y) in enumerate(corners[1:-1], start=1)
+    ]
     travelled, duration, outcome = 0.0, 0.0, None
     for hop in [*hops, goal]:
         outcome = await robot.navigate(hop, progress)
@@ -192,7 +195,7 @@ async def _execute(
 def _fence_holds_map(world, fence: list[tuple[float, float]]) -> bool:
     """True if every free cell's corners lie inside the fence (routes only cross free cells)."""
     from auraison.agentops.guardrails import inside
-    from auraison.sim.world import FREE
+    from auraison.geometry.grid import FREE
 
     res, (ox, oy) = world.resolution, world.origin
     iys, ixs = np.nonzero(world.grid == FREE)
@@ -205,16 +208,11 @@ def _fence_holds_map(world, fence: list[tuple[float, float]]) -> bool:
     return all(inside(ox + cx * res, oy + cy * res, fence) for cx, cy in corners)
 
 
-def _heading(corners: list[tuple[float, float]], i: int) -> float:
-    (x0, y0), (x1, y1) = corners[i], corners[min(i + 1, len(corners) - 1)]
-    return math.atan2(y1 - y0, x1 - x0)
-
-
 def _length(path: list[tuple[float, float]]) -> float:
     return sum(math.dist(a, b) for a, b in itertools.pairwise(path))
 
 
 def _densify(path: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    from auraison.sim.planner import densify
+    from auraison.geometry.planner import densify
 
     return densify(path, 0.05) if len(path) > 1 else path

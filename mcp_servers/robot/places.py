@@ -16,7 +16,7 @@ Places = dict[str, tuple[float, float, float]]
 
 def places_for(settings: Settings) -> Places:
     """The configured world's named places (x, y, yaw); none when the world cannot be loaded."""
-    from auraison.sim.world import WorldError, load_world
+    from auraison.geometry.worldfile import WorldError, load_world
 
     try:
         return dict(load_world(settings.robot.world).places)

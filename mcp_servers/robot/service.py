@@ -20,9 +20,10 @@ import numpy as np
 import structlog
 
 from auraison.errors import UserError
+from auraison.geometry.grid import FREE, UNKNOWN, WALL, World
+from auraison.geometry.planner import Costmap, CostmapConfig, Plan, Planner
+from auraison.geometry.pose import quaternion, yaw_of
 from auraison.settings import CollisionMonitorSettings
-from auraison.sim.planner import Costmap, CostmapConfig, Plan, Planner
-from auraison.sim.world import FREE, UNKNOWN, WALL, World
 
 from .collision import CollisionMonitor, Decision, Zones
 from .models import (
@@ -52,15 +53,6 @@ Progress = Callable[[float, float | None, str], Awaitable[None]]
 
 class RobotError(UserError):
     """A robot request that cannot be done as asked; the message says what to do instead."""
-
-
-def yaw_of(q: dict[str, float]) -> float:
-    x, y, z, w = (float(q.get(k, 0.0)) for k in ("x", "y", "z", "w"))
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
-def quaternion(yaw: float) -> dict[str, float]:
-    return {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)}
 
 
 def world_from_map(msg: dict[str, Any], places: dict[str, tuple[float, float, float]]) -> World:
@@ -230,7 +222,7 @@ class RobotService:
     async def map_png(
         self, max_px: int = 480, path: list[tuple[float, float]] | None = None
     ) -> tuple[bytes, dict[str, Any]]:
-        from auraison.sim.render import render
+        from auraison.geometry.render import render
 
         world = await self.world()
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from auraison.geometry.grid import World
+from auraison.geometry.planner import Costmap
 from auraison.settings import WorldSettings
-from auraison.sim.planner import Costmap
-from auraison.sim.world import World
 
 from . import local, remote
 from .models import Frame, Prediction, Verdict

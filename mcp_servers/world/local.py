@@ -13,9 +13,10 @@ import itertools
 import math
 
 from auraison.agentops.guardrails import inside
-from auraison.sim.planner import Costmap
-from auraison.sim.sensors import camera_jpeg
-from auraison.sim.world import UNKNOWN, World
+from auraison.geometry.grid import UNKNOWN, World
+from auraison.geometry.planner import Costmap
+from auraison.geometry.pose import heading
+from auraison.geometry.raycast import camera_jpeg
 
 from .models import Check, Frame, Prediction, TrajectoryPoint, Verdict
 
@@ -32,7 +33,7 @@ def rollout(path: list[tuple[float, float]], speed: float, dt: float = 0.5) -> l
     step = speed * dt
     for (x0, y0), (x1, y1) in itertools.pairwise(path):
         seg = math.dist((x0, y0), (x1, y1))
-        yaw = math.atan2(y1 - y0, x1 - x0)
+        yaw = heading((x0, y0), (x1, y1))
         s = carry
         while s <= seg:
             f = s / seg if seg else 0.0

@@ -77,7 +77,7 @@ def build_server(rt: Runtime) -> FastMCP:
         """Predict the robot's trajectory along a planned path and render frames of it."""
         pts = bounded(path)
         w, _ = await world_and_costmap()
-        from auraison.sim.planner import densify
+        from auraison.geometry.planner import densify
 
         try:
             pred = await model.predict(w, densify(pts, 0.05), speed_mps)
@@ -106,7 +106,7 @@ def build_server(rt: Runtime) -> FastMCP:
         critic's go never overrides a failed geometric check."""
         try:
             if path:
-                from auraison.sim.planner import densify
+                from auraison.geometry.planner import densify
 
                 from . import local
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auraison.geometry.worldfile import load_world
 from auraison.sim.engine import SimConfig, Simulation
 from auraison.sim.navigator import GoalStatus
 from auraison.sim.physics import MAX_ANGULAR, MAX_LINEAR
-from auraison.sim.world import load_world
 
 SMALL = load_world("maze_small")
 finite = st.floats(-50, 50, allow_nan=False)

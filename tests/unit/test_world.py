@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from auraison.sim.world import BUILTIN, FREE, WALL, WorldError, load_world, parse_world
+from auraison.geometry.grid import FREE, WALL
+from auraison.geometry.worldfile import BUILTIN, WorldError, load_world, parse_world
 
 GOOD = """\
 name: tiny

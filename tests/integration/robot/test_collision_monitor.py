@@ -13,6 +13,7 @@ from auraison.agentops.approvals import MemoryApprovalStore
 from auraison.agentops.errors import ApprovalPending
 from auraison.agentops.policy import parse_policy
 from auraison.bench.robot_s1 import gap, run_cases
+from auraison.geometry.worldfile import BUILTIN
 from auraison.identity import PrincipalKind
 from auraison.mcp_servers.robot.collision import Zones
 from auraison.mcp_servers.robot.rosbridge import RosbridgeClient
@@ -20,7 +21,6 @@ from auraison.mcp_servers.robot.server import build_server
 from auraison.runtime import Runtime
 from auraison.settings import Settings
 from auraison.sim.physics import RobotState
-from auraison.sim.world import BUILTIN
 from tests.simthread import SimThread
 
 POLICY = parse_policy("""\

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from fastmcp import Client
 
+from auraison.geometry.planner import Costmap
+from auraison.geometry.worldfile import load_world
 from auraison.mcp_servers.world import remote
 from auraison.mcp_servers.world.backend import WorldModel
 from auraison.mcp_servers.world.local import critic, predict
@@ -21,8 +23,6 @@ from auraison.mcp_servers.world.models import Frame
 from auraison.mcp_servers.world.server import build_server
 from auraison.runtime import Runtime
 from auraison.settings import Settings, WorldSettings
-from auraison.sim.planner import Costmap
-from auraison.sim.world import load_world
 from tests.conftest import REPO
 from tests.simthread import SimThread
 
