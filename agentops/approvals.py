@@ -59,6 +59,10 @@ class ApprovalForbidden(Forbidden):
     """The caller may not decide this approval: agents never decide, nobody decides their own."""
 
 
+DECIDERS = frozenset({Role.admin, Role.owner, Role.operator})
+"""The roles whose people may decide approvals (a viewer's key watches, it does not decide)."""
+
+
 def check_decider(approval: Approval, by: Identity) -> None:
     """The trust boundary's one rule for approvals, enforced by every store: only a human
     principal decides, never the principal that asked, and only inside its own tenant (a
@@ -68,6 +72,8 @@ def check_decider(approval: Approval, by: Identity) -> None:
             f"agents never decide approvals ({by.principal()} is an agent principal); "
             f"ask a person to run `auraison approvals approve {approval.id}` or to use the console"
         )
+    if by.role not in DECIDERS:
+        raise ApprovalForbidden(f"role {by.role} may not decide approvals (one of: admin, owner, operator)")
     if approval.tenant != by.tenant and by.role is not Role.admin:
         raise ApprovalError(f"no approval {approval.id!r} in tenant {by.tenant}", "see approvals_list")
     if approval.requested_by and approval.requested_by == by.principal():

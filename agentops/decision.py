@@ -14,7 +14,7 @@ from auraison.identity import Identity
 __all__ = ["Decision", "DecisionKind", "EnforcementPoint", "Identity", "ToolCall"]
 
 DecisionKind = Literal["allow", "deny", "needs_approval", "shed"]
-EnforcementPoint = Literal["gateway", "agent", "hook", "engine", "http"]
+EnforcementPoint = Literal["gateway", "agent", "hook", "engine", "http", "cli"]
 
 
 class ToolCall(BaseModel):

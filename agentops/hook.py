@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 GATEWAY_SERVERS = ("auraison", "plugin_auraison_auraison")
 """The gateway's server name in the project's ``.mcp.json`` and as the installed plugin's."""
 
-_DECIDES_APPROVALS = re.compile(r"\bauraison\b.*\bapprovals\s+(approve|deny)\b", re.S)
+_DECIDES_APPROVALS = re.compile(r"approvals\W+(?:\S+\W+)*?(approve|deny)\b|approvals\.sqlite", re.S)
+_QUOTING = re.compile(r"[\\'\"`]")
 
 
 def tool_name(claude_tool: str) -> str | None:
@@ -63,7 +64,9 @@ def _answer(kind: str, reason: str) -> dict[str, Any]:
 def shell_answer(payload: dict[str, Any]) -> dict[str, Any] | None:
     """A shell command that would decide an approval is an agent deciding: deny it."""
     command = (payload.get("tool_input") or {}).get("command", "")
-    if isinstance(command, str) and _DECIDES_APPROVALS.search(command):
+    # Quotes and backslashes hide nothing from a shell; they are dropped before matching. This
+    # is a courtesy check, not the boundary: see README, "Security model".
+    if isinstance(command, str) and _DECIDES_APPROVALS.search(_QUOTING.sub("", command)):
         return _answer(
             "deny",
             "Denied: agents never decide approvals. Tell the person the approval id "

@@ -122,6 +122,11 @@ async def run(
         raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
     from auraison.runtime import Runtime
 
+    if runtime is not None and (tenant or engine is not None or settings is not None):
+        raise UserError(
+            "a run takes a runtime, or settings (with a tenant or an engine), not both",
+            "build the runtime from those settings: Runtime(settings, engine=…)",
+        )
     if runtime is not None:
         settings = runtime.settings
     settings = settings or load_settings()
@@ -129,7 +134,7 @@ async def run(
         settings = settings.model_copy(
             update={"agentops": settings.agentops.model_copy(update={"tenant": tenant})}
         )
-    rt = runtime if runtime is not None and not tenant else Runtime(settings, engine=engine)
+    rt = runtime if runtime is not None else Runtime(settings, engine=engine)
     engine = rt.engine
     redact = engine.redactor()
     instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
@@ -188,29 +193,32 @@ async def run(
                 deferred_tool_results=deferred,
             )
         wall = time.perf_counter() - t0
-    if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(replay.tool_calls):  # type: ignore[union-attr]
-        raise ReplayMismatch(
-            f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}"
-        )  # type: ignore[union-attr]
-    pending = result.output if isinstance(result.output, DeferredToolRequests) else None
-    usage = result.usage
-    out = RunResult(
-        output=_describe_pending(pending) if pending else str(result.output),
-        pending=pending,
-        model=model_name,
-        trace_id=trace_id,
-        wall_time_s=round(wall, 3),
-        usage={
-            "requests": usage.requests,
-            "input_tokens": usage.input_tokens or 0,
-            "output_tokens": usage.output_tokens or 0,
-            "tool_calls": len(recorder.calls),
-        },
-        tool_calls=[c.model_dump() for c in recorder.calls],
-        messages=result.all_messages(),
-    )
-    if replay is None and settings.agentops.quotas == "management":
-        await _meter_model_usage(rt, agent, model_name, out, trace_id)
+        # Still inside: usage is metered while the runtime's management store is open.
+        if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(
+            replay.tool_calls
+        ):  # type: ignore[union-attr]
+            raise ReplayMismatch(
+                f"the replay made {toolset.position} tool calls; the recording has {len(replay.tool_calls)}"
+            )  # type: ignore[union-attr]
+        pending = result.output if isinstance(result.output, DeferredToolRequests) else None
+        usage = result.usage
+        out = RunResult(
+            output=_describe_pending(pending) if pending else str(result.output),
+            pending=pending,
+            model=model_name,
+            trace_id=trace_id,
+            wall_time_s=round(wall, 3),
+            usage={
+                "requests": usage.requests,
+                "input_tokens": usage.input_tokens or 0,
+                "output_tokens": usage.output_tokens or 0,
+                "tool_calls": len(recorder.calls),
+            },
+            tool_calls=[c.model_dump() for c in recorder.calls],
+            messages=result.all_messages(),
+        )
+        if replay is None and settings.agentops.quotas == "management":
+            await _meter_model_usage(rt, agent, model_name, out, trace_id)
     if record is not None and replay is None:
         rec = Recording(
             agent=agent,

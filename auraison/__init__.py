@@ -2,7 +2,8 @@
 
 Four planes (user, control, data, management), each an MCP server; agents compose their tools
 through one AgentOps layer. The design card's folders map into this namespace:
-``auraison.sim``, ``auraison.geometry``, ``auraison.agentops``, ``auraison.lakehouse``, ``auraison.mcp_servers`` …
+``auraison.sim``, ``auraison.geometry``, ``auraison.agentops``, ``auraison.lakehouse``,
+``auraison.mcp_servers`` …
 """
 
 __version__ = "0.1.0"

@@ -43,6 +43,35 @@ def local_person(settings: Settings) -> Identity:
     )
 
 
+def local_caller(settings: Settings) -> Identity:
+    """Who runs an acting command at this machine, in the settings' tenant: the platform admin
+    when a person is proven (a person's key, or a terminal), else the same agent principal as
+    the stdio gateway — an agent's shell gets exactly what the agent gets over MCP."""
+    if os.environ.get(API_KEY_ENV, "").strip():
+        return local_person(settings)
+    if sys.stdin.isatty():
+        return Identity(
+            tenant=settings.agentops.tenant,
+            role=Role.admin,
+            subject=f"cli:{getpass.getuser()}",
+            kind=PrincipalKind.human,
+        )
+    from auraison.agentops.factory import default_identity
+
+    return default_identity(settings)
+
+
+def local_admin(settings: Settings) -> Identity:
+    """Who runs a platform command at this machine (``auraison tenants``, ``keys``, …): the
+    platform admin, and a *person* only when proven as ``local_person`` proves one. Unproven —
+    an agent's shell — it stays an agent principal: it may manage the platform as before, but
+    never mint a key that proves a person, nor decide an approval."""
+    if os.environ.get(API_KEY_ENV, "").strip():
+        return local_person(settings)  # a key's holder acts as what the key grants, no more
+    kind = PrincipalKind.human if sys.stdin.isatty() else PrincipalKind.agent
+    return Identity(tenant="*", role=Role.admin, subject=f"cli:{getpass.getuser()}", kind=kind)
+
+
 def _key_holder(settings: Settings, key: str) -> Identity:
     from auraison.runtime import Runtime
 

@@ -116,7 +116,8 @@ class Runtime:
         from auraison.mcp_servers.billing.grants import GrantLedger
 
         block = self.settings.agentops.quota_block
-        return self._once("grants", lambda: GrantLedger(self.billing, block=block), _close_ledger)
+        # The store opens on the first grant (a gateway starts while the management plane is down).
+        return self._once("grants", lambda: GrantLedger(lambda: self.billing, block=block), _close_ledger)
 
     @property
     def billing(self) -> Billing:
@@ -187,18 +188,21 @@ class Runtime:
         """Close everything this runtime opened — quota grants first, so what was served is
         counted — then the rest in reverse order of opening. What it closed is built again
         if used afterwards; calling it twice is harmless."""
-        with self._lock:
-            closers, self._closers = self._closers, []
-            for name, _ in closers:
-                self._built.pop(name, None)
-            self._servers = None
-        first = sorted((c for c in closers if c[0] in FIRST), key=lambda c: FIRST.index(c[0]))
-        async with AsyncExitStack() as stack:
-            for name, closer in closers:
-                if name not in FIRST:
-                    stack.push_async_callback(_call, closer)
-            for _, closer in first:
-                await _call(closer)
+        while True:  # flushing spans may open the lake after all: close what closing opened
+            with self._lock:
+                closers, self._closers = self._closers, []
+                for name, _ in closers:
+                    self._built.pop(name, None)
+                self._servers = None
+            if not closers:
+                return
+            first = sorted((c for c in closers if c[0] in FIRST), key=lambda c: FIRST.index(c[0]))
+            async with AsyncExitStack() as stack:
+                for name, closer in closers:
+                    if name not in FIRST:
+                        stack.push_async_callback(_call, closer)
+                for _, closer in first:
+                    await _call(closer)
 
     async def __aenter__(self) -> Self:
         return self

@@ -20,6 +20,7 @@ def gateway(
     """Serve every plane's tools behind AgentOps (HTTP: streamable at /mcp, bearer tokens)."""
     import asyncio
     import contextlib
+    import os
     import signal
 
     from auraison.runtime import Runtime
@@ -38,10 +39,16 @@ def gateway(
         # grants settle what they served, connections and proxied servers end cleanly. SIGTERM
         # stops serving but never interrupts the close itself; a crash skips it, and grant
         # expiry is the crash path.
-        serving = asyncio.ensure_future(server.run_async(transport=transport, show_banner=False, **kwargs))
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, serving.cancel)
+        async def terminate() -> None:
+            # The stdio reader blocks in a thread that cancelling cannot interrupt: close the
+            # runtime (grants settle) and leave at once.
+            await rt.aclose()
+            os._exit(0)
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(terminate()))
         try:
-            await serving
+            await server.run_async(transport=transport, show_banner=False, **kwargs)
         finally:
             await rt.aclose()
 

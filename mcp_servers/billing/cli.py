@@ -36,10 +36,11 @@ def _billing(migrate: bool = True) -> Billing:
 
 
 def _admin() -> Any:
-    """The platform operator's identity: whoever can reach the store acts as admin."""
-    from .service import ADMIN
+    """The platform operator's identity; a person only when this command proves one (a terminal
+    or a person's key), else an agent acting as admin (``auraison.principals.local_admin``)."""
+    from auraison.principals import local_admin
 
-    return ADMIN
+    return local_admin(get_settings())
 
 
 @tenants_app.command("create")

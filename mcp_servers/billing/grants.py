@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,13 +53,23 @@ class _Account:
 
 
 class GrantLedger(QuotaLedger):
-    def __init__(self, billing: Billing, block: float = 50, agent: str | None = None) -> None:
-        self.billing = billing
+    def __init__(
+        self, billing: Billing | Callable[[], Billing], block: float = 50, agent: str | None = None
+    ) -> None:
+        # A factory opens the store on the first grant, in a worker thread: a gateway starts
+        # while the management plane is down, and its event loop never waits on a connect.
+        self._billing = billing if callable(billing) else (lambda: billing)
         self.block = Decimal(str(block))
         self.agent = agent
         self._accounts: dict[tuple[str, str], _Account] = {}
         self._local: dict[str, _Block] = {}
         self._unsettled: list[_Block] = []  # spent blocks whose settlement met an outage
+
+    def _store_reserve(self, principal: Identity, tenant: str, dimension: str, size: Decimal) -> LeaseInfo:
+        return self._billing().reserve(principal, tenant, dimension, size, agent=self.agent)
+
+    def _store_commit(self, lease: LeaseInfo, spent: Decimal) -> None:
+        self._billing().commit(self._principal(lease.tenant), lease.tenant, lease.id, spent)
 
     def _principal(self, tenant: str) -> Identity:
         return Identity(tenant=tenant, role=Role.agent, user_id=self.agent)
@@ -106,9 +117,7 @@ class GrantLedger(QuotaLedger):
         principal = self._principal(tenant)
         for size in dict.fromkeys((max(self.block, want), want)):  # a full block, else just enough
             try:
-                lease = await asyncio.to_thread(
-                    self.billing.reserve, principal, tenant, dimension, size, agent=self.agent
-                )
+                lease = await asyncio.to_thread(self._store_reserve, principal, tenant, dimension, size)
             except QuotaExhausted as exc:
                 last = exc
                 continue
@@ -129,9 +138,7 @@ class GrantLedger(QuotaLedger):
             return
         lease = block.lease
         try:
-            await asyncio.to_thread(
-                self.billing.commit, self._principal(lease.tenant), lease.tenant, lease.id, block.spent
-            )
+            await asyncio.to_thread(self._store_commit, lease, block.spent)
         except AuraisonError as exc:
             # Retried after the next grant and at close; committing an expired lease still
             # counts its usage, so a late settlement loses nothing.

@@ -85,6 +85,10 @@ class Billing:
     ) -> IssuedKey:
         self.check(caller, "key.issue", tenant)
         self._no_escalation(caller, role)
+        if not caller.is_human and role is not Role.agent:
+            # A key in any other role proves a person (it may decide approvals): only a person
+            # may mint one, or an agent could issue itself a human's key and approve its requests.
+            raise Forbidden(f"an agent principal may only issue agent keys, not {role} ones; ask a person")
         with self.store.transaction() as conn:
             return identity.issue_key(conn, caller.actor, tenant, name, role, user_id, ttl_days)
 

@@ -4,8 +4,9 @@ and ``auraison clusters …``: the control plane for people, as the settings' te
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:  # imported by the commands: Ray, SQLAlchemy and pydantic are 
     from auraison.identity import Identity
 
     from .service import ControlPlane
+
+T = TypeVar("T")
 
 control_app = typer.Typer(help="The control plane: its HTTP API and KubeRay manifests.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Ray jobs: submit, watch, logs, stop.", no_args_is_help=True)
@@ -29,14 +32,36 @@ ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see
 
 
 def _plane() -> tuple[ControlPlane, Identity]:
-    """The control plane of this process's runtime, acting as the platform admin (the local CLI)."""
-    from auraison.identity import Identity, Role
+    """The control plane of this process's runtime, and who runs the command: the platform
+    admin when a person is proven (a terminal, or a person's key), else — an agent's shell —
+    the same agent principal as the stdio gateway (``auraison.principals.local_caller``)."""
+    from auraison.principals import local_caller
     from auraison.runtime import Runtime
 
     settings = get_settings()
-    return Runtime(settings).control, Identity(
-        tenant=settings.agentops.tenant, role=Role.admin, subject="cli"
-    )
+    return Runtime(settings).control, local_caller(settings)
+
+
+def _act(tool: str, args: dict[str, Any], fn: Callable[..., T]) -> T:
+    """Run an acting command as the MCP tool of the same name and arguments, under the one
+    engine: the policy, approvals (an approval asked here binds the same call over MCP or
+    HTTP), quotas, limits and traces apply to the CLI too. ``fn(plane, who)`` does the work."""
+    import asyncio
+
+    from auraison.agentops.decision import ToolCall
+    from auraison.runtime import Runtime
+
+    plane, who = _plane()
+    rt = Runtime(get_settings(), control=plane)
+    call = ToolCall(identity=who, tool=tool, args=args, point="cli")
+
+    async def go() -> T:
+        try:
+            return await rt.engine.execute(call, lambda: asyncio.to_thread(fn, plane, who))
+        finally:
+            await rt.aclose()
+
+    return asyncio.run(go())
 
 
 def _shared_queue(plane: ControlPlane):
@@ -119,7 +144,6 @@ def jobs_submit(
     from .models import JobRequest
     from .state import TERMINAL
 
-    plane, who = _plane()
     runtime_env = {"working_dir": str(working_dir)} if working_dir else {}
     req = JobRequest(
         entrypoint=entrypoint,
@@ -128,7 +152,9 @@ def jobs_submit(
         runtime_env=runtime_env,
         resources={"num_cpus": num_cpus, "num_gpus": num_gpus},
     )
-    info = plane.job_submit(who, req)
+    args = {"job": req.model_dump(mode="json", exclude_defaults=True)}
+    info = _act("cluster_job_submit", args, lambda p, w: p.job_submit(w, req))
+    plane, who = _plane()
     console().print(
         f"{info.submission_id}: {info.status}" + ("" if info.created is not False else " (already submitted)")
     )
@@ -197,8 +223,10 @@ def jobs_logs(
 @jobs_app.command("stop")
 def jobs_stop(submission_id: SubmissionArg, as_json: JsonOpt = False) -> None:
     """Ask Ray to stop a job."""
-    plane, who = _plane()
-    show_one(plane.job_stop(who, submission_id), as_json, f"job {submission_id}")
+    stopped = _act(
+        "cluster_job_stop", {"submission_id": submission_id}, lambda p, w: p.job_stop(w, submission_id)
+    )
+    show_one(stopped, as_json, f"job {submission_id}")
 
 
 @jobs_app.command("list")
@@ -233,12 +261,12 @@ def clusters_status(name: ClusterNameOpt = "local", as_json: JsonOpt = False) ->
 @clusters_app.command("start")
 def clusters_start(name: ClusterNameOpt = "local", as_json: JsonOpt = False) -> None:
     """Start the local Ray head (idempotent)."""
-    plane, who = _plane()
-    show_one(plane.cluster_start(who, name), as_json, f"cluster {name}")
+    started = _act("cluster_start", {"cluster": name}, lambda p, w: p.cluster_start(w, name))
+    show_one(started, as_json, f"cluster {name}")
 
 
 @clusters_app.command("stop")
 def clusters_stop(name: ClusterNameOpt = "local", as_json: JsonOpt = False) -> None:
     """Stop the local Ray head (only one Auraison started)."""
-    plane, who = _plane()
-    show_one(plane.cluster_stop(who, name), as_json, f"cluster {name}")
+    stopped = _act("cluster_stop", {"cluster": name}, lambda p, w: p.cluster_stop(w, name))
+    show_one(stopped, as_json, f"cluster {name}")

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from auraison.mcp_servers.cluster.events import EventLog
 from auraison.settings import Settings
+from tests.terminal import run_at_terminal
 from tests.unit.test_cli import run
 
 
 def test_tenant_key_quota_and_usage_from_the_cli(tmp_path: Path) -> None:
     assert run(tmp_path, "tenants", "create", "acme", "--plan", "pro").returncode == 0
-    issued = run(tmp_path, "keys", "issue", "acme", "ci", "--role", "operator", "--json")
+    # An operator key proves a person: an agent's shell (no terminal) may not mint one …
+    refused = run(tmp_path, "keys", "issue", "acme", "ci", "--role", "operator")
+    assert refused.returncode == 1 and "only issue agent keys" in refused.stderr
+    assert run(tmp_path, "keys", "issue", "acme", "bot", "--role", "agent").returncode == 0
+    # … a person at a terminal may.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")} | {
+        "AURAISON_HOME": str(tmp_path)
+    }
+    cmd = [sys.executable, "-m", "auraison", "keys", "issue", "acme", "ci", "--role", "operator", "--json"]
+    issued = run_at_terminal(cmd, env)
     assert issued.returncode == 0, issued.stderr
     key = json.loads(issued.stdout)
     assert key["api_key"].startswith("ak_") and key["role"] == "operator"

@@ -130,6 +130,8 @@ async def test_nobody_decides_their_own_request(store: ApprovalStore) -> None:
         await store.decide(d.approval_id, True, by=person("alice"))
     with pytest.raises(ApprovalError, match="no approval"):  # another tenant's person
         await store.decide(d.approval_id, True, by=person("bob", tenant="globex"))
+    with pytest.raises(ApprovalForbidden, match="viewer may not decide"):  # a person who only watches
+        await store.decide(d.approval_id, True, by=person("vic", role=Role.viewer))
     assert (await store.decide(d.approval_id, True, by=person("bob"))).status == "approved"
 
 

@@ -206,3 +206,51 @@ async def test_a_tenant_out_of_quota_can_still_see_why(tmp_path: Path) -> None:
         assert (await c.call_tool("approvals_list", {})).structured_content["result"] == []
     await rt.aclose()
     assert billing.quota_get(ADMIN, "tiny")[0].used == 2  # the reads cost nothing
+
+
+def test_a_gateway_sent_sigterm_settles_its_grant_too(tmp_path: Path) -> None:
+    """A supervisor's SIGTERM (stdin still open) ends the gateway promptly, grants settled."""
+    import signal
+    import subprocess
+
+    billing = Billing.from_settings(Settings(home=tmp_path))
+    billing.tenant_create(ADMIN, "acme")
+    env = gateway_env(tmp_path, AURAISON_AGENTOPS__TENANT="acme", AURAISON_LOG_LEVEL="warning")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auraison", "gateway"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+
+    def ask(msg_id: int, method: str, params: dict) -> dict:
+        proc.stdin.write(
+            json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}) + "\n"
+        )
+        proc.stdin.flush()
+        while True:  # notifications (logs, progress) may come first
+            reply = json.loads(proc.stdout.readline())
+            if reply.get("id") == msg_id:
+                return reply
+
+    try:
+        hello = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        }
+        assert "result" in ask(1, "initialize", hello)
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+        for i in range(3):
+            reply = ask(2 + i, "tools/call", {"name": "lake_list_tables", "arguments": {}})
+            assert not reply["result"].get("isError"), reply
+        assert billing.quota_get(ADMIN, "acme")[0].reserved > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = billing.quota_get(ADMIN, "acme")[0]
+    assert (done.used, done.reserved) == (3, 0)

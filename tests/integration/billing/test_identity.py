@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from fastmcp import Client
 
-from auraison.identity import Identity
+from auraison.identity import Identity, PrincipalKind
 from auraison.mcp_servers.billing.dimensions import PERMISSIONS, Role
 from auraison.mcp_servers.billing.server import build_server
 from auraison.mcp_servers.billing.service import ADMIN, Billing
@@ -22,7 +22,7 @@ from auraison.settings import Settings
 TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
     "tenant_get": ("tenant.get", {}),
     "user_add": ("user.add", {"email": "new@example.com", "role": "viewer"}),
-    "apikey_issue": ("key.issue", {"name": "ci", "role": "viewer"}),
+    "apikey_issue": ("key.issue", {"name": "ci", "role": "agent"}),  # MCP sessions are agents
     "apikey_revoke": ("key.revoke", {"key_id": "KEY"}),
     "quota_get": ("quota.get", {}),
     "quota_set": ("quota.set", {"dimension": "gpu_seconds", "limit": 100}),
@@ -69,6 +69,13 @@ def test_nobody_grants_above_their_role(billing: Billing) -> None:
     with pytest.raises(Forbidden, match="admin role belongs to the platform"):
         billing.user_add(Identity(tenant=tenant, role=Role.owner), tenant, "x@y.io", Role.admin)
     assert billing.apikey_issue(operator, tenant, "agent-key", Role.agent).role == Role.agent
+    # An agent principal never mints a key that proves a person (it could then approve its own
+    # requests), whatever its role; a person in the same role may.
+    for role in (Role.operator, Role.viewer):
+        with pytest.raises(Forbidden, match="only issue agent keys"):
+            billing.apikey_issue(Identity(tenant=tenant, role=Role.owner), tenant, "me", role)
+    person = Identity(tenant=tenant, role=Role.owner, subject="ann", kind=PrincipalKind.human)
+    assert billing.apikey_issue(person, tenant, "ann", Role.operator).role == Role.operator
 
 
 def test_api_keys_are_shown_once_hashed_revocable_and_expire(billing: Billing) -> None:
