@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from auraison.mcp_servers.billing.service import Billing
     from auraison.mcp_servers.cluster.service import ControlPlane
     from auraison.mcp_servers.proxy import StdioBackend
+    from auraison.mcp_servers.robot.places import Places
     from auraison.mcp_servers.robot.service import RobotService
     from auraison.mcp_servers.world.backend import WorldModel
 
@@ -71,15 +72,15 @@ class Runtime:
             }.items()
             if v is not None
         }
-        if engine is not None:  # a given engine still sees robot places as the gateway shows them
-            from auraison.mcp_servers.robot.places import places_for, policy_view
-
-            engine.arg_views.setdefault("robot_*", policy_view(places_for(settings)))
         self._closers: list[tuple[str, Closer]] = []
         self._lock = threading.RLock()  # planes build from worker threads too (lake, billing)
         self._servers: dict[str, FastMCP] | None = None
         self.proxies: dict[str, StdioBackend] = {}
         """The proxied MCP servers' backends (their subprocesses end when the runtime closes)."""
+        if engine is not None:  # a given engine still sees robot places as the gateway shows them
+            from auraison.mcp_servers.robot.places import policy_view
+
+            engine.arg_views.setdefault("robot_*", policy_view(self.places))
 
     # ------------------------------------------------------------------ building blocks
     def _once(self, name: str, build: Callable[[], T], close: Callable[[T], Any] | None = None) -> T:
@@ -98,13 +99,13 @@ class Runtime:
         """The one AgentOps engine; with ``agentops.quotas = "management"`` it draws on the
         management plane through block grants (settled at close)."""
         from auraison.agentops.factory import build_agentops, trace_sink
-        from auraison.mcp_servers.robot.places import places_for, policy_view
+        from auraison.mcp_servers.robot.places import policy_view
 
         def build() -> AgentOps:
             sink = trace_sink(self.settings, lambda: self.lake)
             engine = build_agentops(self.settings, sink=sink, ledger=self.grant_ledger)
             # The robot plane shows the guardrails where a place name leads (its x/y).
-            engine.arg_views["robot_*"] = policy_view(places_for(self.settings))
+            engine.arg_views["robot_*"] = policy_view(self.places)
             return engine
 
         return self._once("engine", build, lambda e: asyncio.to_thread(_flush_traces, e))
@@ -129,16 +130,22 @@ class Runtime:
     @property
     def robot(self) -> RobotService:
         """The one robot connection the robot and world planes share (connects on first use)."""
-        from auraison.mcp_servers.robot.places import places_for
         from auraison.mcp_servers.robot.rosbridge import RosbridgeClient
         from auraison.mcp_servers.robot.service import RobotService
 
         s = self.settings.robot
 
         def build() -> RobotService:
-            return RobotService(RosbridgeClient(s.rosbridge_url), places_for(self.settings), s.collision)
+            return RobotService(RosbridgeClient(s.rosbridge_url), self.places, s.collision)
 
         return self._once("robot", build, lambda r: r.client.close())
+
+    @property
+    def places(self) -> Places:
+        """The configured world's named places (loaded once: the engine and the robot share it)."""
+        from auraison.mcp_servers.robot.places import places_for
+
+        return self._once("places", lambda: places_for(self.settings))
 
     @property
     def world(self) -> WorldModel:

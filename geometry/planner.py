@@ -13,11 +13,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
+
+if TYPE_CHECKING:  # SciPy is imported where it works: a gateway start imports this module
+    from scipy.sparse import csr_matrix
 
 from .grid import FREE, World
 
@@ -76,6 +77,8 @@ class Costmap:
         # Distance from each cell centre to the nearest blocked cell centre, less half a cell
         # (to its edge). The map border counts as a wall.
         padded = np.pad(blocked, 1, constant_values=True)
+        from scipy import ndimage  # here, not at import: every gateway start imports the planner
+
         dist = ndimage.distance_transform_edt(~padded)[1:-1, 1:-1] * self.res
         self.clearance = np.where(blocked, 0.0, dist - self.res / 2)
         self.lethal = self.clearance < self.cfg.lethal_radius
@@ -108,6 +111,8 @@ class Costmap:
 
     # --------------------------------------------------------------------- graph
     def _build_graph(self) -> csr_matrix:
+        from scipy.sparse import csr_matrix
+
         h, w = self.shape
         ids = np.arange(h * w).reshape(h, w)
         free = ~self.lethal
@@ -171,6 +176,8 @@ class Planner:
         g = cm.to_cell(*goal)
         w = cm.shape[1]
         s_id, g_id = s[1] * w + s[0], g[1] * w + g[0]
+        from scipy.sparse.csgraph import dijkstra
+
         dist, pred = dijkstra(cm._graph, indices=s_id, return_predecessors=True)
         if not np.isfinite(dist[g_id]):
             return Plan(False, NO_VALID_PATH, f"no path from {_fmt(start)} to {_fmt(goal)}")

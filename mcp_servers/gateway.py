@@ -24,12 +24,10 @@ from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import AgentOpsMiddleware, current_identity, token_identity
 from auraison.errors import AuraisonError
 from auraison.identity import Identity
-from auraison.mcp_servers.billing.identity import KEY_PREFIX
-from auraison.mcp_servers.billing.service import Billing
-from auraison.mcp_servers.billing.store import ManagementUnavailable
 from auraison.settings import GatewayToken
 
 if TYPE_CHECKING:
+    from auraison.mcp_servers.billing.service import Billing
     from auraison.runtime import Runtime
 
 
@@ -53,6 +51,9 @@ class HashedTokenVerifier(TokenVerifier):
                     scopes=[],
                     claims={"tenant": grant.tenant, "role": grant.role, "kind": grant.kind},
                 )
+        from auraison.mcp_servers.billing.identity import KEY_PREFIX  # HTTP only: SQLAlchemy loads late
+        from auraison.mcp_servers.billing.store import ManagementUnavailable
+
         if self._billing is not None and token.startswith(KEY_PREFIX):
             try:
                 principal = await asyncio.to_thread(self._billing().authenticate, token)

@@ -18,10 +18,11 @@ from auraison.settings import Settings
 
 from .dimensions import Dimension, Role
 from .models import TENANT_PATTERN
-from .service import Billing
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads with the plane's first use
     from auraison.runtime import Runtime
+
+    from .service import Billing
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED", "LOST"}  # Ray job states that never change again
+
 Name = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
 SubmissionId = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
 

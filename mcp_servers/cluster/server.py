@@ -21,12 +21,12 @@ from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .experiments import Metric
-from .models import AgentSpec, JobRequest
-from .service import ControlPlane
-from .state import TERMINAL
+from .models import TERMINAL, AgentSpec, JobRequest
 
 if TYPE_CHECKING:
     from auraison.runtime import Runtime
+
+    from .service import ControlPlane  # SQLAlchemy and Ray load with the plane's first use
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False)

@@ -17,6 +17,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from auraison.mcp_servers.billing.store import Store, store_url
 from auraison.settings import Settings
 
+from .models import TERMINAL
+
+__all__ = ["TERMINAL", "ControlState"]
+
 metadata = sa.MetaData()
 
 jobs = sa.Table(
@@ -49,8 +53,6 @@ agents = sa.Table(
     sa.Column("lease_id", sa.String(40), nullable=True),
     sa.Column("updated", sa.Float, nullable=False),
 )
-
-TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED", "LOST"}
 
 
 class ControlState:
