@@ -53,6 +53,20 @@ AGENTS = {
     "analyst": ("analyst.md", ("lake_*", "approvals_list")),
 }
 INSTRUCTIONS = Path(__file__).parent / "instructions"
+
+
+def instructions_for(agent: str) -> str:
+    """The agent's instructions: its definition file without the YAML frontmatter.
+
+    Each file in ``instructions/`` is also a Claude Code subagent (frontmatter: name,
+    description, tools), so one definition serves both runtimes; the frontmatter is Claude
+    Code's metadata, not something the model should read as instructions."""
+    text = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
+    if text.startswith("---\n") and (end := text.find("\n---\n", 4)) != -1:
+        text = text[end + 5 :]
+    return text.lstrip("\n")
+
+
 OnCall = Callable[[str, dict[str, Any], bool, Any], None]
 OnProgress = Callable[[float, float | None, str], None]
 
@@ -137,7 +151,7 @@ async def run(
     rt = runtime if runtime is not None else Runtime(settings, engine=engine)
     engine = rt.engine
     redact = engine.redactor()
-    instructions = (INSTRUCTIONS / AGENTS[agent][0]).read_text()
+    instructions = instructions_for(agent)
     identity = Identity(
         tenant=settings.agentops.tenant, role=settings.agentops.role, subject=f"agent:{agent}"
     )

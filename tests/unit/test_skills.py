@@ -72,3 +72,37 @@ async def test_skill_frontmatter_and_tools_exist(path: Path, tmp_path: Path) -> 
 
 def test_at_least_four_skills() -> None:
     assert {p.parent.name for p in SKILLS} >= {"navigate", "robot-status", "world-check", "approvals"}
+
+
+AGENT_FILES = sorted((REPO / "agents" / "instructions").glob("*.md"))
+PREFIXES = ("mcp__auraison__", "mcp__plugin_auraison_auraison__")
+
+
+@pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.stem)
+async def test_agent_definition_is_a_claude_code_subagent_with_the_runners_tools(
+    path: Path, tmp_path: Path
+) -> None:
+    """One definition, two runtimes: the frontmatter's tools are the Pydantic AI agent's tool
+    globs applied to the gateway, under both the project's and the installed plugin's names."""
+    import fnmatch
+
+    from auraison.agents.runner import AGENTS
+
+    meta, body = frontmatter(path)
+    assert meta["name"] == path.stem and meta["description"] and body.strip()
+    listed = [t.strip() for t in meta["tools"].split(",")]
+    globs = AGENTS[path.stem][1]
+    expected = {t for t in await gateway_tools(tmp_path) if any(fnmatch.fnmatchcase(t, g) for g in globs)}
+    for prefix in PREFIXES:
+        assert {t.removeprefix(prefix) for t in listed if t.startswith(prefix)} == expected, prefix
+    assert all(t.startswith(PREFIXES) for t in listed)
+
+
+@pytest.mark.parametrize("agent", ["navigator", "operator", "analyst"])
+def test_runner_instructions_leave_the_frontmatter_out(agent: str) -> None:
+    from auraison.agents.runner import instructions_for
+
+    text = instructions_for(agent)
+    _, body = frontmatter(REPO / "agents" / "instructions" / f"{agent}.md")
+    assert text == body.lstrip("\n") and not text.startswith("---") and "tools:" not in text
+    assert text.startswith(f"You are Auraison's {agent}")
