@@ -16,6 +16,8 @@ from auraison.settings import Settings
 from tests.conftest import REPO
 
 SKILLS = sorted((REPO / "skills").glob("*/SKILL.md"))
+PREFIXES = ("mcp__auraison__", "mcp__plugin_auraison_auraison__")
+"""The gateway's tools as Claude Code names them: from the project's .mcp.json, as the plugin."""
 MOTION = {
     "robot_navigate_to",
     "robot_navigate_safely",
@@ -49,10 +51,32 @@ def test_plugin_manifest() -> None:
 def test_mcp_json_launches_only_the_gateway() -> None:
     """ros-mcp is served through the gateway (governed); nothing reaches a tool around it."""
     servers = json.loads((REPO / ".mcp.json").read_text())["mcpServers"]
-    assert servers["auraison"]["args"][:1] == ["gateway"] and servers["auraison"]["command"].endswith(
-        "/auraison"
-    )
+    assert servers["auraison"]["args"][:1] == ["gateway"]
+    assert servers["auraison"]["command"].endswith("/bin/auraison-plugin")
     assert set(servers) == {"auraison"}
+
+
+def test_plugin_starts_the_gateway_from_its_own_root() -> None:
+    """Claude Code expands only the literal ${CLAUDE_PLUGIN_ROOT} in plugin files (no :-default)."""
+    manifest = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
+    (name, spec), *more = manifest["mcpServers"].items()
+    assert name == "auraison" and not more and spec["args"][:1] == ["gateway"]
+    assert spec["command"] == "${CLAUDE_PLUGIN_ROOT}/bin/auraison-plugin"
+    hooks = json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"]["PreToolUse"]
+    assert [h["matcher"] for h in hooks] == ["mcp__.*|Bash"]
+    assert hooks[0]["hooks"][0]["command"] == '"${CLAUDE_PLUGIN_ROOT}/bin/auraison-plugin" hook pre-tool-use'
+    for text in (json.dumps(manifest), json.dumps(hooks)):
+        assert ":-" not in text
+    market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
+    assert [(p["name"], p["source"]) for p in market["plugins"]] == [("auraison", "./")]
+
+
+def test_project_folder_sees_the_skills_and_the_guard() -> None:
+    assert (REPO / ".claude" / "skills").resolve() == (REPO / "skills").resolve()
+    settings = json.loads((REPO / ".claude" / "settings.json").read_text())
+    (entry,) = settings["hooks"]["PreToolUse"]
+    assert entry["matcher"] == "mcp__.*|Bash"
+    assert entry["hooks"][0]["command"].endswith("/bin/auraison-plugin hook pre-tool-use")
 
 
 @pytest.mark.parametrize("path", SKILLS, ids=lambda p: p.parent.name)
@@ -62,10 +86,12 @@ async def test_skill_frontmatter_and_tools_exist(path: Path, tmp_path: Path) -> 
     assert "argument-hint" in meta and body.strip()
     allowed = meta["allowed-tools"].split()
     tools = await gateway_tools(tmp_path)
-    for name in allowed:
-        assert name.startswith("mcp__auraison__"), name
-        assert name.removeprefix("mcp__auraison__") in tools, f"{path}: {name} is not a gateway tool"
-        assert name.removeprefix("mcp__auraison__") not in MOTION, f"{path}: {name} moves things"
+    assert all(name.startswith(PREFIXES) for name in allowed), allowed
+    project, plugin = ({n.removeprefix(p) for n in allowed if n.startswith(p)} for p in PREFIXES)
+    assert project == plugin, f"{path}: list each tool under both names"
+    for name in project:
+        assert name in tools, f"{path}: {name} is not a gateway tool"
+        assert name not in MOTION, f"{path}: {name} moves things"
     for name in set(re.findall(r"mcp__auraison__(\w+)", body)):
         assert name in tools, f"{path} mentions unknown tool {name}"
 
@@ -75,7 +101,6 @@ def test_at_least_four_skills() -> None:
 
 
 AGENT_FILES = sorted((REPO / "agents" / "instructions").glob("*.md"))
-PREFIXES = ("mcp__auraison__", "mcp__plugin_auraison_auraison__")
 
 
 @pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.stem)

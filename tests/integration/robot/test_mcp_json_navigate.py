@@ -23,6 +23,7 @@ def expand(value: str, env: dict[str, str]) -> str:
 async def test_navigate_skill_sequence_through_the_gateway_over_stdio(tmp_path: Path) -> None:
     spec = json.loads((REPO / ".mcp.json").read_text())["mcpServers"]["auraison"]
     base = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    base["CLAUDE_PROJECT_DIR"] = str(REPO)  # what Claude Code sets for a project's servers
     with SimThread("maze_small", speed=8.0) as sim:
         env = base | {k: expand(v, base) for k, v in spec.get("env", {}).items()}
         env |= {
@@ -36,6 +37,7 @@ async def test_navigate_skill_sequence_through_the_gateway_over_stdio(tmp_path: 
             cwd=str(REPO),
             log_file=tmp_path / "gateway.log",
         )
+        assert transport.command == f"{REPO}/bin/auraison-plugin"  # the launcher, reusing .venv
         async with Client(transport, timeout=120) as c:
             names = {t.name for t in await c.list_tools()}
             assert {"robot_get_state", "robot_navigate_safely", "world_reason", "approvals_list"} <= names
