@@ -8,10 +8,14 @@ PyPI (a user's first use builds `${CLAUDE_PLUGIN_ROOT}/.venv` instead)."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +66,45 @@ def server_line(out: str, name: str) -> str:
     return lines[0]
 
 
+@contextlib.contextmanager
+def capturing_messages_api() -> Iterator[tuple[str, list[dict]]]:
+    """A local stand-in for the Messages API that records each request and refuses it (400), so
+    a headless `claude -p` shows what it would send a model, and stops, without any model."""
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            error = {"type": "invalid_request_error", "message": "no model here"}
+            body = json.dumps({"type": "error", "error": error})
+            self.send_response(400)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def headless_prompt(claude: Path, prompt: str, env: dict[str, str], cwd: Path) -> str:
+    """What `claude -p PROMPT` sends as the conversation (no model answers; it stops on a 400)."""
+    with capturing_messages_api() as (url, seen):
+        # A stand-in credential for the local endpoint, not a key: nothing leaves the machine.
+        env = env | {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "offline-test-not-a-key"}
+        out = run(claude, "-p", prompt, env=env, cwd=cwd)
+    assert seen, out.stdout + out.stderr
+    return json.dumps(seen[0]["messages"])
+
+
 def clean_copy(dest: Path) -> Path:
     """The checkout as a clone would have it: tracked and unignored files, no .venv, no caches."""
     files = subprocess.run(
@@ -108,6 +151,15 @@ def test_installed_plugin_gateway_connects(claude: Path, tmp_path: Path) -> None
     line = server_line(out.stdout, "plugin:auraison:auraison")
     assert "/bin/auraison-plugin gateway --transport stdio" in line and "✔ Connected" in line, out
     assert str(REPO) not in line  # the installed copy's launcher, not the checkout's
+
+    sent = headless_prompt(claude, "/auraison:navigate lab", env, work)
+    assert "Move the robot to `lab`" in sent  # the plugin's skill, expanded with its argument
+
+
+def test_project_folder_knows_the_navigate_skill(claude: Path, tmp_path: Path) -> None:
+    """Claude Code reads a project's skills from .claude/skills (here a link to skills/)."""
+    sent = headless_prompt(claude, "/navigate lab", scratch_home(tmp_path), REPO)
+    assert "<command-name>/navigate</command-name>" in sent and "Move the robot to `lab`" in sent
 
 
 def test_plugin_hook_command_guards_through_the_launcher(tmp_path: Path) -> None:
