@@ -123,6 +123,9 @@ def test_plugin_validates_strictly(claude: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Validation passed" in out.stdout
     assert "hooks: PreToolUse mcp__.*|Bash" in out.stdout  # the guard ships with the plugin
+    market = REPO / ".claude-plugin" / "marketplace.json"
+    out = run(claude, "plugin", "validate", "--strict", str(market), env=scratch_home(tmp_path), cwd=tmp_path)
+    assert out.returncode == 0 and "Validating marketplace manifest" in out.stdout, out.stdout + out.stderr
 
 
 def test_project_mcp_json_gateway_connects(claude: Path, tmp_path: Path) -> None:
