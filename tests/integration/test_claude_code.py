@@ -119,12 +119,13 @@ def clean_copy(dest: Path) -> Path:
 
 
 def test_plugin_validates_strictly(claude: Path, tmp_path: Path) -> None:
-    out = run(claude, "plugin", "validate", "--strict", str(REPO), env=scratch_home(tmp_path), cwd=tmp_path)
+    env = scratch_home(tmp_path)
+    out = run(claude, "plugin", "validate", "--strict", str(REPO), env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Validation passed" in out.stdout
     assert "hooks: PreToolUse mcp__.*|Bash" in out.stdout  # the guard ships with the plugin
     market = REPO / ".claude-plugin" / "marketplace.json"
-    out = run(claude, "plugin", "validate", "--strict", str(market), env=scratch_home(tmp_path), cwd=tmp_path)
+    out = run(claude, "plugin", "validate", "--strict", str(market), env=env, cwd=tmp_path)
     assert out.returncode == 0 and "Validating marketplace manifest" in out.stdout, out.stdout + out.stderr
 
 
