@@ -372,7 +372,7 @@ class Outcome:
 
 def decision_of(text: str) -> dict[str, Any] | None:
     """The ``{"decision": …}`` line ``AgentOpsError.to_text`` puts second, if there is one."""
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): a reason may hold \x1c-\x1e or \x85 from the args
     if len(lines) < 2:
         return None
     try:
