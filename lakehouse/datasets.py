@@ -30,7 +30,10 @@ READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json
 class DatasetSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
     location: str = Field(
-        min_length=1, max_length=1000, description="s3://bucket/path/*.parquet or a local path"
+        min_length=1,
+        max_length=1000,
+        pattern=r"^[^\x00-\x1f\x7f]+$",  # no control characters (a NUL is no path; fuzzer find)
+        description="s3://bucket/path/*.parquet or a local path",
     )
     format: Literal["parquet", "csv", "json"] | None = Field(None, description="default: from the extension")
     lineage: dict[str, Any] = Field({}, description="where it came from: job id, source datasets, …")

@@ -113,8 +113,9 @@ def test_every_listed_tool_answers_fuzzed_calls_typed(
 def test_regressions_found_by_the_fuzz_answer_typed(sim: SimThread, tmp_path: Path) -> None:
     """Calls the fuzz found crashing or stalling the gateway, answered now with a typed refusal
     or a result: a comparison of an experiment with no runs yet (its plot's folder did not
-    exist: FileNotFoundError), and world_predict along a 700 km path or at 1e-300 m/s (a
-    rollout of billions of points on the event loop: the gateway stalled, memory ran out)."""
+    exist: FileNotFoundError), world_predict along a 700 km path or at 1e-300 m/s (a
+    rollout of billions of points on the event loop: the gateway stalled, memory ran out), and
+    a dataset location with a NUL byte (a ValueError from the path handling)."""
     with clean_env():
         fz = GatewayFuzz(tmp_path / "home", sim, role="operator", tenant="fuzz-regress", call_timeout_s=20)
     try:
@@ -129,6 +130,9 @@ def test_regressions_found_by_the_fuzz_answer_typed(sim: SimThread, tmp_path: Pa
         crawl = fz.call("world_predict", "valid", {"path": [[0.5, 0.5], [1.5, 0.5]], "speed_mps": 1e-300})
         assert crawl.kind == "validation", crawl
         assert fz.call("world_predict", "valid", {"path": [[0.5, 0.5], [1.5, 0.5]]}).kind == "allowed"
+        # a NUL in a dataset location was a ValueError deep in the path handling
+        nul = fz.call("lake_register_dataset", "valid", {"spec": {"name": "d", "location": "/tmp/a\x00b"}})
+        assert nul.kind == "validation", nul
     finally:
         fz.close()
     assert not fz.report.problems, [(p.tool, p.problem) for p in fz.report.problems]
