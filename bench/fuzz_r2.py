@@ -1,6 +1,6 @@
 """R2 — every MCP tool of the gateway fuzzed from its input schema.
 
-The whole gateway (``build_gateway``: robot and world against the rosbridge simulator, the
+The whole gateway (``Runtime.gateway``: robot and world against the rosbridge simulator, the
 embedded lake, billing on the embedded management store, the cluster plane with an unreachable
 Ray dashboard, and ros-mcp's ``ros_*`` when its venv is built) is called through one in-memory
 MCP session, ``--cases`` hypothesis-generated calls per listed tool (schema-valid arguments and

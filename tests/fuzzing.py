@@ -6,7 +6,7 @@ schema-valid values (to get past validation and into plane code), ``args_for`` m
 the malformed calls an agent can send — wrong types, NaN/inf, huge strings, extra keys,
 missing required fields — so both the validation layer and the code behind it are exercised.
 
-The harness (``GatewayFuzz``) builds the real gateway (``build_gateway``) with every plane,
+The harness (``GatewayFuzz``) builds the real gateway (``Runtime(settings).gateway()``) with every plane,
 keeps one in-memory MCP session open on a loop of its own (hypothesis runs synchronously), and
 watches each call from *inside* the AgentOps middleware, which is the only place that can tell
 a refusal the code meant (an ``AuraisonError``, a ``ToolError`` a plane raised on purpose, a
@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastmcp import Client, FastMCP
+from fastmcp import Client
 from fastmcp.exceptions import ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -485,21 +485,8 @@ class Report:
             self.upstream.append(o)
 
 
-def _build(settings: Any) -> tuple[Any, FastMCP]:
-    """The gateway the way this tree builds it: from the composition root (``Runtime``) where
-    there is one, else ``build_gateway(settings)`` (the runtime landed mid-way through R2)."""
-    try:
-        from auraison.runtime import Runtime
-    except ImportError:
-        from auraison.mcp_servers.gateway import build_gateway
-
-        return None, build_gateway(settings)
-    rt = Runtime(settings)
-    return rt, rt.gateway()
-
-
 class GatewayFuzz:
-    """The whole gateway (``build_gateway`` with every plane that exists here), one in-memory
+    """The whole gateway (``Runtime.gateway`` with every plane that exists here), one in-memory
     session, the simulator behind the robot, the quota in the embedded management store."""
 
     def __init__(
@@ -533,9 +520,11 @@ class GatewayFuzz:
         self.billing.tenant_create(ADMIN, tenant, plan="pro")
         self.billing.quota_set(ADMIN, tenant, "tool_calls", quota)
         self.quota = quota
-        self.runtime, self.gateway = _build(self.settings)
-        rt = self.runtime
-        self.engine = rt.engine if rt is not None else self.gateway.engine  # type: ignore[attr-defined]
+        from auraison.runtime import Runtime
+
+        self.runtime = Runtime(self.settings)
+        self.gateway = self.runtime.gateway()
+        self.engine = self.runtime.engine
         self.observer = Observer()
         self.gateway.add_middleware(self.observer)
         self.books = Books()
@@ -624,12 +613,7 @@ class GatewayFuzz:
         """Close the session, then the gateway's planes: the quota grants settle here."""
         try:
             self.loop.run(self.client.__aexit__(None, None, None), timeout=60)
-            if self.runtime is not None:
-                self.loop.run(self.runtime.aclose(), timeout=60)
-            else:
-                from auraison.mcp_servers import gateway as gw
-
-                self.loop.run(gw.close_gateway(self.gateway), timeout=60)  # type: ignore[attr-defined]
+            self.loop.run(self.runtime.aclose(), timeout=60)
         finally:
             self.loop.close()
 
@@ -653,7 +637,7 @@ class GatewayFuzz:
         if charged != self.books.expected:
             problems.append(f"gateway charged {charged}, AgentOps ran calls costing {self.books.expected}")
         if any(x.state == "active" for x in gateway):
-            problems.append("a gateway grant is still reserved after close_gateway")
+            problems.append("a gateway grant is still reserved after the runtime closed")
         agent_used = sum((x.actual or Decimal(0) for x in agents if x.state == "committed"), Decimal(0))
         agent_held = sum((x.amount for x in agents if x.state == "active"), Decimal(0))
         if line.used != charged + agent_used:

@@ -3,7 +3,7 @@
 A few deterministic cases per tool (hypothesis ``derandomize``: the same calls every run, so
 CI is never flaky; ``python -m auraison.bench.fuzz_r2`` runs 500+ per tool). Every answer is a
 result or a typed refusal — an AgentOps decision, a schema validation error, a domain error —
-never an internal error; a refused robot/ros call moves nothing; after ``close_gateway`` the
+never an internal error; a refused robot/ros call moves nothing; after the runtime closes the
 tenant was charged exactly the cost of the calls AgentOps let run, and nothing stays reserved.
 
 Two identities: an agent with role ``operator`` (the default policy's everyday caller) over
