@@ -29,16 +29,8 @@ if str(REPO) not in sys.path:  # the harness lives with the tests
     sys.path.insert(0, str(REPO))
 
 
-def needs_more_than_operator(fz, tool: str) -> bool:
-    r = fz.engine.policy.resolve(fz.tenant, "operator", tool)
-    return r.deny_rule is not None or r.allow_rule is None or r.approval_rule is not None
-
-
 def fuzz_role(role: str, cases: int, sim, ros_cache: Path | None, timeout_s: float, only: str) -> bool:
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import strategies as st
-
-    from tests.fuzzing import GatewayFuzz, summary_rows
+    from tests.fuzzing import GatewayFuzz, fuzz_tool, needs_more_than_operator, summary_rows
 
     home = Path(tempfile.mkdtemp(prefix=f"fuzz-r2-{role}-"))
     fz = GatewayFuzz(
@@ -48,24 +40,6 @@ def fuzz_role(role: str, cases: int, sim, ros_cache: Path | None, timeout_s: flo
     walls: dict[str, float] = {}
     t_all = time.perf_counter()
 
-    def runner(tool: str):
-        strategy = fz.strategy(tool)
-
-        @settings(
-            max_examples=cases,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(st.data())
-        def run(data) -> None:
-            mode, args = data.draw(strategy)
-            fz.call(tool, mode, args)
-
-        return run
-
     tools = sorted(t for t in fz.schemas if fnmatch.fnmatchcase(t, only))
     if role != "operator":
         # The same plane code runs for every role; what another role changes is what the policy
@@ -73,7 +47,7 @@ def fuzz_role(role: str, cases: int, sim, ros_cache: Path | None, timeout_s: flo
         tools = [t for t in tools if needs_more_than_operator(fz, t)]
     for tool in tools:
         t0 = time.perf_counter()
-        runner(tool)()
+        fuzz_tool(fz, tool, cases, explicit=False)
         walls[tool] = time.perf_counter() - t0
         row = next(r for r in summary_rows(fz.report) if r[0] == tool) if tool in fz.report.outcomes else None
         if row is not None:

@@ -677,3 +677,33 @@ def summary_rows(report: Report) -> list[tuple[str, int, int, str, int]]:
             )
         )
     return rows
+
+
+def fuzz_tool(fz: GatewayFuzz, tool: str, cases: int, explicit: bool = True) -> None:
+    """``cases`` deterministic Hypothesis examples of ``tool``'s arguments (``explicit``: the
+    strategy's pinned examples first), each one call through ``fz``."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    strategy = fz.strategy(tool)
+
+    @settings(
+        max_examples=cases,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate] if explicit else [Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        mode, args = data.draw(strategy)
+        fz.call(tool, mode, args)
+
+    run()
+
+
+def needs_more_than_operator(fz: GatewayFuzz, tool: str) -> bool:
+    """Whether the default policy keeps ``tool`` from an operator (denied, or a person must
+    approve): what other identities are fuzzed over."""
+    r = fz.engine.policy.resolve(fz.tenant, "operator", tool)
+    return r.deny_rule is not None or r.allow_rule is None or r.approval_rule is not None

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
 from auraison.rosmcp import executable
-from tests.fuzzing import GatewayFuzz, Outcome, clean_env, summary_rows
+from tests.fuzzing import GatewayFuzz, Outcome, clean_env, fuzz_tool, needs_more_than_operator, summary_rows
 from tests.simthread import SimThread
 
 CASES = 6
@@ -42,30 +40,6 @@ def sim() -> Iterator[SimThread]:
 def ros_cache(rosmcp_cache: Path) -> Path | None:
     """The shared ros-mcp venv if this machine has built it: then ``ros_*`` are fuzzed too."""
     return rosmcp_cache if executable(rosmcp_cache) is not None else None
-
-
-def fuzz_tool(fz: GatewayFuzz, tool: str, cases: int) -> None:
-    strategy = fz.strategy(tool)
-
-    @settings(
-        max_examples=cases,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.data())
-    def run(data: st.DataObject) -> None:
-        mode, args = data.draw(strategy)
-        fz.call(tool, mode, args)
-
-    run()
-
-
-def needs_more_than_operator(fz: GatewayFuzz, tool: str) -> bool:
-    r = fz.engine.policy.resolve(fz.tenant, "operator", tool)
-    return r.deny_rule is not None or r.allow_rule is None or r.approval_rule is not None
 
 
 def verdict(fz: GatewayFuzz) -> str:
