@@ -235,9 +235,12 @@ class Pool:
             del self.items[: -self.size]
 
     def strategy(self) -> st.SearchStrategy[str]:
+        # Both draws always happen, whether the pool is empty or not: the choices Hypothesis
+        # records must not depend on what earlier calls handed out (else it reports the
+        # strategy as flaky when the pool fills mid-run).
         fallback = st.from_regex(self.regex.pattern, fullmatch=True)
-        return st.integers(0, 2**16).flatmap(
-            lambda i: st.just(self.items[i % len(self.items)]) if self.items else fallback
+        return st.tuples(st.integers(0, 2**16), fallback).map(
+            lambda t: self.items[t[0] % len(self.items)] if self.items else t[1]
         )
 
 
