@@ -11,11 +11,14 @@ import subprocess
 
 
 def run_at_terminal(
-    args: list[str], env: dict[str, str], timeout: float = 60
+    args: list[str], env: dict[str, str], timeout: float = 60, typed: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """``subprocess.run`` with a pty as stdin; stdout and stderr are captured as text."""
+    """``subprocess.run`` with a pty as stdin holding the ``typed`` lines; stdout and stderr
+    are captured as text."""
     leader, follower = os.openpty()
     try:
+        if typed:
+            os.write(leader, typed.encode())
         return subprocess.run(
             args, stdin=follower, capture_output=True, text=True, env=env, timeout=timeout, check=False
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from auraison.identity import Identity
 from auraison.settings import Settings
 from tests.replay import RECORDINGS, SCENARIOS, replay_scenario
 from tests.simthread import SimThread
+from tests.terminal import run_at_terminal
 
 models.ALLOW_MODEL_REQUESTS = False  # never a network model in tests
 PERSON = Identity(tenant="default", role="operator", subject="alice", kind="human")  # decides approvals
@@ -216,20 +216,12 @@ def test_chat_keeps_history_and_decides_approvals_inline(tmp_path: Path) -> None
             "PATH": "/usr/bin:/bin",
         }
         # A person at a terminal answers the approval: stdin is a pseudo-terminal holding the typed lines.
-        leader, follower = os.openpty()
-        try:
-            os.write(leader, b"status\nDrive forward 0.1 m/s for 1 s.\ny\nplaces\n\n")
-            res = subprocess.run(
-                [sys.executable, "-m", "auraison", "chat", "--agent", "navigator"],
-                stdin=follower,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-            )
-        finally:
-            os.close(leader)
-            os.close(follower)
+        res = run_at_terminal(
+            [sys.executable, "-m", "auraison", "chat", "--agent", "navigator"],
+            env,
+            timeout=120,
+            typed="status\nDrive forward 0.1 m/s for 1 s.\ny\nplaces\n\n",
+        )
         moved = sim.call(lambda: sim.sim.robot.distance)
     out = res.stdout
     assert res.returncode == 0, res.stderr
