@@ -105,6 +105,17 @@ PLANS: dict[str, list[str]] = {
 }
 
 
+def tools_for(messages: list[ModelMessage]) -> list[str]:
+    """The gateway tools the current turn's plan will call: a client that loads tool schemas on
+    demand (Claude Code's ToolSearch) is asked for these before the plan starts."""
+    task = understand(_prompt(_current_turn(messages)))
+    if task.kind == "patrol":
+        return ["robot_navigate_safely", "robot_get_state"]
+    if task.kind == "watch":
+        return ["robot_get_state"]
+    return list(PLANS.get(task.kind, []))
+
+
 def _prompt(messages: list[ModelMessage]) -> str:
     for m in messages:
         if isinstance(m, ModelRequest):
