@@ -1,19 +1,66 @@
-"""The one error translator between a plane's domain and its MCP tools: the domain's refusals
-(``AuraisonError``: they say why and what to do) become tool errors carrying that message, for
-async domain calls (``guarded``) and blocking ones run off the event loop (``in_thread``). The
-HTTP API translates the same family by ``status_code``."""
+"""What every plane's MCP server is made of: its tools are module-level functions whose first
+parameter is the runtime (``plane_tool`` marks one, ``serve_tools`` binds the runtime and
+registers them), so a tool can be called and tested as a plain function over a runtime with fake
+adapters; and the one error translator between a plane's domain and those tools: the domain's
+refusals (``AuraisonError``: they say why and what to do) become tool errors carrying that
+message, for async domain calls (``guarded``) and blocking ones run off the event loop
+(``in_thread``). The HTTP API translates the same family by ``status_code``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from fastmcp import FastMCP
+from fastmcp.decorators import get_fastmcp_meta
 from fastmcp.exceptions import ToolError
+from fastmcp.tools import Tool, tool
+from mcp.types import ToolAnnotations
 
 from auraison.errors import AuraisonError
 
+if TYPE_CHECKING:
+    from auraison.runtime import Runtime
+
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def plane_tool(annotations: ToolAnnotations) -> Callable[[F], F]:
+    """Mark a module-level ``async def name(rt: Runtime, …)`` as one of its plane's MCP tools.
+    The function stays a plain function: tests call it directly."""
+    return tool(annotations=annotations)
+
+
+def serve_tools(mcp: FastMCP, rt: Runtime, tools: Iterable[Callable[..., Awaitable[Any]]]) -> FastMCP:
+    """Register a plane's tools on its server with the runtime bound as their first argument
+    (the schema the agent sees is the rest of the signature)."""
+    for fn in tools:
+        mcp.add_tool(Tool.from_function(_bound(fn, rt), annotations=get_fastmcp_meta(fn).annotations))
+    return mcp
+
+
+def _bound(fn: Callable[..., Awaitable[T]], rt: Runtime) -> Callable[..., Awaitable[T]]:
+    """``fn`` with ``rt`` bound, under the rest of its signature with annotations resolved in
+    ``fn``'s module (a ``functools.partial`` would leave pydantic to resolve them in its own)."""
+    from auraison.runtime import Runtime
+
+    async def bound(**kwargs: Any) -> T:
+        return await fn(rt, **kwargs)
+
+    hints = typing.get_type_hints(fn, localns={"Runtime": Runtime}, include_extras=True)
+    sig = inspect.signature(fn)
+    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()][1:]
+    bound.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=params, return_annotation=hints.get("return", sig.return_annotation)
+    )
+    bound.__annotations__ = {k: v for k, v in hints.items() if k != next(iter(sig.parameters))}
+    bound.__name__ = bound.__qualname__ = fn.__name__
+    bound.__doc__, bound.__module__ = fn.__doc__, fn.__module__
+    return bound
 
 
 async def guarded(awaitable: Awaitable[T]) -> T:
