@@ -217,10 +217,14 @@ def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
 
     async def call(request: Request, who: Identity, args: dict[str, Any], fn: Callable[..., T], *a: Any) -> T:
         """Run ``fn(who, *a)`` under the engine, as the route's MCP tool with ``args``."""
+        return await execute(request, who, args, lambda: run_in_threadpool(fn, who, *a))
+
+    async def execute(request: Request, who: Identity, args: dict[str, Any], run: Callable[[], Any]) -> Any:
+        """Await ``run()`` under the engine, as the route's MCP tool with ``args``."""
         tool = request.scope["route"].openapi_extra[TOOL]
         meta = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k))}
         tc = ToolCall(identity=who, tool=tool, args=args, point="http", traceparent=meta.get("traceparent"))
-        return await engine.execute(tc, lambda: run_in_threadpool(fn, who, *a), meta=meta or None)
+        return await engine.execute(tc, run, meta=meta or None)
 
     def sent(request: Request, **values: Any) -> dict[str, Any]:
         """The query parameters the client sent (validated), as an MCP client's arguments."""
@@ -383,4 +387,7 @@ def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
         args = {**await body(request, AgentStopIn), "agent_id": agent_id}
         return await call(request, who, args, cp().agent_stop, agent_id, stop.used_tool_calls)
 
+    from .console import add_console  # the operator console: its routes, then its pages
+
+    add_console(app, rt, Who, execute)
     return app

@@ -1,0 +1,238 @@
+"use client";
+
+import { useCallback, useEffect, useState } from "react";
+import { ago, api, ApiError } from "@/lib/api";
+
+type Agent = {
+  agent_id: string;
+  name: string;
+  version: string;
+  policy: string;
+  state: string;
+  last_heartbeat: number | null;
+};
+type Run = {
+  trace_id: string;
+  root: string;
+  agent: string | null;
+  model: string | null;
+  start_ns: number;
+  end_ns: number;
+  spans: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number;
+  errors: number;
+};
+type Span = {
+  span_id: string;
+  parent_id: string | null;
+  name: string;
+  start_ns: number;
+  end_ns: number;
+  status: string;
+  agent: string | null;
+  tool: string | null;
+  decision: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost: number | null;
+};
+
+const ms = (ns: number) => `${(ns / 1e6).toFixed(ns < 1e7 ? 1 : 0)} ms`;
+
+function kindOf(name: string): string {
+  const op = name.split(" ")[0];
+  return ["invoke_agent", "chat", "execute_tool"].includes(op) ? op : "other";
+}
+
+function depths(spans: Span[]): Map<string, number> {
+  const byId = new Map(spans.map((s) => [s.span_id, s]));
+  const memo = new Map<string, number>();
+  const depth = (s: Span): number => {
+    if (memo.has(s.span_id)) return memo.get(s.span_id)!;
+    const p = s.parent_id ? byId.get(s.parent_id) : undefined;
+    const d = p ? depth(p) + 1 : 0;
+    memo.set(s.span_id, d);
+    return d;
+  };
+  spans.forEach(depth);
+  return memo;
+}
+
+function Timeline({ traceId, onClose }: { traceId: string; onClose: () => void }) {
+  const [spans, setSpans] = useState<Span[] | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    api<Span[]>(`/traces/${traceId}`)
+      .then(setSpans)
+      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+  }, [traceId]);
+  const t0 = spans?.length ? Math.min(...spans.map((s) => s.start_ns)) : 0;
+  const t1 = spans?.length ? Math.max(...spans.map((s) => s.end_ns)) : 1;
+  const d = spans ? depths(spans) : new Map();
+  return (
+    <section className="card" data-testid="timeline">
+      <h2>
+        Trace <code>{traceId}</code>{" "}
+        <button className="link" onClick={onClose}>
+          close
+        </button>
+      </h2>
+      {error && <p className="error">{error}</p>}
+      {spans && spans.length === 0 && <p className="empty">No spans of this trace in your tenant (yet).</p>}
+      {spans && spans.length > 0 && (
+        <>
+          <p className="muted">
+            {spans.length} spans over {ms(t1 - t0)}: agent → model → tool → plane. Colours:{" "}
+            <span className="sw invoke_agent">agent</span> <span className="sw chat">model</span>{" "}
+            <span className="sw execute_tool">tool</span>
+          </p>
+          <div className="timeline">
+            {spans.map((s) => {
+              const left = ((s.start_ns - t0) / Math.max(1, t1 - t0)) * 100;
+              const width = Math.max(0.4, ((s.end_ns - s.start_ns) / Math.max(1, t1 - t0)) * 100);
+              return (
+                <div className="tl-row" key={s.span_id} data-span={s.name}>
+                  <div className="tl-label" style={{ paddingLeft: `${(d.get(s.span_id) ?? 0) * 14}px` }}>
+                    {s.name}
+                    {s.decision && s.decision !== "allow" && <span className="badge">{s.decision}</span>}
+                    {s.status === "ERROR" && <span className="badge err">error</span>}
+                  </div>
+                  <div className="tl-track">
+                    <div
+                      className={`tl-bar ${kindOf(s.name)}`}
+                      style={{ left: `${left}%`, width: `${width}%` }}
+                      title={`${s.name}: ${ms(s.end_ns - s.start_ns)}${s.input_tokens ? `, ${s.input_tokens} in / ${s.output_tokens} out tokens` : ""}`}
+                    />
+                  </div>
+                  <div className="tl-dur">{ms(s.end_ns - s.start_ns)}</div>
+                </div>
+              );
+            })}
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+export default function AgentsPage() {
+  const [agents, setAgents] = useState<Agent[] | null>(null);
+  const [runs, setRuns] = useState<Run[] | null>(null);
+  const [error, setError] = useState("");
+  const [open, setOpen] = useState<string | null>(null);
+  const [onlyAgents, setOnlyAgents] = useState(true);
+
+  const load = useCallback(async () => {
+    const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+    api<Agent[]>("/agents").then(setAgents).catch(fail);
+    api<Run[]>("/traces?limit=200").then(setRuns).catch(fail);
+  }, []);
+  useEffect(() => {
+    void load();
+    const t = setInterval(load, 3000);
+    return () => clearInterval(t);
+  }, [load]);
+
+  const shown = runs?.filter((r) => !onlyAgents || r.root.startsWith("invoke_agent")) ?? null;
+  return (
+    <>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <section className="card">
+        <h2>Registered agents</h2>
+        {agents && agents.length === 0 && (
+          <p className="empty">
+            No agents registered in your tenant. Register one with <code>POST /agents</code> (or the{" "}
+            <code>cluster_agent_register</code> tool); runs started any way still show below, from the lake.
+          </p>
+        )}
+        {agents && agents.length > 0 && (
+          <table data-testid="agents">
+            <thead>
+              <tr>
+                <th>Agent</th>
+                <th>Version</th>
+                <th>State</th>
+                <th>Policy</th>
+                <th>Last heartbeat</th>
+              </tr>
+            </thead>
+            <tbody>
+              {agents.map((a) => (
+                <tr key={a.agent_id}>
+                  <td>
+                    {a.name} <code className="muted">{a.agent_id}</code>
+                  </td>
+                  <td>{a.version}</td>
+                  <td className={`status ${a.state}`}>{a.state}</td>
+                  <td>{a.policy}</td>
+                  <td>{ago(a.last_heartbeat)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section className="card">
+        <h2>Runs</h2>
+        <p className="muted">
+          Each run is a trace in the lake&apos;s <code>spans</code> table (your tenant only).{" "}
+          <label className="inline">
+            <input type="checkbox" checked={onlyAgents} onChange={(e) => setOnlyAgents(e.target.checked)} /> agent runs
+            only (untick to see single tool calls from the API and Claude Code)
+          </label>
+        </p>
+        {shown && shown.length === 0 && (
+          <p className="empty" data-testid="no-runs">
+            No runs yet. Run an agent (<code>auraison run navigator &quot;go to kitchen&quot;</code>); its trace
+            reaches the lake within a few seconds.
+          </p>
+        )}
+        {shown && shown.length > 0 && (
+          <table data-testid="runs">
+            <thead>
+              <tr>
+                <th>Run</th>
+                <th>Agent</th>
+                <th>Status</th>
+                <th>Model</th>
+                <th>Started</th>
+                <th>Duration</th>
+                <th>Spans</th>
+                <th>Tokens in / out</th>
+                <th>Cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((r) => (
+                <tr key={r.trace_id} className={open === r.trace_id ? "sel" : ""}>
+                  <td>
+                    <button className="link" data-testid={`run-${r.trace_id}`} onClick={() => setOpen(r.trace_id)}>
+                      {r.root}
+                    </button>
+                  </td>
+                  <td>{r.agent ?? "—"}</td>
+                  <td className={`status ${r.errors ? "failed" : "ok"}`}>{r.errors ? "error" : "ok"}</td>
+                  <td>{r.model ?? "—"}</td>
+                  <td>{ago(r.start_ns / 1e9)}</td>
+                  <td>{ms(r.end_ns - r.start_ns)}</td>
+                  <td>{r.spans}</td>
+                  <td>
+                    {r.input_tokens} / {r.output_tokens}
+                  </td>
+                  <td>{r.cost ? r.cost.toFixed(4) : "0"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      {open && <Timeline traceId={open} onClose={() => setOpen(null)} />}
+    </>
+  );
+}
