@@ -136,9 +136,10 @@ class Runtime:
         s = self.settings.robot
 
         def build() -> RobotService:
-            return RobotService(RosbridgeClient(s.rosbridge_url), self.places, s.collision)
+            return RobotService(RosbridgeClient(s.rosbridge_url), self.places, s.collision, s.motion_lease_s)
 
-        return self._once("robot", build, lambda r: r.client.close())
+        # Closing the robot is the end of the caller's session: a motion still running halts.
+        return self._once("robot", build, lambda r: r.aclose())
 
     @property
     def places(self) -> Places:

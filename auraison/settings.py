@@ -95,6 +95,12 @@ class RobotSettings(BaseModel):
     world: str = "maze_small"
     sim_speed: float = Field(1.0, gt=0, le=100)
     collision: CollisionMonitorSettings = CollisionMonitorSettings()
+    motion_lease_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="dead-man lease on motion: the robot stops this long after its caller goes silent",
+    )
 
 
 class WorldSettings(BaseModel):

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from auraison.geometry.pose import yaw_of
 
 from . import interfaces, rosapi
-from .engine import ACTION, TOPICS, Simulation
+from .engine import ACTION, LEASE_TOPIC, TOPICS, Simulation
 from .navigator import Goal
 
 log = logging.getLogger("auraison.sim.bridge")
@@ -347,6 +347,8 @@ class RosbridgeServer:
             return self._bad(conn, frame, f"publish: Cannot infer topic type for topic {topic}")
         if topic == "/cmd_vel":
             return self._cmd_vel(conn, frame, msg)
+        if topic == LEASE_TOPIC:
+            return self._lease(conn, frame, msg)
         if topic == "/goal_pose":
             goal = self._parse(conn, frame, "geometry_msgs/PoseStamped", msg)
             if goal is not None:
@@ -390,6 +392,21 @@ class RosbridgeServer:
             twist = twist["twist"]
         if not self.sim.command_velocity(twist["linear"]["x"], twist["angular"]["z"]):
             self._bad(conn, frame, "publish: /cmd_vel with non-finite velocity dropped")
+
+    def _lease(self, conn: Connection, frame: dict[str, Any], msg: Any) -> None:
+        """A motion-lease heartbeat: JSON ``{"holder", "state": "held"|"released", "ttl_s"}`` in a
+        String. The TTL is wall time; the simulation's watchdog counts sim time, hence ``speed``."""
+        parsed = self._parse(conn, frame, "std_msgs/String", msg)
+        if parsed is None:
+            return
+        try:
+            body = json.loads(parsed["data"])
+            holder, state, ttl = str(body.get("holder", "")), str(body["state"]), float(body.get("ttl_s", 0))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return self._bad(conn, frame, f"publish: {LEASE_TOPIC}: bad lease message: {exc}")
+        self.sim.lease_message(holder, state, ttl * self.speed)
+        if self.subscribed(LEASE_TOPIC):
+            self._spawn(self._deliver(LEASE_TOPIC, parsed))
 
     # -- actions
     async def _send_action_goal(self, conn: Connection, frame: dict[str, Any]) -> None:

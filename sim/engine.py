@@ -28,6 +28,7 @@ from .physics import MAX_ANGULAR, MAX_LINEAR, Body, RobotState, finite
 NODE = "/turtlebot3_sim"
 ACTION = "/navigate_to_pose"
 ACTION_TYPE = "nav2_msgs/action/NavigateToPose"
+LEASE_TOPIC = "/auraison/motion_lease"  # the robot plane's dead-man heartbeat (see MotionWatchdog)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ TOPICS: dict[str, TopicInfo] = {
     "/collision": TopicInfo("std_msgs/msg/Bool", (NODE,), ()),
     "/rosout": TopicInfo("rcl_interfaces/msg/Log", (NODE, "/bt_navigator"), ()),
     "/parameter_events": TopicInfo("rcl_interfaces/msg/ParameterEvent", (NODE,), ()),
+    LEASE_TOPIC: TopicInfo("std_msgs/msg/String", (), ("/motion_watchdog",)),
     f"{ACTION}/_action/status": TopicInfo(
         "action_msgs/msg/GoalStatusArray", ("/bt_navigator",), (), latched=True, hidden=True
     ),
@@ -97,6 +99,48 @@ class Events:
 
 
 @dataclass
+class LeaseHalt:
+    """One halt by the motion watchdog: who held the lease, when it was last renewed and when
+    the robot was stopped (sim seconds), and whether a goal or a velocity was cut."""
+
+    holder: str
+    renewed_at: float
+    halted_at: float
+    goal_canceled: bool
+    was_moving: bool
+
+
+@dataclass
+class MotionWatchdog:
+    """The robot side of the robot plane's dead-man lease.
+
+    The robot plane publishes a heartbeat on ``/auraison/motion_lease`` while a motion it
+    commanded runs (``mcp_servers/robot/lease.py``). The check lives here, on the robot,
+    because the process that holds the lease may be the one that dies: a SIGKILLed gateway
+    sends no cancel, and a Nav2 goal outlives its rosbridge connection (as on a real robot).
+    When a holder's heartbeats stop for its lease's time to live, the watchdog cancels the
+    active goal and zeroes the velocity. Several holders (gateway processes) may hold leases at
+    once; each is watched on its own. Times are sim seconds; the bridge scales the wall-time TTL
+    by its speed, so a lease of 1 s is 1 s of the robot's life at any speed."""
+
+    leases: dict[str, tuple[float, float]] = field(default_factory=dict)  # holder → (renewed, deadline)
+    halts: list[LeaseHalt] = field(default_factory=list)
+
+    def renew(self, holder: str, now: float, ttl: float) -> None:
+        self.leases[holder] = (now, now + ttl)
+
+    def release(self, holder: str) -> None:
+        self.leases.pop(holder, None)
+
+    def expired(self, now: float) -> tuple[str, float] | None:
+        """The first holder whose lease ran out (its name and last renewal), if any."""
+        for holder, (renewed, deadline) in self.leases.items():
+            if now > deadline:
+                return holder, renewed
+        return None
+
+
+@dataclass
 class Trail:
     """The driven path, for rendering."""
 
@@ -123,6 +167,7 @@ class Simulation:
         self.nav = Navigator(self.planner, self.max_v, self.max_w)
         self.epoch = self.cfg.epoch if self.cfg.epoch is not None else time.time()
         self._map_msg: dict[str, Any] | None = None
+        self.watchdog = MotionWatchdog()
         self.reset()
 
     # --------------------------------------------------------------------- state
@@ -162,6 +207,7 @@ class Simulation:
             max(-self.max_w(), min(self.max_w(), w)),
         )
         self.cmd_time = self.t
+        self.events.publish("/cmd_vel", m.twist(*self.cmd))  # other subscribers see it, as in ROS
         return True
 
     def navigate(
@@ -211,6 +257,8 @@ class Simulation:
         if self.t >= self._next_control:
             self._next_control += 1.0 / self.cfg.control_hz
             self._nav_cmd = self.nav.control(r, self.t, r.in_collision)
+            if self.nav.active is not None and self._nav_cmd is not None:
+                self.events.publish("/cmd_vel", m.twist(*self._nav_cmd))  # Nav2's controller output
         if self.nav.active is not None and self._nav_cmd is not None:
             v, w = self._nav_cmd
         else:
@@ -232,12 +280,41 @@ class Simulation:
                     f"collision at ({r.x:.2f}, {r.y:.2f}): motion stopped",
                 ),
             )
+        if (lapsed := self.watchdog.expired(self.t)) is not None:
+            self._lease_halt(*lapsed)
         goal = self.nav.active or active_before
         if goal is not None and goal.status is GoalStatus.EXECUTING and self.t >= self._next_feedback:
             self._next_feedback = self.t + 1.0 / self.cfg.feedback_hz
             self._send_feedback(goal)
         if active_before is not None and self.nav.active is not active_before:
             self.publish_status()  # a goal finished during this tick
+
+    def lease_message(self, holder: str, state: str, ttl: float) -> None:
+        """A heartbeat of the robot plane's motion lease (``ttl`` in sim seconds)."""
+        if state == "held" and ttl > 0 and math.isfinite(ttl):
+            self.watchdog.renew(holder, self.t, ttl)
+        else:
+            self.watchdog.release(holder)
+
+    def _lease_halt(self, holder: str, renewed_at: float) -> None:
+        """A lease holder went silent: cancel the goal and zero the velocity, and say why."""
+        r, goal = self.robot, self.nav.active
+        moving = abs(r.v) > 1e-3 or abs(r.w) > 1e-3 or goal is not None
+        self.watchdog.halts.append(LeaseHalt(holder, renewed_at, self.t, goal is not None, moving))
+        self.watchdog.release(holder)
+        if goal is not None:
+            self.cancel(goal.goal_id)
+        self.cmd, self.cmd_time, self._nav_cmd = (0.0, 0.0), -math.inf, None
+        self.events.publish(
+            "/rosout",
+            m.log(
+                self.stamp_time(),
+                30,
+                "motion_watchdog",
+                f"motion lease of {holder or 'an unnamed holder'} expired "
+                f"({self.t - renewed_at:.2f} s without a heartbeat): robot halted",
+            ),
+        )
 
     _last_collision_count = 0
 

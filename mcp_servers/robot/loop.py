@@ -167,6 +167,13 @@ async def _execute(
 ) -> NavOutcome:
     if name == "nav2 plan":
         return await robot.navigate(goal, progress)
+    async with robot.lease.hold(f"navigate_safely via {name}"):  # one lease for the whole route
+        return await _follow_route(robot, corners, goal, progress)
+
+
+async def _follow_route(
+    robot: RobotService, corners: list[tuple[float, float]], goal: Pose, progress: Progress | None
+) -> NavOutcome:
     hops = [
         Pose(x=x, y=y, yaw=heading((x, y), corners[i + 1])) for i, (x, y) in enumerate(corners[1:-1], start=1)
     ]

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .lease import LeaseStatus
+
 
 class Pose(BaseModel):
     x: float = Field(description="metres, map frame")
@@ -36,6 +38,7 @@ class RobotState(BaseModel):
     rosbridge_url: str
     max_linear_mps: float
     max_angular_rps: float
+    lease: LeaseStatus | None = Field(None, description="the dead-man lease motion runs under")
 
 
 class Sector(BaseModel):

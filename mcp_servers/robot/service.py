@@ -26,6 +26,7 @@ from auraison.geometry.pose import quaternion, yaw_of
 from auraison.settings import CollisionMonitorSettings
 
 from .collision import CollisionMonitor, Decision, Zones
+from .lease import MotionLease
 from .models import (
     DriveResult,
     Navigation,
@@ -99,8 +100,10 @@ class RobotService:
         client: RosbridgeClient,
         places: dict[str, tuple[float, float, float]],
         collision: CollisionMonitorSettings | None = None,
+        lease_ttl_s: float = 1.0,
     ) -> None:
         self.client = client
+        self.lease = MotionLease(client.publish, self._lease_halt, lease_ttl_s)
         self.monitor = CollisionMonitor(Zones.from_settings(collision or CollisionMonitorSettings()))
         self._monitor_fed = False
         self._fresh = asyncio.Event()
@@ -150,6 +153,7 @@ class RobotService:
             rosbridge_url=self.client.url,
             max_linear_mps=max_v,
             max_angular_rps=max_w,
+            lease=self.lease.status,
         )
 
     async def list_places(self) -> list[Place]:
@@ -338,7 +342,6 @@ class RobotService:
             await self.watch()
         t0 = time.monotonic()
         trail = [(start_pose.x, start_pose.y)]
-        last: dict[str, Any] = {}
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         def on_feedback(values: dict[str, Any]) -> None:
@@ -353,56 +356,58 @@ class RobotService:
                 },
             }
         }
-        gid, result = await self.client.send_goal(ACTION, ACTION_TYPE, args, on_feedback)
-        self.nav = Navigation(
-            state="navigating", goal=goal, goal_id=gid, distance_remaining_m=planned.length_m
-        )
-        budget = timeout_s or max(60.0, 4 * (planned.eta_s or 60))
-        try:
-            while not result.done():
-                if time.monotonic() - t0 > budget:
-                    await self.client.cancel_goal(ACTION, gid)
-                    self.nav = self.nav.model_copy(update={"state": "canceled", "message": "timeout"})
-                    return await self._outcome(
-                        "timeout", goal, trail, t0, 0, f"no result within {budget:.0f}s", last
-                    )
-                if self.monitor.zones.enabled and (halt := self._last_line()) is not None:
-                    await self.client.cancel_goal(ACTION, gid)
-                    await self._halt()
-                    why = f"collision monitor: {halt.reason}"
-                    log.warning("navigation stopped by the collision monitor", reason=halt.reason)
-                    self.nav = self.nav.model_copy(update={"state": "canceled", "message": why})
-                    return await self._outcome("canceled", goal, trail, t0, 0, why, last)
-                try:
-                    fb = await asyncio.wait_for(queue.get(), 0.1)
-                except TimeoutError:
-                    continue
-                last = fb
-                p = fb["current_pose"]["pose"]["position"]
-                trail.append((p["x"], p["y"]))
-                rem = float(fb.get("distance_remaining") or 0.0)
-                self.nav = self.nav.model_copy(update={"distance_remaining_m": round(rem, 2)})
-                if progress is not None:
-                    done = max(0.0, (planned.length_m or 0) - rem)
-                    await progress(done, planned.length_m, f"{rem:.1f} m to go")
-            frame = result.result()
-        except asyncio.CancelledError:  # the caller gave up: do not leave the robot driving
-            await self.client.cancel_goal(ACTION, gid)
-            self.nav = self.nav.model_copy(update={"state": "canceled", "message": "request cancelled"})
-            raise
-        values = frame.get("values") if isinstance(frame.get("values"), dict) else {}
-        status = STATUS.get(int(frame.get("status", 0)), "aborted")
-        msg = values.get("error_msg", "") if values else str(frame.get("values"))
-        self.nav = self.nav.model_copy(
-            update={
-                "state": status,
-                "message": msg,
-                "distance_remaining_m": 0.0 if status == "succeeded" else self.nav.distance_remaining_m,
-            }
-        )
-        return await self._outcome(
-            status, goal, trail, t0, int(values.get("error_code", 0) if values else 0), msg, last
-        )
+        last: dict[str, Any] = {}
+        async with self.lease.hold("navigate"):  # dead-man: halts if the caller vanishes
+            gid, result = await self.client.send_goal(ACTION, ACTION_TYPE, args, on_feedback)
+            self.nav = Navigation(
+                state="navigating", goal=goal, goal_id=gid, distance_remaining_m=planned.length_m
+            )
+            budget = timeout_s or max(60.0, 4 * (planned.eta_s or 60))
+            try:
+                while not result.done():
+                    if time.monotonic() - t0 > budget:
+                        await self.client.cancel_goal(ACTION, gid)
+                        self.nav = self.nav.model_copy(update={"state": "canceled", "message": "timeout"})
+                        return await self._outcome(
+                            "timeout", goal, trail, t0, 0, f"no result within {budget:.0f}s", last
+                        )
+                    if self.monitor.zones.enabled and (halt := self._last_line()) is not None:
+                        await self.client.cancel_goal(ACTION, gid)
+                        await self._halt()
+                        why = f"collision monitor: {halt.reason}"
+                        log.warning("navigation stopped by the collision monitor", reason=halt.reason)
+                        self.nav = self.nav.model_copy(update={"state": "canceled", "message": why})
+                        return await self._outcome("canceled", goal, trail, t0, 0, why, last)
+                    try:
+                        fb = await asyncio.wait_for(queue.get(), 0.1)
+                    except TimeoutError:
+                        continue
+                    last = fb
+                    p = fb["current_pose"]["pose"]["position"]
+                    trail.append((p["x"], p["y"]))
+                    rem = float(fb.get("distance_remaining") or 0.0)
+                    self.nav = self.nav.model_copy(update={"distance_remaining_m": round(rem, 2)})
+                    if progress is not None:
+                        done = max(0.0, (planned.length_m or 0) - rem)
+                        await progress(done, planned.length_m, f"{rem:.1f} m to go")
+                frame = result.result()
+            except asyncio.CancelledError:  # the caller gave up: do not leave the robot driving
+                await self.client.cancel_goal(ACTION, gid)
+                self.nav = self.nav.model_copy(update={"state": "canceled", "message": "request cancelled"})
+                raise
+            values = frame.get("values") if isinstance(frame.get("values"), dict) else {}
+            status = STATUS.get(int(frame.get("status", 0)), "aborted")
+            msg = values.get("error_msg", "") if values else str(frame.get("values"))
+            self.nav = self.nav.model_copy(
+                update={
+                    "state": status,
+                    "message": msg,
+                    "distance_remaining_m": 0.0 if status == "succeeded" else self.nav.distance_remaining_m,
+                }
+            )
+            return await self._outcome(
+                status, goal, trail, t0, int(values.get("error_code", 0) if values else 0), msg, last
+            )
 
     async def _outcome(
         self,
@@ -448,9 +453,10 @@ class RobotService:
         self._stop.clear()
         monitor = await self.watch() if self.monitor.zones.enabled else self.monitor
         try:
-            run = await governed_drive(
-                _RosbridgeDrivePort(self.client, self._stop), monitor, v, w, duration, rate_hz
-            )
+            async with self.lease.hold("drive"):
+                run = await governed_drive(
+                    _RosbridgeDrivePort(self.client, self._stop), monitor, v, w, duration, rate_hz
+                )
         finally:
             await self._halt()  # always end stopped, even if the caller was cancelled
         if run.stop_reason in ("obstacle", "no_scan"):
@@ -473,6 +479,21 @@ class RobotService:
     async def _halt(self) -> None:
         zero = {"linear": {"x": 0.0, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": 0.0}}
         await self.client.publish("/cmd_vel", "geometry_msgs/msg/Twist", zero)
+
+    async def _lease_halt(self, reason: str) -> None:
+        """The motion lease ended early: stop the drive loop, zero velocity, cancel the goal."""
+        self._stop.set()
+        await self._halt()
+        if self.nav.state == "navigating" and self.nav.goal_id:
+            await self.client.cancel_goal(ACTION, self.nav.goal_id)
+            self.nav = self.nav.model_copy(update={"state": "canceled", "message": f"lease: {reason}"})
+
+    async def aclose(self) -> None:
+        """The caller's session is over: halt a motion still under the lease, then disconnect."""
+        try:
+            await self.lease.close()
+        finally:
+            await self.client.close()
 
     async def stop(self) -> RobotState:
         """E-stop: zero velocity now, abort any drive loop, cancel the active goal."""
