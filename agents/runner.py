@@ -84,6 +84,8 @@ class RunResult:
     """``DeferredToolRequests`` when the run stopped for human approvals (ids in ``metadata``)."""
     messages: list[Any] = field(default_factory=list)
     """The whole conversation so far (pass it back as ``history`` to continue it)."""
+    bag: dict[str, Any] | None = None
+    """With ``bag=``: the ROS 2 bag's summary and, when the lake took it, its dataset and twin run."""
 
 
 def model_for(settings: Settings) -> tuple[Any, str]:
@@ -124,6 +126,7 @@ async def run(
     image_dir: Path | None = None,
     deferred: Any | None = None,
     on_progress: OnProgress | None = None,
+    bag: Path | None = None,
 ) -> RunResult:
     """Run ``agent`` on ``prompt`` through the gateway; optionally record, or replay a recording.
 
@@ -131,7 +134,9 @@ async def run(
     (pass that run's ``messages`` as ``history``); then the approved calls run.
     ``runtime``: the process's runtime to run in (kept open, e.g. across chat turns); without
     one the run builds its own (``engine`` and ``servers`` may replace parts of it) and closes it
-    however the run ends."""
+    however the run ends.
+    ``bag``: record the robot session as a ROS 2 bag (MCAP) there — the robot's topics, the tool
+    calls and the world plane's rollouts — and register it in the lake (dataset + digital twin)."""
     if agent not in AGENTS:
         raise UserError(f"unknown agent {agent!r}", f"choose from {', '.join(AGENTS)}")
     from auraison.runtime import Runtime
@@ -179,6 +184,9 @@ async def run(
                 )
                 toolset = inner
         deferring = DeferringToolset(toolset, approvals=engine.approvals, tenant=settings.agentops.tenant)
+        if bag is not None:
+            bag_rec = await _start_bag(rt, bag, held)
+            on_call = _both(bag_rec.tool_call, on_call)
         recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir, on_call=on_call)
         cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
         the_agent = Agent(
@@ -233,6 +241,8 @@ async def run(
         )
         if replay is None and settings.agentops.quotas == "management":
             await _meter_model_usage(rt, agent, model_name, out, trace_id)
+        if bag is not None:
+            out.bag = await _finish_bag(rt, bag_rec, identity.tenant)
     if record is not None and replay is None:
         rec = Recording(
             agent=agent,
@@ -246,6 +256,43 @@ async def run(
         )
         out.recording = rec.save(record)
     return out
+
+
+async def _start_bag(rt: Runtime, out: Path, held: contextlib.AsyncExitStack) -> Any:
+    """A bag recorder on the run's robot, hearing the world plane's rollouts until the run ends."""
+    from auraison.mcp_servers.robot.recording import BagRecorder
+
+    s = rt.settings.robot
+    rec = await BagRecorder(s.rosbridge_url, out, world=s.world, places=rt.places).start()
+    rt.world.observers.append(rec.observe)
+    held.callback(rt.world.observers.remove, rec.observe)
+    held.push_async_callback(rec.stop)  # closed however the run ends (a second stop is a no-op)
+    return rec
+
+
+async def _finish_bag(rt: Runtime, rec: Any, tenant: str) -> dict[str, Any]:
+    """Close the bag and register it; a lake that is down keeps the bag and says so."""
+    from auraison.lakehouse.twin import register_recording
+
+    summary = await rec.stop()
+    out: dict[str, Any] = {"summary": summary.model_dump(mode="json")}
+    try:
+        out["lake"] = await asyncio.to_thread(
+            register_recording, rt.lake, rt.settings, tenant, Path(summary.path)
+        )
+    except AuraisonError as exc:
+        log.warning("recording not registered in the lake", bag=summary.path, error=str(exc))
+        out["lake_error"] = str(exc)
+    return out
+
+
+def _both(first: OnCall, second: OnCall | None) -> OnCall:
+    def call(name: str, args: dict[str, Any], ok: bool, result: Any) -> None:
+        first(name, args, ok, result)
+        if second is not None:
+            second(name, args, ok, result)
+
+    return call
 
 
 async def _meter_model_usage(

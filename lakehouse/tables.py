@@ -22,6 +22,24 @@ TABLES: dict[str, str] = {
         job_id VARCHAR""",
     "params": "run_id VARCHAR, key VARCHAR, value VARCHAR",
     "metrics": "run_id VARCHAR, key VARCHAR, step BIGINT, ts_ns BIGINT, value DOUBLE",
+    # The digital twin (lakehouse/twin.py): runs, map versions, observed and predicted state.
+    # Times t_s are the robot's clock in seconds (a recording's header stamps).
+    "twin_runs": """run_id VARCHAR, tenant VARCHAR, world VARCHAR, map_id VARCHAR, source VARCHAR,
+        bag VARCHAR, started_ns BIGINT, duration_s DOUBLE, outcome VARCHAR, summary JSON""",
+    "twin_maps": """map_id VARCHAR, tenant VARCHAR, world VARCHAR, resolution DOUBLE, width INTEGER,
+        height INTEGER, origin_x DOUBLE, origin_y DOUBLE, grid VARCHAR, first_seen_ns BIGINT""",
+    "twin_observed": """run_id VARCHAR, tenant VARCHAR, t_s DOUBLE, x DOUBLE, y DOUBLE, yaw DOUBLE,
+        v DOUBLE, w DOUBLE""",
+    "twin_predicted": """run_id VARCHAR, tenant VARCHAR, prediction_id VARCHAR, backend VARCHAR,
+        stand_in INTEGER, made_at_s DOUBLE, step INTEGER, t_s DOUBLE, x DOUBLE, y DOUBLE, yaw DOUBLE""",
+    # Synthetic data (mcp_servers/world/sdg_job.py): one row per episode and per frame; a
+    # dataset's version is the lake snapshot its rows were committed in (time travel reads it).
+    "sdg_episodes": """dataset VARCHAR, run_id VARCHAR, episode_id VARCHAR, tenant VARCHAR,
+        world VARCHAR, world_seed BIGINT, start_x DOUBLE, start_y DOUBLE, goal_x DOUBLE,
+        goal_y DOUBLE, outcome VARCHAR, steps INTEGER, duration_s DOUBLE, distance_m DOUBLE""",
+    "sdg_frames": """dataset VARCHAR, run_id VARCHAR, episode_id VARCHAR, tenant VARCHAR, step INTEGER,
+        t_s DOUBLE, x DOUBLE, y DOUBLE, yaw DOUBLE, v DOUBLE, w DOUBLE, outcome VARCHAR, image VARCHAR,
+        transfer VARCHAR""",
 }
 
 # Whose a row is. A table either carries a ``tenant`` column, or belongs to a tenant through a
@@ -61,6 +79,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "documents": ("doc_id",),
     "embeddings": ("doc_id", "model"),
     "datasets": ("dataset_id",),
+    "twin_runs": ("run_id", "tenant"),
+    "twin_maps": ("map_id", "tenant"),
+    "twin_observed": ("run_id", "tenant", "t_s"),
+    "twin_predicted": ("prediction_id", "tenant", "step"),
+    "sdg_episodes": ("run_id", "episode_id"),
+    "sdg_frames": ("run_id", "episode_id", "step"),
 }
 
 # version -> statements that bring version - 1 to it (tables created new already have it all).

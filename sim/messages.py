@@ -80,6 +80,10 @@ def compressed_image(t: float, jpeg: bytes) -> dict[str, Any]:
     }
 
 
+def twist(v: float, w: float) -> dict[str, Any]:
+    return {"linear": {"x": v, "y": 0.0, "z": 0.0}, "angular": {"x": 0.0, "y": 0.0, "z": w}}
+
+
 def transform(t: float, parent: str, child: str, x: float, y: float, yaw: float) -> dict[str, Any]:
     return {
         "header": header(t, parent),

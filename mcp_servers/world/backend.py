@@ -7,7 +7,8 @@ geometric check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from auraison.geometry.grid import World
 from auraison.geometry.planner import Costmap
@@ -22,6 +23,8 @@ RANK = {"go": 0, "uncertain": 1, "no_go": 2}
 @dataclass
 class WorldModel:
     settings: WorldSettings
+    observers: list[Callable[[Prediction], None]] = field(default_factory=list)
+    """Told of every rollout (an agent run's bag recorder listens, for the digital twin)."""
 
     @property
     def backend(self) -> str:
@@ -41,9 +44,11 @@ class WorldModel:
                 "a TurtleBot driving through a maze, first-person view",
                 self.settings.timeout_s,
             )
-            return pred.model_copy(
+            pred = pred.model_copy(
                 update={"frames": frames, "backend": "cosmos-predict2 (nim)", "stand_in": False}
             )
+        for observe in self.observers:
+            observe(pred)
         return pred
 
     async def transfer(self, frames: list[Frame]) -> list[Frame]:
