@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from auraison.errors import UserError
 
-from .output import console, err_console
+from .output import JsonOpt, console, err_console, print_json, show, show_one
 from .state import get_settings
+
+if TYPE_CHECKING:  # the control plane loads with the agents commands that use it
+    from auraison.mcp_servers.cluster.models import AgentRunInfo
 
 _last_progress = [-100.0]
 
@@ -176,3 +179,139 @@ def replay(
         f"(recorded {rec.wall_time_s:.1f} s, {speed:.0f}× faster)"
     )
     console().print(res.output, highlight=False, markup=False)
+
+
+# ------------------------------------------------------------------------------------------
+# `auraison agents …`: registered agents and their runs (the control plane starts them as
+# supervised jobs; see mcp_servers/cluster/runs.py). Acting commands run as the MCP tool of the
+# same name, under the one engine (point "cli"); reads ask the control plane directly.
+
+agents_app = typer.Typer(
+    help="Registered agents and their runs: register, list, run, runs, status, stop.", no_args_is_help=True
+)
+AgentRef = Annotated[str, typer.Argument(help="an agent id (agt_…) or the name it was registered under")]
+RunArg = Annotated[str, typer.Argument(help="a run id (arun_…)")]
+RUN_COLUMNS = ["run_id", "agent", "kind", "where", "status", "tool_calls", "trace_id"]
+
+
+def _agent_id(ref: str) -> str:
+    """An agent id, from an id or a registered name (ids are per tenant and name)."""
+    from auraison.mcp_servers.cluster.agents import agent_id_for
+
+    if ref.startswith("agt_"):
+        return ref
+    return agent_id_for(get_settings().agentops.tenant, ref)
+
+
+@agents_app.command("register")
+def agents_register(
+    name: Annotated[str, typer.Argument(help="the agent's name (lower case, digits, . _ -)")],
+    kind: Annotated[str, typer.Option(help="pydantic-ai or claude-code")] = "pydantic-ai",
+    definition: Annotated[
+        str | None, typer.Option(help="navigator, operator or analyst (Pydantic AI agents)")
+    ] = None,
+    cluster: Annotated[str | None, typer.Option(help="run on this Ray cluster (default: locally)")] = None,
+    quota: Annotated[float, typer.Option(help="tool calls granted to each run")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register (or update) an agent in the settings' tenant."""
+    from auraison.mcp_servers.cluster.cli import _act
+    from auraison.mcp_servers.cluster.models import AgentSpec
+
+    fields = {
+        "name": name,
+        "kind": kind,
+        "definition": definition,
+        "cluster": cluster,
+        "quota_tool_calls": quota,
+    }
+    spec = AgentSpec.model_validate({k: v for k, v in fields.items() if v is not None})
+    args = {"spec": spec.model_dump(mode="json", exclude_defaults=True) | {"name": name}}
+    info = _act("cluster_agent_register", args, lambda p, w: p.agent_register(w, spec))
+    show_one(info, as_json, f"agent {info.name}")
+
+
+@agents_app.command("list")
+def agents_list(as_json: JsonOpt = False) -> None:
+    """The tenant's registered agents."""
+    from auraison.mcp_servers.cluster.cli import _plane
+
+    plane, who = _plane()
+    show(plane.agent_list(who), ["agent_id", "name", "version", "state"], as_json, "agents")
+
+
+@agents_app.command("run")
+def agents_run(
+    agent: AgentRef,
+    prompt: Annotated[str, typer.Option(help="what the agent is asked to do")] = "Report your status.",
+    quota: Annotated[float | None, typer.Option(help="tool calls granted (default: the agent's)")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow the run until it ends")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="with --wait: give up after this many seconds")] = 600,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a run of a registered agent as a supervised job (a local subprocess, or a Ray job
+    when its spec names a cluster); with --wait, follow it to its end (exit 1 unless it
+    succeeded). The run goes on if this command ends first."""
+    from auraison.mcp_servers.cluster.cli import _act, _plane
+    from auraison.mcp_servers.cluster.models import AgentRunRequest, RunStatus
+
+    agent_id = _agent_id(agent)
+    req = AgentRunRequest(prompt=prompt, quota_tool_calls=quota)
+    args = {"agent_id": agent_id, "run": req.model_dump(mode="json", exclude_none=True)}
+    info = _act("cluster_agent_run", args, lambda p, w: p.agent_run(w, agent_id, req))
+    if wait:
+        if not as_json:
+            console().print(f"{info.run_id}: {info.status} ({info.where})", highlight=False)
+        plane, who = _plane()
+        info = plane.runs.wait(who.tenant, info.run_id, timeout)
+    _show_run(info, as_json)
+    if wait and info.status != RunStatus.SUCCEEDED:
+        raise typer.Exit(1)
+
+
+def _show_run(info: AgentRunInfo, as_json: bool) -> None:
+    if as_json:
+        print_json(info)
+        return
+    console().print(f"{info.run_id}: {info.status} ({info.kind}, {info.where})", highlight=False)
+    if info.status.is_terminal():
+        if info.output:
+            console().print(info.output, highlight=False, markup=False)
+        console().print(
+            f"[dim]{info.tool_calls} tool calls; {info.input_tokens}+{info.output_tokens} tokens; "
+            f"model {info.model}; trace {info.trace_id}"
+            + (f"; {info.message}" if info.message else "")
+            + "[/]"
+        )
+
+
+@agents_app.command("runs")
+def agents_runs(
+    agent: Annotated[str | None, typer.Argument(help="only this agent's runs (id or name)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="at most this many")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The tenant's agent runs, newest first."""
+    from auraison.mcp_servers.cluster.cli import _plane
+
+    plane, who = _plane()
+    rows = plane.agent_runs(who, _agent_id(agent) if agent else None, limit)
+    show(rows, RUN_COLUMNS, as_json, "agent runs")
+
+
+@agents_app.command("status")
+def agents_status(run_id: RunArg, as_json: JsonOpt = False) -> None:
+    """A run's status, tokens, tool calls, trace id and (once ended) output."""
+    from auraison.mcp_servers.cluster.cli import _plane
+
+    plane, who = _plane()
+    _show_run(plane.agent_run_status(who, run_id), as_json)
+
+
+@agents_app.command("stop")
+def agents_stop(run_id: RunArg, as_json: JsonOpt = False) -> None:
+    """Stop a run: SIGTERM to its agent, SIGKILL after a grace; it ends STOPPED."""
+    from auraison.mcp_servers.cluster.cli import _act
+
+    info = _act("cluster_agent_run_stop", {"run_id": run_id}, lambda p, w: p.agent_run_stop(w, run_id))
+    _show_run(info, as_json)

@@ -153,6 +153,7 @@ def _wire(root: typer.Typer) -> None:
     root.command()(agents.chat)
     root.command()(agents.demo)
     root.command()(agents.replay)
+    root.add_typer(agents.agents_app, name="agents")
     root.add_typer(lake.lake_app, name="lake")
     root.add_typer(hook.hook_app, name="hook")
     root.add_typer(model.model_app, name="model")

@@ -75,6 +75,14 @@ class BillingGrantor:
     def settle(self, tenant: str, lease_id: str, used: float) -> None:
         self.billing.commit(self._who(tenant), tenant, lease_id, Decimal(str(used)))
 
+    def record_tokens(
+        self, tenant: str, key: str, agent: str, model: str, input_tokens: int, output_tokens: int
+    ) -> None:
+        """An agent run's model tokens (and their cost, where genai-prices knows the model),
+        counted once per ``key``."""
+        who = self._who(tenant, agent)
+        self.billing.record_model_usage(who, tenant, key, model, input_tokens, output_tokens, agent)
+
 
 def agent_id_for(tenant: str, name: str) -> str:
     """Stable per tenant and name, so a re-registration finds the same agent."""

@@ -41,7 +41,18 @@ from auraison.errors import AuraisonError
 from auraison.identity import Identity, PrincipalKind, Role, key_kind
 
 from .experiments import Metric
-from .models import AgentInfo, AgentSpec, ClusterInfo, ClusterStatus, JobInfo, JobLogs, JobRequest
+from .models import (
+    AgentInfo,
+    AgentRunInfo,
+    AgentRunRequest,
+    AgentSpec,
+    ClusterInfo,
+    ClusterStatus,
+    JobInfo,
+    JobLogs,
+    JobRequest,
+    RunReport,
+)
 from .service import ControlPlane
 from .webhooks import CallbackRefused, check_callback
 
@@ -386,6 +397,75 @@ def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
     async def agent_stop(request: Request, who: Who, agent_id: AgentId, stop: AgentStopIn):
         args = {**await body(request, AgentStopIn), "agent_id": agent_id}
         return await call(request, who, args, cp().agent_stop, agent_id, stop.used_tool_calls)
+
+    # Agent runs: a registered agent started as a supervised job (see runs.py).
+    ARunId = Annotated[str, Path(pattern=r"^arun_[0-9a-f]{16}$")]
+
+    def report_url(request: Request) -> str:
+        """Where a run's supervisor reports: control.api_url when configured, else this API as
+        the client reached it."""
+        if "api_url" in settings.control.model_fields_set:
+            return settings.control.api_url
+        return str(request.base_url)
+
+    @app.post(
+        "/agents/{agent_id}/runs", response_model=AgentRunInfo, tags=["agents"], **tool("cluster_agent_run")
+    )
+    async def agent_run(request: Request, who: Who, agent_id: AgentId, run: AgentRunRequest):
+        if run.callback_url is not None:
+            try:  # bad input, refused before any decision (as for jobs)
+                await asyncio.to_thread(check_callback, str(run.callback_url), settings.control.webhook_allow)
+            except CallbackRefused as exc:
+                loc = ("body", "callback_url")
+                error = {"type": "callback_refused", "loc": loc, "msg": str(exc), "input": exc.url}
+                raise RequestValidationError([error]) from None
+        args = {"agent_id": agent_id, "run": await body(request)}
+        return await call(request, who, args, cp().agent_run, agent_id, run, report_url(request))
+
+    @app.get(
+        "/agents/{agent_id}/runs",
+        response_model=list[AgentRunInfo],
+        tags=["agents"],
+        **tool("cluster_agent_runs"),
+    )
+    async def agent_runs(
+        request: Request, who: Who, agent_id: AgentId, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ):
+        args = {"agent_id": agent_id, **sent(request, limit=limit)}
+        return await call(request, who, args, cp().agent_runs, agent_id, limit)
+
+    @app.get(
+        "/runs/{run_id}", response_model=AgentRunInfo, tags=["agents"], **tool("cluster_agent_run_status")
+    )
+    async def agent_run_status(request: Request, who: Who, run_id: ARunId):
+        return await call(request, who, {"run_id": run_id}, cp().agent_run_status, run_id)
+
+    @app.post(
+        "/runs/{run_id}/stop", response_model=AgentRunInfo, tags=["agents"], **tool("cluster_agent_run_stop")
+    )
+    async def agent_run_stop(request: Request, who: Who, run_id: ARunId):
+        return await call(request, who, {"run_id": run_id}, cp().agent_run_stop, run_id)
+
+    @app.post(
+        "/runs/{run_id}/report",
+        response_model=AgentRunInfo,
+        include_in_schema=False,  # the runs' supervisors' channel, not part of the public API
+        **tool("cluster_agent_run_report"),
+    )
+    async def agent_run_report(
+        request: Request,
+        run_id: ARunId,
+        report: RunReport,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ):
+        """A supervisor's heartbeat or its run's end; the bearer is the run's own token, and
+        the report is decided as the run (an agent principal of the run's tenant)."""
+        if creds is None:
+            raise HTTPException(401, "the run's token is required", headers={"WWW-Authenticate": "Bearer"})
+        token = creds.credentials
+        who = await run_in_threadpool(cp().runs.reporter, run_id, token)
+        args = {"run_id": run_id, "token": token, "report": await body(request)}
+        return await call(request, who, args, cp().agent_run_report, run_id, token, report)
 
     from .console import add_console  # the operator console: its routes, then its pages
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl
@@ -82,11 +83,27 @@ class JobLogs(BaseModel):
     total_bytes: int
 
 
+AgentKind = Literal["pydantic-ai", "claude-code"]
+
+
 class AgentSpec(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     version: str = Field("0.1.0", max_length=40)
     policy: str = Field("default", max_length=200, description="the AgentOps policy it runs under")
     quota_tool_calls: float = Field(50, gt=0, le=1e9, description="tool calls granted at start")
+    kind: AgentKind = Field(
+        "pydantic-ai", description="what a run starts: a Pydantic AI agent, or a headless Claude Code session"
+    )
+    definition: Literal["navigator", "operator", "analyst"] | None = Field(
+        None,
+        description="the agent definition (agents/instructions) a Pydantic AI run loads; "
+        "default: the one named like the agent, else operator",
+    )
+    cluster: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="run on this Ray cluster as a Ray job; unset: a local subprocess",
+    )
 
 
 class AgentInfo(BaseModel):
@@ -106,3 +123,87 @@ class RunSummary(BaseModel):
     status: str
     params: dict[str, str]
     last: dict[str, float]
+
+
+class RunStatus(StrEnum):
+    """An agent run's status; like a Ray job's, a terminal one never changes again."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    LOST = "LOST"
+
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED, RunStatus.LOST)
+
+
+AgentRunId = Field(pattern=r"^arun_[0-9a-f]{16}$")
+
+
+class AgentRunRequest(BaseModel):
+    prompt: str = Field(min_length=1, max_length=20_000, description="what the agent is asked to do")
+    quota_tool_calls: float | None = Field(
+        None, gt=0, le=1e9, description="the run's quota grant (default: the agent spec's)"
+    )
+    callback_url: HttpUrl | None = Field(
+        None,
+        description="POSTed a signed JSON body when the run ends; a public address, unless "
+        "control.webhook_allow names it",
+    )
+
+
+class RunReport(BaseModel):
+    """What a run's supervisor tells the control plane: a heartbeat (status RUNNING) or the end."""
+
+    status: RunStatus
+    trace_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    input_tokens: int = Field(0, ge=0)
+    output_tokens: int = Field(0, ge=0)
+    tool_calls: int = Field(0, ge=0)
+    model: str | None = Field(None, max_length=200)
+    output: str = Field("", max_length=100_000)
+    message: str = Field("", max_length=10_000)
+
+
+class AgentRunInfo(BaseModel):
+    run_id: str
+    agent_id: str
+    tenant: str
+    agent: str
+    kind: AgentKind
+    where: str = Field(description="local (a subprocess) or the Ray cluster's name")
+    status: RunStatus
+    prompt: str
+    lease_id: str | None = None
+    trace_id: str | None = None
+    submission_id: str | None = Field(None, description="the Ray job, when it runs on a cluster")
+    pid: int | None = Field(None, description="the supervisor's process, when it runs locally")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+    model: str | None = None
+    output: str = ""
+    message: str = ""
+    created: float
+    last_heartbeat: float | None = None
+    ended: float | None = None
+
+
+class RunLaunch(BaseModel):
+    """What a run's supervisor is given (``run.json`` in the run's folder, readable by its owner
+    only): the task, where to report, and the control plane's settings as ``AURAISON_*``."""
+
+    run_id: str
+    tenant: str
+    agent: str
+    kind: AgentKind
+    definition: str
+    prompt: str
+    trace_id: str = Field(description="the run's W3C trace id: the agent's spans are its children")
+    report_url: str | None = Field(None, description="the control API; None: write to the control store")
+    report_token: str
+    heartbeat_s: float
+    stop_grace_s: float
+    env: dict[str, str] = {}

@@ -21,7 +21,7 @@ from auraison.mcp_servers.toolcall import in_thread
 from auraison.settings import Settings
 
 from .experiments import Metric
-from .models import TERMINAL, AgentSpec, JobRequest
+from .models import TERMINAL, AgentRunRequest, AgentSpec, JobRequest
 
 if TYPE_CHECKING:
     from auraison.runtime import Runtime
@@ -38,6 +38,7 @@ SubmissionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 RunId = Annotated[str, Field(pattern=r"^run_[0-9a-f]{12}$")]
 ExperimentId = Annotated[str, Field(pattern=r"^exp_[0-9a-f]{12}$")]
 AgentId = Annotated[str, Field(pattern=r"^agt_[0-9a-f]{16}$")]
+AgentRunId = Annotated[str, Field(pattern=r"^arun_[0-9a-f]{16}$")]
 
 
 def caller_for(settings: Settings) -> Identity:
@@ -225,5 +226,31 @@ def build_server(rt: Runtime) -> FastMCP:
     async def agent_list() -> list[dict[str, Any]]:
         """Your tenant's agents."""
         return dump(await call(cp().agent_list))
+
+    # ---------------------------------------------------------------- agent runs
+    @mcp.tool(annotations=WRITE)
+    async def agent_run(agent_id: AgentId, run: AgentRunRequest) -> dict[str, Any]:
+        """Start a run of a registered agent on a prompt, as a supervised job (a local
+        subprocess, or a Ray job on the cluster its spec names) under its own quota grant;
+        follow it with agent_run_status. The run keeps going if the control plane goes away."""
+        return dump(await call(cp().agent_run, agent_id, run, None))
+
+    @mcp.tool(annotations=READ)
+    async def agent_runs(
+        agent_id: AgentId | None = None, limit: Annotated[int, Field(ge=1, le=500)] = 50
+    ) -> list[dict[str, Any]]:
+        """Your tenant's agent runs (of one agent, with agent_id), newest first."""
+        return dump(await call(cp().agent_runs, agent_id, limit))
+
+    @mcp.tool(annotations=READ)
+    async def agent_run_status(run_id: AgentRunId) -> dict[str, Any]:
+        """A run's status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED, LOST), its tokens, tool
+        calls, trace id and, once it ended, its output."""
+        return dump(await call(cp().agent_run_status, run_id))
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    async def agent_run_stop(run_id: AgentRunId) -> dict[str, Any]:
+        """Stop a run: its agent gets SIGTERM, then SIGKILL after a grace; its grant settles."""
+        return dump(await call(cp().agent_run_stop, run_id))
 
     return mcp

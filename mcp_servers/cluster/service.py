@@ -17,7 +17,19 @@ from .events import EventLog
 from .experiments import Experiments, Metric
 from .jobs import JobService
 from .kuberay import CLUSTERS, render, to_yaml
-from .models import AgentInfo, AgentSpec, ClusterInfo, ClusterStatus, JobInfo, JobLogs, JobRequest
+from .models import (
+    AgentInfo,
+    AgentRunInfo,
+    AgentRunRequest,
+    AgentSpec,
+    ClusterInfo,
+    ClusterStatus,
+    JobInfo,
+    JobLogs,
+    JobRequest,
+    RunReport,
+)
+from .runs import AgentRunService
 from .state import ControlState
 
 if TYPE_CHECKING:
@@ -47,6 +59,7 @@ class ControlPlane:
 
             grantor = BillingGrantor(lambda: Billing.from_settings(settings))
         self.agents = AgentRegistry(self.state, self.events, grantor, settings.control.heartbeat_s)
+        self.runs = AgentRunService(settings, self.state, self.events, self.agents, grantor, jobs=self.jobs)
 
     @staticmethod
     def _need(caller: Identity, roles: set[str], what: str) -> None:
@@ -136,7 +149,9 @@ class ControlPlane:
     # agents
     def agent_register(self, caller: Identity, spec: AgentSpec, resume_lease: str | None = None) -> AgentInfo:
         self._need(caller, WRITERS, "register agents")
-        return self.agents.register(caller.tenant, spec, resume_lease)
+        info = self.agents.register(caller.tenant, spec, resume_lease)
+        self.runs.remember(caller.tenant, info.agent_id, spec)
+        return info
 
     def agent_start(self, caller: Identity, agent_id: str, quota_tool_calls: float = 50) -> AgentInfo:
         self._need(caller, WRITERS, "start agents")
@@ -157,3 +172,28 @@ class ControlPlane:
     def agent_list(self, caller: Identity) -> list[AgentInfo]:
         self._need(caller, READERS, "list agents")
         return self.agents.list(caller.tenant)
+
+    # agent runs
+    def agent_run(
+        self, caller: Identity, agent_id: str, req: AgentRunRequest, report_url: str | None = None
+    ) -> AgentRunInfo:
+        self._need(caller, WRITERS, "run agents")
+        return self.runs.start(caller.tenant, agent_id, req, report_url)
+
+    def agent_runs(
+        self, caller: Identity, agent_id: str | None = None, limit: int = 50
+    ) -> list[AgentRunInfo]:
+        self._need(caller, READERS, "list agent runs")
+        return self.runs.list(caller.tenant, agent_id, limit)
+
+    def agent_run_status(self, caller: Identity, run_id: str) -> AgentRunInfo:
+        self._need(caller, READERS, "read agent runs")
+        return self.runs.status(caller.tenant, run_id)
+
+    def agent_run_stop(self, caller: Identity, run_id: str) -> AgentRunInfo:
+        self._need(caller, WRITERS, "stop agent runs")
+        return self.runs.stop(caller.tenant, run_id)
+
+    def agent_run_report(self, caller: Identity, run_id: str, token: str, report: RunReport) -> AgentRunInfo:
+        """A run's supervisor reporting: the run's token proves it, not the caller's role."""
+        return self.runs.report(run_id, token, report)

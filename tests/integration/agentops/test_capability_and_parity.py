@@ -313,6 +313,10 @@ ROUTES: list[tuple[str, str, str, Any]] = [
     ("viewer", "POST", "/agents/agt_0000000000000000/start", {"quota_tool_calls": 5}),
     ("viewer", "POST", "/agents/agt_0000000000000000/heartbeat", None),
     ("viewer", "POST", "/agents/agt_0000000000000000/stop", {"used_tool_calls": 1}),
+    ("agent", "POST", "/agents/agt_0000000000000000/runs", {"prompt": "go to the kitchen"}),
+    ("agent", "GET", "/agents/agt_0000000000000000/runs?limit=5", None),
+    ("agent", "GET", "/runs/arun_0000000000000000", None),
+    ("viewer", "POST", "/runs/arun_0000000000000000/stop", None),
 ]
 
 
