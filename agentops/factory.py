@@ -16,6 +16,8 @@ from .policy import DEFAULT_POLICY
 from .quotas import QuotaLedger
 
 if TYPE_CHECKING:  # the tracing stack (the OTel SDK) is imported by the engines that trace
+    import pyarrow as pa
+
     from auraison.lakehouse.catalog import Lake
 
     from .tracing import TraceSink
@@ -51,18 +53,18 @@ class LazyLakeSink:
         self.lake = lake
         self._sink: TraceSink | None = None
 
-    def write(self, rows: list[dict]) -> None:
+    def write(self, batch: pa.Table, batch_id: str) -> None:
         if self._sink is None:
             from auraison.lakehouse.writer import LakeTraceSink
 
             self._sink = LakeTraceSink(self.lake())
-        self._sink.write(rows)
+        self._sink.write(batch, batch_id)
 
 
 class StreamTraceSink:
-    """Spans to the lake's Redis ingestion stream (XADD, pipelined per batch): the lake writer
-    of the consumer group commits them exactly once. A Redis outage fails the write, so the
-    span processor spools and replays, as with any sink."""
+    """Spans to the lake's Redis ingestion stream (one XADD per batch, as Arrow, under the
+    batch's id): the lake writer of the consumer group commits them exactly once. A Redis
+    outage fails the write, so the span processor spools and replays, as with any sink."""
 
     def __init__(self, settings: Settings) -> None:
         import redis
@@ -73,8 +75,8 @@ class StreamTraceSink:
             redis.Redis.from_url(settings.redis.url), settings.redis.key_prefix + settings.lake.stream
         )
 
-    def write(self, rows: list[dict]) -> None:
-        self._producer.add("spans", rows)
+    def write(self, batch: pa.Table, batch_id: str) -> None:
+        self._producer.add_arrow("spans", batch, batch_id)
 
 
 def trace_sink(settings: Settings, lake: Callable[[], Lake]) -> TraceSink | None:

@@ -1,10 +1,16 @@
-"""Traces: OpenTelemetry spans named by the GenAI and MCP semantic conventions, exported to a
-JSONL file, to the lakehouse sink (never blocking, spooling when the sink is down) and to OTLP.
+"""Traces: OpenTelemetry spans named by the GenAI and MCP semantic conventions, exported to the
+lakehouse (columnar, never blocking, spooling when the lake is down), to OTLP, and (when asked)
+to a JSONL file.
 
-Span names: ``invoke_agent {agent}``, ``chat {model}``, ``execute_tool {tool}``. Attributes
-include ``gen_ai.operation.name``, ``gen_ai.tool.name``, ``gen_ai.tool.call.id``,
-``gen_ai.usage.input_tokens``/``output_tokens``, ``mcp.method.name``, ``mcp.session.id`` and
-Auraison's own ``auraison.decision*``, ``auraison.tenant``, ``auraison.queue.*``.
+Span names: ``invoke_agent {agent}``, ``chat {model}``, ``execute_tool {tool}``, and FastMCP's
+``tools/call {tool}`` SERVER spans. Attributes come from ``opentelemetry.semconv``
+(``gen_ai.*``, ``mcp.*``, ``error.type``) plus Auraison's own ``auraison.decision*``,
+``auraison.tenant``, ``auraison.queue.*``.
+
+The lake path is columnar end to end: ``SinkProcessor.on_end`` appends a finished span's fields
+to typed column buffers (one list per column, no dict per span); the drain thread turns a batch
+into one Arrow table and hands it to the sink with a batch id, which the lake commits exactly
+once. A batch the sink refuses goes to the spool (JSONL, ``spool.py``) under the same id.
 """
 
 from __future__ import annotations
@@ -12,24 +18,37 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .spool import LIFTED, SPAN_COLUMNS, Spool, new_batch_id
 
 log = structlog.get_logger("auraison.agentops.tracing")
 
+__all__ = ["SPAN_SCHEMA", "JsonlExporter", "SinkProcessor", "SpanColumns", "Spool", "build_provider"]
+
+_INT = {"start_ns", "end_ns", "input_tokens", "output_tokens"}
+SPAN_SCHEMA = pa.schema(
+    [(c, pa.int64() if c in _INT else pa.float64() if c == "cost" else pa.string()) for c in SPAN_COLUMNS]
+)
+"""The lake's ``spans`` table as Arrow (``attributes`` is JSON text)."""
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
 
 def span_to_row(span: ReadableSpan) -> dict[str, Any]:
-    """A span as one row of the lakehouse ``spans`` table (and one JSONL line)."""
+    """A span as one row of the lakehouse ``spans`` table (the JSONL exporter's line)."""
     ctx = span.get_span_context()
     attrs = dict(span.attributes or {})
     parent = span.parent.span_id if span.parent else None
-    return {
+    row = {
         "trace_id": f"{ctx.trace_id:032x}",
         "span_id": f"{ctx.span_id:016x}",
         "parent_id": f"{parent:016x}" if parent else None,
@@ -38,19 +57,91 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         "start_ns": span.start_time,
         "end_ns": span.end_time,
         "status": span.status.status_code.name.lower(),
-        "tenant": attrs.get("auraison.tenant"),
-        "agent": attrs.get("gen_ai.agent.name"),
-        "tool": attrs.get("gen_ai.tool.name"),
-        "decision": attrs.get("auraison.decision"),
-        "input_tokens": attrs.get("gen_ai.usage.input_tokens"),
-        "output_tokens": attrs.get("gen_ai.usage.output_tokens"),
-        "cost": attrs.get("auraison.cost"),
-        "attributes": attrs,
     }
+    for column, attr in LIFTED.items():
+        row[column] = attrs.get(attr)
+    row["attributes"] = attrs
+    return row
 
 
-def _rows(items: list[ReadableSpan | dict[str, Any]]) -> list[dict[str, Any]]:
-    return [i if isinstance(i, dict) else span_to_row(i) for i in items]
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an attribute of an unexpected type
+        if type_ == pa.string():
+            return pa.array([v if v is None or isinstance(v, str) else _encode(v) for v in values], type_)
+        if type_ == pa.float64():
+            return pa.array([None if v is None else float(v) for v in values], type_)
+        return pa.array([None if v is None else int(v) for v in values], type_)
+
+
+def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
+    """``spans`` rows (the spool's, a caller's dicts) as an Arrow table of ``SPAN_SCHEMA``."""
+    arrays = []
+    for field in SPAN_SCHEMA:
+        values = [r.get(field.name) for r in rows]
+        if field.name == "attributes":
+            values = [v if v is None or isinstance(v, str) else _encode(v) for v in values]
+        arrays.append(_array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
+
+
+_KIND = {k: k.name.lower() for k in SpanKind}
+_STATUS = {s: s.name.lower() for s in StatusCode}
+
+
+class SpanColumns:
+    """Typed column buffers for finished spans: ``add`` costs a few list appends on the
+    producer's thread (ids stay ints, attributes stay the span's own mapping); ``to_arrow``,
+    on the drain thread, formats ids, lifts the queried attributes into columns, encodes the
+    rest as JSON text and builds the typed Arrow arrays."""
+
+    __slots__ = ("attrs", "end", "kind", "name", "parent", "span", "start", "status", "trace")
+
+    def __init__(self) -> None:
+        self.trace: list[int] = []
+        self.span: list[int] = []
+        self.parent: list[int | None] = []
+        self.name: list[str] = []
+        self.kind: list[Any] = []
+        self.start: list[int | None] = []
+        self.end: list[int | None] = []
+        self.status: list[Any] = []
+        self.attrs: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.span)
+
+    def add(self, span: ReadableSpan) -> int:
+        ctx = span.context
+        parent = span.parent
+        self.trace.append(ctx.trace_id)
+        self.span.append(ctx.span_id)
+        self.parent.append(parent.span_id if parent is not None else None)
+        self.name.append(span.name)
+        self.kind.append(span.kind)
+        self.start.append(span.start_time)
+        self.end.append(span.end_time)
+        self.status.append(span.status.status_code)
+        self.attrs.append(span.attributes)  # read-only once the span has ended
+        return len(self.span)
+
+    def to_arrow(self) -> pa.Table:
+        attrs = self.attrs
+        columns: dict[str, pa.Array] = {
+            "trace_id": pa.array([f"{t:032x}" for t in self.trace], pa.string()),
+            "span_id": pa.array([f"{s:016x}" for s in self.span], pa.string()),
+            "parent_id": pa.array([None if p is None else f"{p:016x}" for p in self.parent], pa.string()),
+            "name": pa.array(self.name, pa.string()),
+            "kind": pa.array([_KIND[k] for k in self.kind], pa.string()),
+            "start_ns": pa.array(self.start, pa.int64()),
+            "end_ns": pa.array(self.end, pa.int64()),
+            "status": pa.array([_STATUS[s] for s in self.status], pa.string()),
+        }
+        for column, attr in LIFTED.items():
+            columns[column] = _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
+        columns["attributes"] = pa.array([_encode(dict(a)) for a in attrs], pa.string())
+        return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 
 class JsonlExporter(SpanExporter):
@@ -62,7 +153,7 @@ class JsonlExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(json.dumps(span_to_row(s), default=str) + "\n" for s in spans)
+        lines = "".join(_encode(span_to_row(s)) + "\n" for s in spans)
         with self._lock, open(self.path, "a") as f:
             f.write(lines)
         return SpanExportResult.SUCCESS
@@ -72,37 +163,19 @@ class JsonlExporter(SpanExporter):
 
 
 class TraceSink(Protocol):
-    """Where spans land for good (the lakehouse implements it). ``write`` raises on failure
-    and must be idempotent by ``span_id`` (replays after an outage may repeat rows)."""
+    """Where spans land for good (the lakehouse implements it). ``write`` commits one Arrow
+    table of ``SPAN_SCHEMA`` rows, raises on failure, and is exactly once by ``batch_id``: a
+    batch written again (a replay after an outage) adds nothing."""
 
-    def write(self, rows: list[dict[str, Any]]) -> None: ...
-
-
-class Spool:
-    """An append-only local spool of JSONL segments, replayed oldest first."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.dir = directory
-        self._seq = int(time.time() * 1000)
-
-    def append(self, rows: list[dict[str, Any]]) -> None:
-        self._seq += 1
-        tmp = self.dir / f"{self._seq:016d}.tmp"
-        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
-        tmp.rename(tmp.with_suffix(".jsonl"))  # a segment appears whole or not at all
-
-    def segments(self) -> list[Path]:
-        return sorted(self.dir.glob("*.jsonl"))
-
-    def rows(self) -> int:
-        return sum(sum(1 for _ in p.open()) for p in self.segments())
+    def write(self, batch: pa.Table, batch_id: str) -> None: ...
 
 
 class SinkProcessor(SpanProcessor):
-    """Never blocks the span's producer: a bounded buffer drained by a background thread in
-    batches; when the buffer is full or the sink fails, rows go to the spool, and the spool is
-    replayed (in order) before new batches once the sink works again. Nothing is dropped."""
+    """Never blocks the span's producer: finished spans go into column buffers drained by a
+    background thread in batches of ``batch`` rows; when the buffer holds ``max_buffer`` rows
+    (the sink is behind) or the sink fails, batches go to the spool, and the spool is replayed
+    (oldest first, same batch ids) before new batches once the sink works again. Nothing is
+    dropped, nothing doubles."""
 
     def __init__(
         self,
@@ -115,12 +188,14 @@ class SinkProcessor(SpanProcessor):
         self.sink = sink
         self.spool = Spool(spool_dir)
         self.batch, self.max_buffer, self.interval_s = batch, max_buffer, interval_s
-        self._buf: deque[ReadableSpan | dict[str, Any]] = deque()  # rows built off the hot path
+        self._cols = SpanColumns()
+        self._rows: list[dict[str, Any]] = []  # rows handed over as dicts (``add``)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._drain_lock = threading.Lock()
         self._stop = False
         self.sink_failures = 0
+        self.on_batch: Callable[[int], None] | None = None  # a benchmark's probe: rows committed
         self._thread = threading.Thread(target=self._run, name="trace-sink", daemon=True)
         self._thread.start()
 
@@ -128,20 +203,49 @@ class SinkProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        self.add(span)
-
-    def add(self, row: ReadableSpan | dict[str, Any]) -> None:
-        spill: list[ReadableSpan | dict[str, Any]] = []
         with self._lock:
-            if len(self._buf) >= self.max_buffer:  # the drain is behind: hand a whole block
-                spill = list(self._buf)  # to the spool in one write, never drop
-                self._buf.clear()
-            self._buf.append(row)
-            full = len(self._buf) >= self.batch
-        if spill:
-            self.spool.append(_rows(spill))
-        if full:
+            n = self._cols.add(span)
+        if n == self.batch:
             self._wake.set()
+        elif n >= self.max_buffer:
+            self._spill()
+
+    def add(self, item: ReadableSpan | dict[str, Any]) -> None:
+        """A finished span, or a ready ``spans`` row (dict) from elsewhere."""
+        if not isinstance(item, dict):
+            self.on_end(item)
+            return
+        with self._lock:
+            self._rows.append(item)
+            n = len(self._rows) + len(self._cols)
+        if n == self.batch:
+            self._wake.set()
+        elif n >= self.max_buffer:
+            self._spill()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._cols) + len(self._rows)
+
+    def _cut(self) -> tuple[SpanColumns, list[dict[str, Any]]]:
+        with self._lock:
+            cols, rows = self._cols, self._rows
+            self._cols, self._rows = SpanColumns(), []
+        return cols, rows
+
+    def _tables(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> pa.Table | None:
+        parts = [cols.to_arrow()] if len(cols) else []
+        if rows:
+            parts.append(rows_to_arrow(rows))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _spill(self) -> None:
+        """The drain is behind: the whole buffer goes to the spool in one write, never dropped."""
+        table = self._tables(*self._cut())
+        if table is not None:
+            self.spool.append(table.to_pylist())
 
     def _run(self) -> None:
         while not self._stop:
@@ -156,52 +260,52 @@ class SinkProcessor(SpanProcessor):
 
     def _drain_locked(self) -> None:
         if self.spool.segments() and not self._replay():
-            self._spill_buffer()
+            self._spill()
             return
-        while True:
-            with self._lock:
-                if not self._buf:
-                    return
-                rows = _rows([self._buf.popleft() for _ in range(min(self.batch, len(self._buf)))])
+        table = self._tables(*self._cut())
+        if table is None:
+            return
+        for offset in range(0, table.num_rows, self.batch):
+            part = table.slice(offset, self.batch)
+            batch_id = new_batch_id()
             try:
-                self.sink.write(rows)
+                self.sink.write(part, batch_id)
             except Exception as exc:
                 self.sink_failures += 1
-                log.warning("trace sink down; spooling", error=str(exc), rows=len(rows))
-                self.spool.append(rows)
-                self._spill_buffer()
+                log.warning("trace sink down; spooling", error=str(exc), rows=table.num_rows - offset)
+                self.spool.append(part.to_pylist(), batch_id)
+                rest = table.slice(offset + self.batch)
+                if rest.num_rows:
+                    self.spool.append(rest.to_pylist())
                 return
-
-    def _spill_buffer(self) -> None:
-        with self._lock:
-            rows = _rows(list(self._buf))
-            self._buf.clear()
-        if rows:
-            self.spool.append(rows)
+            if self.on_batch is not None:
+                self.on_batch(part.num_rows)
 
     def _replay(self) -> bool:
         for seg in self.spool.segments():
-            rows = [json.loads(line) for line in seg.read_text().splitlines() if line]
             try:
-                self.sink.write(rows)
+                rows = Spool.read(seg)
+            except FileNotFoundError:  # another process replayed it
+                continue
+            try:
+                self.sink.write(rows_to_arrow(rows), Spool.batch_id(seg))
             except Exception:
                 self.sink_failures += 1
                 return False
-            seg.unlink()
+            seg.unlink(missing_ok=True)
             log.info("trace spool replayed", rows=len(rows), segment=seg.name)
         return True
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self._wake.set()
+        """Drain now (spool included); true when everything reached the sink."""
         deadline = time.monotonic() + timeout_millis / 1000
-        while time.monotonic() < deadline:
-            with self._lock:
-                empty = not self._buf
-            if empty:
-                self._drain()  # also tries the spool
-                return not self.spool.segments()
-            time.sleep(0.005)  # waiting for the drain thread, bounded by the deadline
-        return False
+        if not self._drain_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            self._drain_locked()
+        finally:
+            self._drain_lock.release()
+        return not self.pending() and not self.spool.segments()
 
     def shutdown(self) -> None:
         self._stop = True
@@ -215,18 +319,32 @@ def build_provider(
     spool_dir: Path | None = None,
     otlp_endpoint: str | None = None,
     extra: Sequence[SpanProcessor] = (),
+    provider: TracerProvider | None = None,
 ) -> TracerProvider:
-    """A tracer provider with the configured exporters (none configured: spans are no-ops)."""
-    provider = TracerProvider()
+    """A tracer provider (``provider``, or a new one) with the configured exporters added."""
+    provider = provider or TracerProvider()
+    for p in processors(jsonl, sink, spool_dir, otlp_endpoint):
+        provider.add_span_processor(p)
+    for p in extra:
+        provider.add_span_processor(p)
+    return provider
+
+
+def processors(
+    jsonl: Path | None = None,
+    sink: TraceSink | None = None,
+    spool_dir: Path | None = None,
+    otlp_endpoint: str | None = None,
+) -> list[SpanProcessor]:
+    """The span processors for the configured exporters."""
+    out: list[SpanProcessor] = []
     if jsonl is not None:
-        provider.add_span_processor(SimpleSpanProcessor(JsonlExporter(jsonl)))
+        out.append(SimpleSpanProcessor(JsonlExporter(jsonl)))
     if sink is not None:
-        provider.add_span_processor(SinkProcessor(sink, spool_dir or Path("spool")))
+        out.append(SinkProcessor(sink, spool_dir or Path("spool")))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
-    for p in extra:
-        provider.add_span_processor(p)
-    return provider
+        out.append(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    return out

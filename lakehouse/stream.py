@@ -1,11 +1,16 @@
-"""Ingestion through a Redis Stream (services profile): producers XADD rows, a consumer group
-flushes them to the lake in batches.
+"""Ingestion through a Redis Stream (services profile): producers XADD batches, a consumer
+group commits them to the lake.
 
-Delivery is at least once and the lake makes it exactly once: a batch is written with the
-writer's key-based dedupe and only then acknowledged (XACK, then XDEL so the stream does not
-grow). A consumer that dies mid-batch leaves its entries pending; another consumer takes them
-over with XAUTOCLAIM once they have been idle for ``min_idle_ms`` and writes them again — rows
-that had already landed are skipped by key.
+An entry is one **batch**: its rows as an Arrow IPC stream (columnar from the producer to the
+lake; a span batch never becomes dicts) and its batch id. Delivery is at least once and the
+lake makes it exactly once: the entries a consumer read are committed in one transaction that
+records their batch ids (``writer.append_batches``), and only then acknowledged (XACK, then
+XDEL so the stream does not grow). A consumer that dies mid-batch leaves its entries pending;
+another consumer takes them over with XAUTOCLAIM once they have been idle for ``min_idle_ms``
+and commits them again — batches already in the lake are skipped by id, whatever the grouping.
+A producer that retries an XADD (a lost reply, a spool replay) repeats the batch id, so that is
+exactly once too. Entries of the older one-row-per-entry format (``row``: JSON) still load; their
+stream entry id is their batch id.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
 import redis
 import structlog
 
@@ -24,10 +30,21 @@ from auraison.errors import UserError
 
 from .catalog import Lake
 from .tables import KEYS
-from .writer import append
+from .writer import append_batches, new_batch_id, to_arrow
 
 log = structlog.get_logger(__name__)
 GROUP = "lake-writers"
+
+
+def encode(data: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, data.schema) as w:
+        w.write_table(data)
+    return sink.getvalue().to_pybytes()
+
+
+def decode(payload: bytes) -> pa.Table:
+    return pa.ipc.open_stream(payload).read_all()
 
 
 def _check(table: str, row: dict[str, Any]) -> None:
@@ -46,13 +63,22 @@ class StreamProducer:
         self.client = client
         self.stream = stream
 
-    def add(self, table: str, rows: list[dict[str, Any]]) -> list[str]:
+    def add(self, table: str, rows: list[dict[str, Any]], batch_id: str | None = None) -> list[str]:
+        """XADD ``rows`` as one batch entry; returns the entry ids."""
         for row in rows:
             _check(table, row)
-        pipe = self.client.pipeline(transaction=False)
-        for row in rows:
-            pipe.xadd(self.stream, {"table": table, "row": json.dumps(row, default=str)})
-        return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
+        if not rows:
+            return []
+        return [self.add_arrow(table, to_arrow(table, rows), batch_id)]
+
+    def add_arrow(self, table: str, data: pa.Table, batch_id: str | None = None) -> str:
+        """XADD one batch (an Arrow table of ``table``'s columns) under ``batch_id``."""
+        if table not in KEYS:
+            _check(table, {})
+        entry = self.client.xadd(
+            self.stream, {"table": table, "batch": batch_id or new_batch_id(), "arrow": encode(data)}
+        )
+        return entry.decode() if isinstance(entry, bytes) else entry
 
 
 class StreamIngestor:
@@ -65,6 +91,7 @@ class StreamIngestor:
         stream: str,
         consumer: str | None = None,
         batch_rows: int = 10_000,
+        batch_entries: int = 64,
         block_ms: int = 1000,
         min_idle_ms: int = 30_000,
     ) -> None:
@@ -72,7 +99,7 @@ class StreamIngestor:
         self.client = client
         self.stream = stream
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self.batch_rows = batch_rows
+        self.count = max(1, min(batch_rows, batch_entries))  # entries per commit (each a batch)
         self.block_ms = block_ms
         self.min_idle_ms = min_idle_ms
         self.before_ack: Callable[[], None] | None = None  # a test's crash point
@@ -85,29 +112,36 @@ class StreamIngestor:
     def _entries(self) -> list[tuple[bytes, dict]]:
         # 1. our own pending entries (a write that failed last time), 2. entries a dead
         # consumer left behind, 3. new ones.
-        mine = self.client.xreadgroup(GROUP, self.consumer, {self.stream: "0"}, count=self.batch_rows)
+        mine = self.client.xreadgroup(GROUP, self.consumer, {self.stream: "0"}, count=self.count)
         if mine and mine[0][1]:
             return mine[0][1]
         claimed = self.client.xautoclaim(
-            self.stream, GROUP, self.consumer, self.min_idle_ms, start_id="0-0", count=self.batch_rows
+            self.stream, GROUP, self.consumer, self.min_idle_ms, start_id="0-0", count=self.count
         )
         if claimed[1]:
             log.info("stream entries reclaimed", count=len(claimed[1]), consumer=self.consumer)
             return claimed[1]
         new = self.client.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=self.batch_rows, block=self.block_ms
+            GROUP, self.consumer, {self.stream: ">"}, count=self.count, block=self.block_ms
         )
         return new[0][1] if new else []
 
     def run_once(self) -> dict[str, int]:
         raw = self._entries()
-        entries = [(i, f) for i, f in raw if f]  # deleted entries come back empty
         if not raw:
             return {}
-        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for _, fields in entries:
-            by_table[fields[b"table"].decode()].append(json.loads(fields[b"row"]))
-        added = {table: append(self.lake, table, rows) for table, rows in by_table.items()}
+        by_table: dict[str, list[tuple[str, pa.Table]]] = defaultdict(list)
+        for entry_id, fields in raw:
+            if not fields:  # deleted entries come back empty
+                continue
+            table = fields[b"table"].decode()
+            if b"arrow" in fields:
+                by_table[table].append((fields[b"batch"].decode(), decode(fields[b"arrow"])))
+            else:  # the older format: one JSON row per entry
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                row = to_arrow(table, [json.loads(fields[b"row"])])
+                by_table[table].append((f"{self.stream}:{eid}", row))
+        added = {table: append_batches(self.lake, table, batches) for table, batches in by_table.items()}
         if self.before_ack is not None:
             self.before_ack()
         ids = [i for i, _ in raw]

@@ -1,20 +1,51 @@
 """Batched, exactly-once appends to the lake, and the AgentOps trace sink built on them.
 
-A batch goes in as one commit (DuckLake commits cost milliseconds: batch, never row by row),
-columnar (a dict of NumPy arrays that DuckDB scans directly), and deduplicated by the table's
-key so that replays after an outage never double-count.
+A batch goes in as one commit (DuckLake commits cost milliseconds: batch, never row by row) and
+as an Arrow table (DuckDB scans Arrow without copying: the limit of what a writer can do).
+
+Exactly once, two ways:
+
+* by **batch id** (the trace sink, the ingestion stream): the commit that adds a batch's rows
+  also records its id in the small ``ingest_batches`` table, in one transaction; a batch whose
+  id is there already adds nothing. The check is one equality lookup in a table with one row
+  per *commit*, so its cost does not grow with the data table (a key scan at 100M rows does);
+* by the table's **key** (``tables.KEYS``; callers without batch ids, e.g. documents, events
+  appended by a tool): rows whose key is already there are dropped. This scans the key column,
+  so it is for small tables and small batches; high-volume writers give batch ids.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
+import pyarrow as pa
 
 from .catalog import ALIAS, Lake, LakeUnavailable
 from .tables import KEYS, TABLES
+
+BATCHES = "ingest_batches"
+"""One row per batch committed by id (not in ``TABLES``: not a table agents query)."""
+_BATCHES_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {ALIAS}.{BATCHES} "
+    "(batch_id VARCHAR, table_name VARCHAR, rows BIGINT, committed_ns BIGINT)"
+)
+_ready: weakref.WeakSet[Lake] = weakref.WeakSet()
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "FLOAT[]": pa.list_(pa.float32()),
+}
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _columns(table: str) -> list[tuple[str, str]]:
@@ -25,61 +56,131 @@ def _columns(table: str) -> list[tuple[str, str]]:
     return out
 
 
-_NULL_TEXT = "\u241fnull\u241f"  # "␟null␟": printable, never a real value
-_NULL_INT = np.iinfo(np.int64).min
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a lake table (JSON columns travel as JSON text)."""
+    return pa.schema([(name, _ARROW[type_]) for name, type_ in _columns(table)])
 
 
-def column(name: str, type_: str, values: list[Any]) -> tuple[np.ndarray, str]:
-    """A typed NumPy column plus the SELECT expression that restores its NULLs.
-
-    DuckDB's scan of object arrays that start with many ``None`` fails (it reaches for a pandas
-    method), so NULLs travel as sentinels in typed arrays and come back through the SELECT.
-    """
-    if type_ in ("VARCHAR", "JSON"):
-        texts = [
-            _NULL_TEXT if v is None else (v if isinstance(v, str) else json.dumps(v, default=str))
-            for v in values
-        ]
-        # numpy str arrays scan fast but arrive as ENUM: go through VARCHAR before JSON
-        return np.array(
-            texts, dtype=str
-        ), f"CAST(NULLIF(CAST(b.{name} AS VARCHAR), '{_NULL_TEXT}') AS {type_})"
-    if type_ in ("BIGINT", "INTEGER"):
-        ints = np.array([_NULL_INT if v is None else int(v) for v in values], dtype=np.int64)
-        return ints, f"CAST(NULLIF(b.{name}, {_NULL_INT}) AS {type_})"
-    if type_ == "DOUBLE":
-        floats = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-        return floats, f"CASE WHEN isnan(b.{name}) THEN NULL ELSE b.{name} END"
-    # Anything else (lists, e.g. FLOAT[] vectors) as a 1-D object array: np.array would turn
-    # equal-length lists into a 2-D array.
-    objects = np.empty(len(values), dtype=object)
-    objects[:] = values
-    return objects, f"CAST(b.{name} AS {type_})"
+def new_batch_id() -> str:
+    """Time-ordered (DuckLake's min/max statistics prune a lookup by it) and unique."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
-def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows`` (missing keys become NULL) in one commit; returns the rows added."""
-    if not rows:
-        return 0
-    batch: dict[str, np.ndarray] = {}
-    exprs = []
+def _text(v: Any) -> str | None:
+    return v if v is None or isinstance(v, str) else _encode(v)
+
+
+def to_arrow(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Row dicts (missing keys are NULL; JSON values may be objects or JSON text) as an Arrow
+    table of ``table``'s schema — for callers that have rows; the tracer never builds them."""
+    arrays = []
     for name, type_ in _columns(table):
-        batch[name], expr = column(name, type_, [r.get(name) for r in rows])
-        exprs.append(expr)
-    select = ", ".join(exprs)
-    dedupe = ""
-    if key := KEYS.get(table):  # exactly once: drop repeats inside the batch and rows already there
+        values = [r.get(name) for r in rows]
+        if type_ in ("VARCHAR", "JSON"):
+            values = [_text(v) for v in values]
+        elif type_ in ("BIGINT", "INTEGER"):
+            values = [None if v is None else int(v) for v in values]
+        elif type_ == "DOUBLE":
+            values = [None if v is None else float(v) for v in values]
+        arrays.append(pa.array(values, type=_ARROW[type_]))
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(table))
+
+
+def _ensure_batches(lake: Lake) -> None:
+    if lake not in _ready:
+        with lake.lock:
+            lake.con.execute(_BATCHES_DDL)
+        _ready.add(lake)
+
+
+def committed(lake: Lake, batch_ids: Iterable[str]) -> set[str]:
+    """Which of ``batch_ids`` are in the lake already (an equality lookup per id)."""
+    ids = list(batch_ids)
+    if not ids:
+        return set()
+    _ensure_batches(lake)
+    marks = ", ".join("?" for _ in ids)
+    with lake.lock:
+        found = lake.con.execute(
+            f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})", ids
+        ).fetchall()
+    return {r[0] for r in found}
+
+
+def _insert_sql(table: str, source: str, dedupe: bool) -> str:
+    names = [n for n, _ in _columns(table)]
+    cols = ", ".join(names)
+    where = ""
+    if dedupe and (key := KEYS.get(table)):  # drop repeats inside the batch and rows already there
         same = " AND ".join(f"t.{k} = b.{k}" for k in key)
-        dedupe = (
+        where = (
             f" WHERE NOT EXISTS (SELECT 1 FROM {ALIAS}.{table} t WHERE {same})"
             f" QUALIFY row_number() OVER (PARTITION BY {', '.join(f'b.{k}' for k in key)}) = 1"
         )
+    select = ", ".join(f"b.{n}" for n in names)
+    return f"INSERT INTO {ALIAS}.{table} ({cols}) SELECT {select} FROM {source} b{where}"
+
+
+def append_batches(lake: Lake, table: str, batches: list[tuple[str, pa.Table]]) -> int:
+    """Commit the batches (``(batch_id, rows)``) not committed before, in one transaction that
+    also records their ids; returns the rows added (0 for a replay)."""
+    if not batches:
+        return 0
+    _ensure_batches(lake)
     try:
         with lake.lock:
-            lake.con.register("_batch", batch)
+            con = lake.con
+            con.execute("BEGIN")
+            try:
+                ids = [b for b, _ in batches]
+                marks = ", ".join("?" for _ in ids)
+                seen = {
+                    r[0]
+                    for r in con.execute(
+                        f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})", ids
+                    ).fetchall()
+                }
+                new: dict[str, pa.Table] = {}
+                for bid, data in batches:
+                    if bid not in seen and bid not in new:
+                        new[bid] = data
+                if not new:
+                    con.execute("ROLLBACK")
+                    return 0
+                data = next(iter(new.values())) if len(new) == 1 else pa.concat_tables(new.values())
+                con.register("_batch", data)
+                try:
+                    con.execute(_insert_sql(table, "_batch", dedupe=False))
+                finally:
+                    con.unregister("_batch")
+                now = time.time_ns()
+                con.executemany(
+                    f"INSERT INTO {ALIAS}.{BATCHES} VALUES (?, ?, ?, ?)",
+                    [[bid, table, t.num_rows, now] for bid, t in new.items()],
+                )
+                con.execute("COMMIT")
+                return data.num_rows
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")  # leave no aborted transaction behind for the retry
+                raise
+    except Exception as exc:
+        raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
+
+
+def append_arrow(lake: Lake, table: str, data: pa.Table, batch_id: str | None = None) -> int:
+    """Insert an Arrow table in one commit, exactly once by ``batch_id`` if given, else by the
+    table's key (if it has one); returns the rows added."""
+    if data.num_rows == 0:
+        return 0
+    if batch_id is not None:
+        return append_batches(lake, table, [(batch_id, data)])
+    try:
+        with lake.lock:
+            lake.con.register("_batch", data)
             try:
                 before = lake.con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0]
-                lake.con.execute(f"INSERT INTO {ALIAS}.{table} SELECT {select} FROM _batch b{dedupe}")
+                lake.con.execute(_insert_sql(table, "_batch", dedupe=True))
                 return lake.con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0] - before
             finally:
                 lake.con.unregister("_batch")
@@ -89,11 +190,18 @@ def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
 
+def append(lake: Lake, table: str, rows: list[dict[str, Any]], batch_id: str | None = None) -> int:
+    """Insert ``rows`` (missing keys become NULL) in one commit; returns the rows added."""
+    if not rows:
+        return 0
+    return append_arrow(lake, table, to_arrow(table, rows), batch_id)
+
+
 class LakeTraceSink:
-    """``agentops.tracing.TraceSink`` on the lake's ``spans`` table (idempotent by span id)."""
+    """``agentops.tracing.TraceSink`` on the lake's ``spans`` table (exactly once by batch id)."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        append(self.lake, "spans", rows)
+    def write(self, batch: pa.Table, batch_id: str) -> None:
+        append_batches(self.lake, "spans", [(batch_id, batch)])

@@ -22,7 +22,7 @@ from auraison.lakehouse.catalog import Lake
 from auraison.lakehouse.stream import StreamIngestor
 home, stream, point = sys.argv[1:4]
 lake = Lake(Settings(home=home))
-ing = StreamIngestor(lake, redis.Redis(), stream, consumer="doomed", batch_rows=300, block_ms=100)
+ing = StreamIngestor(lake, redis.Redis(), stream, consumer="doomed", batch_entries=3, block_ms=100)
 if point == "before-write":
     ing._entries()  # read a batch (now pending on this consumer), then die
     os._exit(3)
@@ -44,7 +44,9 @@ def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
 ) -> None:
     client = redis.Redis()
     producer = StreamProducer(client, stream)
-    producer.add("spans", spans(1000))
+    rows = spans(1000)
+    for i in range(0, 1000, 100):  # ten batches, one entry each
+        producer.add("spans", rows[i : i + 100])
     done = subprocess.run(
         [sys.executable, "-c", CRASHER, str(tmp_path), stream, point], capture_output=True, text=True
     )
@@ -52,9 +54,9 @@ def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
 
     lake = Lake(Settings(home=tmp_path))
     survivor = StreamIngestor(
-        lake, client, stream, consumer="survivor", batch_rows=300, block_ms=100, min_idle_ms=0
+        lake, client, stream, consumer="survivor", batch_entries=4, block_ms=100, min_idle_ms=0
     )
-    assert survivor.pending() == 300  # the dead consumer's batch
+    assert survivor.pending() == 3  # the dead consumer's three batches
     while survivor.run_once():
         pass
     count, distinct = lake.execute(f"SELECT count(*), count(DISTINCT span_id) FROM {ALIAS}.spans").fetchone()

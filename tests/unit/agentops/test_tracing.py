@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -87,11 +88,11 @@ class FlakySink:
         self.rows: dict[str, dict[str, Any]] = {}
         self.calls = 0
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
+    def write(self, batch: pa.Table, batch_id: str) -> None:
         self.calls += 1
         if not self.up:
             raise ConnectionError("lake is down")
-        for r in rows:
+        for r in batch.to_pylist():
             self.rows[r["span_id"]] = r  # idempotent by span id
 
 
@@ -122,9 +123,9 @@ def test_producer_never_blocks_on_a_slow_sink(tmp_path: Path) -> None:
     class SlowSink:
         rows = 0
 
-        def write(self, rows: list[dict[str, Any]]) -> None:
+        def write(self, batch: pa.Table, batch_id: str) -> None:
             gate.wait(10)
-            SlowSink.rows += len(rows)
+            SlowSink.rows += batch.num_rows
 
     proc = SinkProcessor(SlowSink(), tmp_path / "spool", batch=50, max_buffer=200, interval_s=0.01)
     provider = TracerProvider()

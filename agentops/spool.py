@@ -1,0 +1,123 @@
+"""The trace spool: spans waiting for the lake, as JSONL segments on local disk.
+
+Kept free of the OpenTelemetry SDK and of pyarrow, so that the Claude Code hook (which runs
+before every tool call, on a latency budget) can leave a span here with one small file write;
+the next process whose span processor reaches the lake replays it.
+
+A segment is one batch: its name carries the batch id (``<time_ns>-<batch id>.jsonl``), so a
+replay that is repeated — a crash after the commit, two processes replaying the same segment —
+is dropped by the lake's exactly-once check. Segments appear whole (written, then renamed) and
+are replayed oldest first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status",
+    "tenant",
+    "agent",
+    "tool",
+    "decision",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "attributes",
+)
+"""The lake's ``spans`` columns, in order (``lakehouse.tables.TABLES['spans']``)."""
+
+LIFTED = {
+    "tenant": "auraison.tenant",
+    "agent": "gen_ai.agent.name",
+    "tool": "gen_ai.tool.name",
+    "decision": "auraison.decision",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "output_tokens": "gen_ai.usage.output_tokens",
+    "cost": "auraison.cost",
+}
+"""Span attributes that also get a column of their own (they are what queries filter on)."""
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def new_batch_id() -> str:
+    """Time-ordered and unique (the lake's lookup by batch id prunes on it)."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+def span_row(
+    name: str,
+    attributes: dict[str, Any],
+    *,
+    kind: str = "internal",
+    status: str = "unset",
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    trace_id: str | None = None,
+    parent_id: str | None = None,
+) -> dict[str, Any]:
+    """One span as a ``spans`` row, made without the SDK (the hook's spans)."""
+    end = end_ns or time.time_ns()
+    row: dict[str, Any] = {
+        "trace_id": trace_id or secrets.token_hex(16),
+        "span_id": secrets.token_hex(8),
+        "parent_id": parent_id,
+        "name": name,
+        "kind": kind,
+        "start_ns": start_ns or end,
+        "end_ns": end,
+        "status": status,
+    }
+    for column, attr in LIFTED.items():
+        row[column] = attributes.get(attr)
+    row["attributes"] = attributes
+    return row
+
+
+class Spool:
+    """An append-only directory of JSONL segments, one batch each, replayed oldest first."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory
+
+    def append(self, rows: Iterable[dict[str, Any]], batch_id: str | None = None) -> Path:
+        """Write one segment (a batch keeps its id: replaying it twice adds it once)."""
+        batch_id = batch_id or new_batch_id()
+        path = self.dir / f"{time.time_ns():020d}-{batch_id}.jsonl"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("".join(_encode(r) + "\n" for r in rows))
+        tmp.rename(path)  # a segment appears whole or not at all
+        return path
+
+    def segments(self) -> list[Path]:
+        return sorted(self.dir.glob("*.jsonl"))
+
+    @staticmethod
+    def batch_id(segment: Path) -> str:
+        """The batch id a segment was written with (older segments: one from its name)."""
+        stem = segment.stem
+        _, sep, rest = stem.partition("-")
+        return rest if sep and rest else f"spool-{stem}"
+
+    @staticmethod
+    def read(segment: Path) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in segment.read_text().splitlines() if line]
+
+    def rows(self) -> int:
+        return sum(sum(1 for _ in p.open()) for p in self.segments())
