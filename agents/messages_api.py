@@ -221,8 +221,13 @@ def _search(missing: list[str], body: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(body)
     exact = []
     for tool in missing:
-        if (m := re.search(rf"mcp__[A-Za-z0-9_-]+?__{re.escape(tool)}\b", text)) is not None:
-            exact.append(m.group(0))
+        # The deferred-tools list names each tool on a line of its own; a skill's text or a
+        # subagent's tool list may name both forms (mcp__auraison__… and the plugin's), of
+        # which only one exists in this session.
+        name = rf"mcp__[A-Za-z0-9_-]+?__{re.escape(tool)}"
+        m = re.search(rf"\\n({name})\\n", text) or re.search(rf"({name})\b", text)
+        if m is not None:
+            exact.append(m.group(1))
     if len(exact) == len(missing):
         return {"query": "select:" + ",".join(exact)}
     return {"query": "+auraison " + " ".join(missing), "max_results": max(5, 2 * len(missing))}
