@@ -114,6 +114,7 @@ class Supervisor:
         self.reporter = Reporter(launch)
         self.beats_ok = 0
         self.beats_failed = 0
+        self.stand_in = False
 
     def _file(self, stack: contextlib.AsyncExitStack, name: str, mode: str) -> Any:
         """A file of the run's folder for a child's output, closed with the run."""
@@ -171,8 +172,13 @@ class Supervisor:
                 stdout=log_file,
                 stderr=log_file,
             )
-        env |= await self._model_server(stack)
+        served = await self._model_server(stack)
+        self.stand_in = bool(served)
+        env |= served
         env |= {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
+        # Headless, the first request would otherwise go out while the plugin's gateway is still
+        # starting (a cold Python process): its tools would not be there yet.
+        env.setdefault("CLAUDE_CODE_MCP_STARTUP_WAIT_MS", "120000")
         out = self._file(stack, "claude.jsonl", "wb")
         return await asyncio.create_subprocess_exec(
             _claude(),
@@ -245,6 +251,8 @@ class Supervisor:
             got = _read_json(self.run_dir / "child.json") or {}
         else:
             got = claude_result(self.run_dir / "claude.jsonl")
+            if self.stand_in:  # Claude Code names the model it asked for; the stand-in answered
+                got["model"] = "offline stand-in"
         if stopped:
             status, message = RunStatus.STOPPED, "stopped"
         elif returncode == 0 and not got.get("is_error"):
@@ -286,9 +294,19 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _mcp_call(block: Any) -> bool:
+    """A call of an MCP server's tool (the gateway's, governed and metered), not one of Claude
+    Code's own (ToolSearch, Read, …)."""
+    return (
+        isinstance(block, dict)
+        and block.get("type") == "tool_use"
+        and str(block.get("name")).startswith("mcp__")
+    )
+
+
 def claude_result(path: Path) -> dict[str, Any]:
-    """What a ``claude -p --output-format stream-json`` session did: its model, the tool calls
-    it made, its tokens and its final answer."""
+    """What a ``claude -p --output-format stream-json`` session did: its model, the MCP tool
+    calls it made, its tokens and its final answer."""
     out: dict[str, Any] = {"tool_calls": 0, "input_tokens": 0, "output_tokens": 0}
     try:
         lines = path.read_text().splitlines()
@@ -304,7 +322,7 @@ def claude_result(path: Path) -> dict[str, Any]:
             out["model"] = msg["model"]
         elif kind == "assistant":
             blocks = (msg.get("message") or {}).get("content") or []
-            out["tool_calls"] += sum(1 for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use")
+            out["tool_calls"] += sum(1 for b in blocks if _mcp_call(b))
         elif kind == "result":
             usage = msg.get("usage") or {}
             out["input_tokens"] = int(usage.get("input_tokens") or 0)
