@@ -49,6 +49,24 @@ def camera_jpeg(
     quality: int = 70,
 ) -> bytes:
     """A first-person view: walls as shaded columns over floor and ceiling (ray casting)."""
+    buf = io.BytesIO()
+    Image.fromarray(camera_pixels(world, x, y, yaw, width, height, fov)).save(
+        buf, format="JPEG", quality=quality
+    )
+    return buf.getvalue()
+
+
+def camera_pixels(
+    world: World,
+    x: float,
+    y: float,
+    yaw: float,
+    width: int = 160,
+    height: int = 120,
+    fov: float = math.radians(62.2),
+) -> np.ndarray:
+    """The first-person view as an RGB array (height, width, 3): the camera the simulator
+    publishes as JPEG, and the frames synthetic data stores losslessly as PNG."""
     cols = np.arange(width)
     angles = yaw + np.arctan((1 - 2 * (cols + 0.5) / width) * math.tan(fov / 2))
     dist, xface = cast(world, x, y, angles, 6.0, step=0.03)
@@ -67,6 +85,4 @@ def camera_jpeg(
     bottom = horizon + wall_h / 2
     mask = (rows >= top[None, :]) & (rows < bottom[None, :])
     img[mask] = np.broadcast_to(color, (height, width, 3))[mask]
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+    return img

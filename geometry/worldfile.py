@@ -190,3 +190,38 @@ def generate_maze(cells_x: int, cells_y: int, corridor: int, seed: int) -> list[
         cx, cy = int(rng.integers(cells_x - 1)), int(rng.integers(cells_y))
         g[cy * step + 1 : cy * step + 1 + corridor, (cx + 1) * step] = "."
     return ["".join(row) for row in g[::-1]]  # row 0 of g is y=0: flip so the top comes first
+
+
+def maze_world(
+    seed: int, cells_x: int = 4, cells_y: int = 4, corridor: int = 2, resolution: float = 0.25
+) -> World:
+    """A procedurally generated maze (``generate_maze``) as a ``World``: the start in the first
+    cell's middle, a ``goal`` place in the middle of a cell picked by ``seed`` (never the start's).
+
+    Synthetic data drives through thousands of these; the seed names the world, so any episode
+    can be regenerated exactly."""
+    if cells_x < 2 or cells_y < 1 or corridor < 1:
+        raise WorldError(
+            f"a maze needs at least 2×1 cells and corridors of 1 (got {cells_x}×{cells_y}, {corridor})"
+        )
+    rows = generate_maze(cells_x, cells_y, corridor, seed)
+    grid = np.flipud(np.array([[_CHARS[c] for c in row] for row in rows], dtype=np.int8)).copy()
+    step = corridor + 1
+
+    def centre(cx: int, cy: int) -> tuple[float, float]:
+        return ((cx * step + 1 + corridor / 2) * resolution, (cy * step + 1 + corridor / 2) * resolution)
+
+    rng = np.random.default_rng(seed)
+    cell = int(rng.integers(1, cells_x * cells_y))  # any cell but the start's
+    gx, gy = centre(cell % cells_x, cell // cells_x)
+    sx, sy = centre(0, 0)
+    return World(
+        name=f"maze_{cells_x}x{cells_y}_s{seed}",
+        description=f"generated maze, {cells_x}×{cells_y} cells, seed {seed}",
+        resolution=resolution,
+        origin=(0.0, 0.0),
+        grid=grid,
+        start=(sx, sy, 0.0),
+        places={"start": (sx, sy, 0.0), "goal": (gx, gy, 0.0)},
+        source=f"generated:maze:{cells_x}x{cells_y}:{corridor}:{seed}",
+    )

@@ -32,7 +32,7 @@ TABLES: dict[str, str] = {
         v DOUBLE, w DOUBLE""",
     "twin_predicted": """run_id VARCHAR, tenant VARCHAR, prediction_id VARCHAR, backend VARCHAR,
         stand_in INTEGER, made_at_s DOUBLE, step INTEGER, t_s DOUBLE, x DOUBLE, y DOUBLE, yaw DOUBLE""",
-    # Synthetic data (mcp_servers/world/sdg_job.py): one row per episode and per frame; a
+    # Synthetic data (auraison/sdg.py, lakehouse/sdg.py): one row per episode and per frame; a
     # dataset's version is the lake snapshot its rows were committed in (time travel reads it).
     "sdg_episodes": """dataset VARCHAR, run_id VARCHAR, episode_id VARCHAR, tenant VARCHAR,
         world VARCHAR, world_seed BIGINT, start_x DOUBLE, start_y DOUBLE, goal_x DOUBLE,

@@ -128,3 +128,66 @@ def robot_goto(
         console().print(f"map: {map_out}")
     if (nav or out)["status"] != "succeeded":
         raise typer.Exit(1)
+
+
+@robot_app.command("record")
+def robot_record(
+    out: Annotated[Path, typer.Option("--out", help="the bag to write (.mcap)")],
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, max=86_400, help="seconds to record (default: until Ctrl-C)")
+    ] = None,
+    register: Annotated[bool, typer.Option(help="register it in the lake (dataset + twin)")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the robot (sim or real, over rosbridge) as a ROS 2 bag in MCAP: odom, scan, camera,
+    cmd_vel, tf, map, plan, Nav2 feedback, collisions. Read-only: it subscribes, never publishes."""
+    import asyncio
+    import contextlib
+
+    from auraison.mcp_servers.robot.places import places_for
+    from auraison.mcp_servers.robot.recording import BagRecorder
+
+    settings = get_settings()
+
+    async def record() -> Any:
+        s = settings.robot
+        rec = BagRecorder(s.rosbridge_url, out, world=s.world, places=places_for(settings))
+        try:
+            await rec.start()
+            console().print(f"recording {s.rosbridge_url} to {out}" + ("" if duration else " (Ctrl-C stops)"))
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(duration if duration else 10**9)
+        finally:
+            summary = await rec.stop(outcome="recorded")
+        return summary
+
+    try:
+        summary = asyncio.run(record())
+    except KeyboardInterrupt:  # the bag was closed by the recorder's finally
+        summary = None
+    if summary is None:
+        from auraison.lakehouse.twin import read_bag
+
+        summary_data = {"path": str(out.resolve()), **read_bag(out)["meta"]}
+    else:
+        summary_data = summary.model_dump(mode="json")
+    result: dict[str, Any] = {"recording": summary_data}
+    if register:
+        from auraison.lakehouse.twin import register_recording
+
+        from .lake import _lake
+
+        lake = _lake()
+        try:
+            result["lake"] = register_recording(lake, settings, settings.agentops.tenant, out)
+        finally:
+            lake.close()
+    if as_json:
+        print_json(result)
+        return
+    counts = summary_data.get("messages")
+    console().print(f"wrote {summary_data['path']}: {counts}", highlight=False, markup=False)
+    if "lake" in result:
+        console().print(
+            f"dataset {result['lake']['dataset_id']}, twin run {result['lake']['run_id']}", markup=False
+        )

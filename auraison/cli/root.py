@@ -44,6 +44,12 @@ LAZY_GROUPS: dict[str, tuple[str, str, str]] = {
         "clusters_app",
         "Ray clusters: list, status, start/stop the local head.",
     ),
+    "twin": ("auraison.cli.twin", "twin_app", "The digital twin: recorded runs, predicted vs observed."),
+    "sdg": (
+        "auraison.cli.sdg",
+        "sdg_app",
+        "Synthetic data: generated mazes driven on Ray into versioned lake datasets.",
+    ),
 }
 
 
