@@ -38,7 +38,11 @@ class RobotState(BaseModel):
     rosbridge_url: str
     max_linear_mps: float
     max_angular_rps: float
-    lease: LeaseStatus | None = Field(None, description="the dead-man lease motion runs under")
+    lease: LeaseStatus | None = Field(
+        None,
+        description="the dead-man lease motion runs under; absent until a motion has run",
+        exclude_if=lambda v: v is None,  # a process that never moved reads as it always did
+    )
 
 
 class Sector(BaseModel):

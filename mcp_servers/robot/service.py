@@ -153,7 +153,7 @@ class RobotService:
             rosbridge_url=self.client.url,
             max_linear_mps=max_v,
             max_angular_rps=max_w,
-            lease=self.lease.status,
+            lease=self.lease.status if self.lease.status.state != "idle" else None,
         )
 
     async def list_places(self) -> list[Place]:
