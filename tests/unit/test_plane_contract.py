@@ -18,7 +18,7 @@ from auraison.mcp_servers.billing.store import Store
 from auraison.runtime import Runtime
 from auraison.settings import Settings
 
-PLANES = ["billing", "world"]
+PLANES = ["billing", "robot", "world"]
 
 
 @pytest.mark.parametrize("plane", PLANES)
