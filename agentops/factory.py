@@ -53,12 +53,12 @@ class LazyLakeSink:
         self.lake = lake
         self._sink: TraceSink | None = None
 
-    def write(self, batch: pa.Table, batch_id: str) -> None:
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
         if self._sink is None:
             from auraison.lakehouse.writer import LakeTraceSink
 
             self._sink = LakeTraceSink(self.lake())
-        self._sink.write(batch, batch_id)
+        self._sink.write(batch, batch_id, replay)
 
 
 class StreamTraceSink:
@@ -75,8 +75,8 @@ class StreamTraceSink:
             redis.Redis.from_url(settings.redis.url), settings.redis.key_prefix + settings.lake.stream
         )
 
-    def write(self, batch: pa.Table, batch_id: str) -> None:
-        self._producer.add_arrow("spans", batch, batch_id)
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
+        self._producer.add_arrow("spans", batch, batch_id)  # the stream's writer always checks
 
 
 def trace_sink(settings: Settings, lake: Callable[[], Lake]) -> TraceSink | None:

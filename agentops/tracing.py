@@ -16,13 +16,17 @@ once. A batch the sink refuses goes to the spool (JSONL, ``spool.py``) under the
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -90,6 +94,64 @@ _KIND = {k: k.name.lower() for k in SpanKind}
 _STATUS = {s: s.name.lower() for s in StatusCode}
 
 
+_EMPTY: dict[str, Any] = {}
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+
+
+def _json_values(values: list[Any]) -> pa.Array:
+    """One attribute's values (one key, many spans) as JSON text, vectorised where the type
+    allows: strings are escaped by Arrow compute, numbers and booleans cast; anything else
+    (sequences, a string holding control characters, mixed types) is encoded value by value."""
+    first = type(values[0])
+    if all(type(v) is first for v in values):
+        if first is str:
+            arr = pa.array(values, pa.string())
+            data = arr.buffers()[2]
+            raw = data.to_pybytes() if data is not None else b""
+            if not _CONTROL.search(raw):
+                if b"\\" in raw:
+                    arr = pc.replace_substring(arr, "\\", "\\\\")
+                if b'"' in raw:
+                    arr = pc.replace_substring(arr, '"', '\\"')
+                return pc.binary_join_element_wise('"', arr, '"', "")
+        elif first is bool:
+            return pc.cast(pa.array(values, pa.bool_()), pa.string())
+        elif first is int:
+            return pc.cast(pa.array(values, pa.int64()), pa.string())
+        elif first is float:
+            arr = pa.array(values, pa.float64())
+            if pc.all(pc.is_finite(arr)).as_py():
+                return pc.cast(arr, pa.string())
+    return pa.array([_encode(v) for v in values], pa.string())
+
+
+def json_column(attrs: list[dict[str, Any]]) -> pa.Array:
+    """Each span's attributes as a JSON object, built column-wise: spans with the same keys
+    (in the same order) are encoded together, one Arrow compute pass per key — the per-span
+    ``json.dumps`` this replaces cost more than the lake's insert of the whole row."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, a in enumerate(attrs):
+        groups.setdefault(tuple(a), []).append(i)
+    parts: list[pa.Array] = []
+    order: list[int] = []
+    for keys, idx in groups.items():
+        order.extend(idx)
+        if not keys:
+            parts.append(pa.array(["{}"] * len(idx), pa.string()))
+            continue
+        columns = zip(*[tuple(attrs[i].values()) for i in idx], strict=True)
+        pieces: list[Any] = []
+        for n, (key, values) in enumerate(zip(keys, columns, strict=True)):
+            pieces.append(("{" if n == 0 else ",") + _encode(key) + ":")
+            pieces.append(_json_values(list(values)))
+        pieces.append("}")
+        parts.append(pc.binary_join_element_wise(*pieces, ""))
+    if len(parts) == 1:
+        return parts[0]
+    joined = pa.concat_arrays(parts)
+    return joined.take(np.argsort(np.array(order, dtype=np.int64), kind="stable"))
+
+
 class SpanColumns:
     """Typed column buffers for finished spans: ``add`` costs a few list appends on the
     producer's thread (ids stay ints, attributes stay the span's own mapping); ``to_arrow``,
@@ -112,6 +174,14 @@ class SpanColumns:
     def __len__(self) -> int:
         return len(self.span)
 
+    def slice(self, lo: int, hi: int) -> SpanColumns:
+        if lo == 0 and hi >= len(self.span):
+            return self
+        out = SpanColumns()
+        for name in self.__slots__:
+            setattr(out, name, getattr(self, name)[lo:hi])
+        return out
+
     def add(self, span: ReadableSpan) -> int:
         ctx = span.context
         parent = span.parent
@@ -123,7 +193,10 @@ class SpanColumns:
         self.start.append(span.start_time)
         self.end.append(span.end_time)
         self.status.append(span.status.status_code)
-        self.attrs.append(span.attributes)  # read-only once the span has ended
+        # The plain dict behind the span's attributes (read-only once the span has ended): the
+        # public mapping takes a lock per key read, which costs more than the rest together.
+        attrs = span._attributes
+        self.attrs.append(_EMPTY if attrs is None else getattr(attrs, "_dict", None) or dict(attrs))
         return len(self.span)
 
     def to_arrow(self) -> pa.Table:
@@ -140,7 +213,10 @@ class SpanColumns:
         }
         for column, attr in LIFTED.items():
             columns[column] = _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
-        columns["attributes"] = pa.array([_encode(dict(a)) for a in attrs], pa.string())
+        try:
+            columns["attributes"] = json_column(attrs)
+        except (pa.ArrowException, OverflowError):  # e.g. an int beyond 64 bits
+            columns["attributes"] = pa.array([_encode(a) for a in attrs], pa.string())
         return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 
@@ -165,9 +241,10 @@ class JsonlExporter(SpanExporter):
 class TraceSink(Protocol):
     """Where spans land for good (the lakehouse implements it). ``write`` commits one Arrow
     table of ``SPAN_SCHEMA`` rows, raises on failure, and is exactly once by ``batch_id``: a
-    batch written again (a replay after an outage) adds nothing."""
+    batch written again (a replay after an outage) adds nothing. ``replay`` is false on a
+    batch's first try (its id is new: the sink may skip looking it up)."""
 
-    def write(self, batch: pa.Table, batch_id: str) -> None: ...
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None: ...
 
 
 class SinkProcessor(SpanProcessor):
@@ -196,6 +273,7 @@ class SinkProcessor(SpanProcessor):
         self._stop = False
         self.sink_failures = 0
         self.on_batch: Callable[[int], None] | None = None  # a benchmark's probe: rows committed
+        self._pool: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="trace-sink", daemon=True)
         self._thread.start()
 
@@ -262,24 +340,46 @@ class SinkProcessor(SpanProcessor):
         if self.spool.segments() and not self._replay():
             self._spill()
             return
-        table = self._tables(*self._cut())
-        if table is None:
-            return
-        for offset in range(0, table.num_rows, self.batch):
-            part = table.slice(offset, self.batch)
-            batch_id = new_batch_id()
-            try:
-                self.sink.write(part, batch_id)
-            except Exception as exc:
-                self.sink_failures += 1
-                log.warning("trace sink down; spooling", error=str(exc), rows=table.num_rows - offset)
-                self.spool.append(part.to_pylist(), batch_id)
-                rest = table.slice(offset + self.batch)
-                if rest.num_rows:
-                    self.spool.append(rest.to_pylist())
+        cols, rows = self._cut()
+        parts = self._parts(cols, rows)
+        # Two stages: this thread builds batch k+1 (Python, holds the GIL) while the writer
+        # thread commits batch k (DuckDB, releases it).
+        running: tuple[Future[None], pa.Table, str] | None = None
+        for part in parts:
+            if running is not None and not self._settled(*running):
+                self._spool_rest(part, parts)
                 return
-            if self.on_batch is not None:
-                self.on_batch(part.num_rows)
+            batch_id = new_batch_id()
+            running = (self._writer().submit(self.sink.write, part, batch_id, False), part, batch_id)
+        if running is not None:
+            self._settled(*running)
+
+    def _parts(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> Iterator[pa.Table]:
+        for lo in range(0, len(cols), self.batch):
+            yield cols.slice(lo, lo + self.batch).to_arrow()
+        for lo in range(0, len(rows), self.batch):
+            yield rows_to_arrow(rows[lo : lo + self.batch])
+
+    def _writer(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="trace-sink-write")
+        return self._pool
+
+    def _settled(self, fut: Future[None], part: pa.Table, batch_id: str) -> bool:
+        try:
+            fut.result()
+        except Exception as exc:
+            self.sink_failures += 1
+            log.warning("trace sink down; spooling", error=str(exc), rows=part.num_rows)
+            self.spool.append(part.to_pylist(), batch_id)  # same id: a commit that did land counts once
+            return False
+        if self.on_batch is not None:
+            self.on_batch(part.num_rows)
+        return True
+
+    def _spool_rest(self, part: pa.Table, parts: Iterator[pa.Table]) -> None:
+        for p in (part, *parts):
+            self.spool.append(p.to_pylist())
 
     def _replay(self) -> bool:
         for seg in self.spool.segments():
@@ -288,7 +388,7 @@ class SinkProcessor(SpanProcessor):
             except FileNotFoundError:  # another process replayed it
                 continue
             try:
-                self.sink.write(rows_to_arrow(rows), Spool.batch_id(seg))
+                self.sink.write(rows_to_arrow(rows), Spool.batch_id(seg), True)
             except Exception:
                 self.sink_failures += 1
                 return False
@@ -311,6 +411,8 @@ class SinkProcessor(SpanProcessor):
         self._stop = True
         self._wake.set()
         self._thread.join(10)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def build_provider(

@@ -1,106 +1,233 @@
-"""P2 — trace sink throughput: spans from the tracer's sink buffer into DuckLake, against a raw
-columnar insert of the same rows into DuckLake, measured in the same run and the same layout
-(embedded catalog, or PostgreSQL catalog + S3 on a SeaweedFS server the benchmark starts).
+"""P2 — the trace pipeline against the Arrow limit, measured in one run on the same rows:
 
-Run: ``python -m auraison.bench.lake_p2 [--rows 1000000] [--layout embedded|postgres+s3]``.
+1. **sink**: real OpenTelemetry spans, buffered by ``SinkProcessor.on_end`` (column buffers), then
+   drained end to end — Arrow conversion, attribute JSON, batches of ``--batch`` rows, each one
+   commit exactly once by batch id — into a fresh lake; against **the Arrow-table insert** of the
+   very same rows (the table built from the same buffers beforehand) into a fresh lake of the
+   same layout, one commit per ``--batch`` rows, nothing else. Runs alternate (limit, sink, …).
+2. **producer**: the cost per span of ``on_end`` on the producer's thread (with the drain running
+   into the lake), on top of the SDK's own cost per span (the same spans, no processor).
+3. **exactly once at growing table sizes**: one ``--batch``-row commit by batch id, and by the old
+   key check (``NOT EXISTS`` over the key column), into a spans table of each ``--sizes`` rows
+   (and an ``ingest_batches`` table of one row per ``--batch`` rows, as a writer leaves it).
+
+Run: ``python -m auraison.bench.lake_p2 [--rows 1000000] [--runs 3] [--layout embedded|postgres+s3]
+[--sizes 1000000,10000000]``. Figures are ratios and spreads over ``--runs`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from auraison.agentops.tracing import SinkProcessor
-from auraison.lakehouse.catalog import ALIAS
-from auraison.lakehouse.writer import LakeTraceSink, _columns, column
+import pyarrow as pa
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+
+from auraison.agentops.tracing import SinkProcessor, SpanColumns
+from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.lakehouse.writer import BATCHES, LakeTraceSink, append_arrow, append_batches, new_batch_id
 from auraison.logging import configure_logging
 
 from ._common import machine, report
 from ._lakes import LAYOUTS, lake_factory
 
-
-def rows(n: int, offset: int = 0) -> list[dict]:
-    return [
-        {
-            "trace_id": f"t{i // 20:012d}",
-            "span_id": f"s{i:015d}",
-            "parent_id": None,
-            "name": "execute_tool robot_get_state",
-            "kind": "internal",
-            "start_ns": i,
-            "end_ns": i + 1000,
-            "status": "unset",
-            "tenant": "acme",
-            "agent": "navigator",
-            "tool": f"robot_{i % 7}",
-            "decision": "allow",
-            "input_tokens": None,
-            "output_tokens": None,
-            "cost": 0.0,
-            "attributes": {"gen_ai.tool.name": f"robot_{i % 7}", "i": i},
-        }
-        for i in range(offset, offset + n)
-    ]
+TOOLS = [f"robot_{n}" for n in ("get_state", "navigate_to", "stop", "scan", "map", "drive", "dock")]
 
 
-def main(n: int, layout: str) -> None:
-    configure_logging("json", "warning")
-    print(f"P2 trace sink → DuckLake — {machine()}; {n:,} spans, {layout}")
-    with lake_factory(layout) as new_lake:
-        run(n, new_lake)
+def _attrs(i: int) -> dict:
+    """An ``execute_tool`` span's attributes, as the engine sets them (8 of them)."""
+    tool = TOOLS[i % len(TOOLS)]
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool,
+        "gen_ai.tool.call.id": f"call_{i}",
+        "mcp.method.name": "tools/call",
+        "auraison.tenant": "acme",
+        "auraison.plane": "robot",
+        "auraison.decision": "allow",
+        "auraison.cost": 0.5,
+    }
 
 
-def run(n: int, new_lake) -> None:
-    data = rows(n)
-    # Raw: the same rows as one columnar insert (the best a writer could do).
-    raw_lake = new_lake()
+def make_spans(provider: TracerProvider, n: int) -> float:
+    """``n`` spans through ``provider``; returns seconds."""
+    tracer = provider.get_tracer("bench")
+    attrs = [_attrs(i) for i in range(n)]
     t0 = time.perf_counter()
-    batch, exprs = {}, []
-    for name, type_ in _columns("spans"):
-        batch[name], expr = column(name, type_, [r.get(name) for r in data])
-        exprs.append(expr)
-    raw_lake.con.register("b", batch)
-    raw_lake.con.execute(
-        f"INSERT INTO {ALIAS}.spans SELECT {', '.join(exprs)} FROM b"
-    )  # no dedupe: the floor
-    raw_s = time.perf_counter() - t0
-    raw_lake.close()
-    # Sink: the tracer's path — add() per span (producer side), batches of 10k, exactly once.
-    lake = new_lake()
-    proc = SinkProcessor(
-        LakeTraceSink(lake),
-        Path(tempfile.mkdtemp()) / "spool",
-        batch=10_000,
-        max_buffer=200_000,
-        interval_s=0.05,
-    )
+    for a in attrs:
+        with tracer.start_as_current_span(f"execute_tool {a['gen_ai.tool.name']}", attributes=a):
+            pass
+    return time.perf_counter() - t0
+
+
+class Capture(SpanProcessor):
+    """Keeps the column buffers (the drain never runs): the rows both sides of the run use."""
+
+    def __init__(self) -> None:
+        self.cols = SpanColumns()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.cols.add(span)
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _copy(cols: SpanColumns) -> SpanColumns:
+    out = SpanColumns()
+    for name in SpanColumns.__slots__:
+        setattr(out, name, list(getattr(cols, name)))
+    return out
+
+
+def insert_limit(lake: Lake, table: pa.Table, batch: int) -> float:
+    """The Arrow-table insert: one commit per ``batch`` rows, no checks."""
     t0 = time.perf_counter()
-    for r in data:
-        proc.add(r)
-    produce_s = time.perf_counter() - t0
-    assert proc.force_flush(600_000)
-    sink_s = time.perf_counter() - t0
-    count = lake.execute(f"SELECT count(*) FROM {ALIAS}.spans").fetchone()[0]
+    for off in range(0, table.num_rows, batch):
+        with lake.lock:
+            lake.con.register("_b", table.slice(off, batch))
+            lake.con.execute(f"INSERT INTO {ALIAS}.spans SELECT * FROM _b")
+            lake.con.unregister("_b")
+    return time.perf_counter() - t0
+
+
+def sink_run(lake: Lake, cols: SpanColumns, batch: int) -> float:
+    """The sink end to end: buffered spans → Arrow → batches → DuckLake, exactly once."""
+    spool = Path(tempfile.mkdtemp()) / "spool"
+    proc = SinkProcessor(LakeTraceSink(lake), spool, batch=batch, interval_s=3600)
+    proc._cols = cols  # the same spans, as on_end left them
+    t0 = time.perf_counter()
+    assert proc.force_flush(3_600_000)
+    elapsed = time.perf_counter() - t0
     proc.shutdown()
+    return elapsed
+
+
+def spread(xs: list[float], fmt: str = "{:.2f}") -> str:
+    med = statistics.median(xs)
+    return f"{fmt.format(med)} (min {fmt.format(min(xs))}, max {fmt.format(max(xs))}, n={len(xs)})"
+
+
+def p2(n: int, batch: int, runs: int, new_lake: Callable[[], Lake]) -> None:
+    cap = Capture()
+    provider = TracerProvider()
+    provider.add_span_processor(cap)
+    make_spans(provider, n)
+    limit = cap.cols.to_arrow()  # the same rows, as an Arrow table (built outside the timing)
+    ratios, limit_rates, sink_rates = [], [], []
+    for _ in range(runs):
+        lake = new_lake()
+        lim_s = insert_limit(lake, limit, batch)
+        assert lake.execute(f"SELECT count(*) FROM {ALIAS}.spans").fetchone()[0] == n
+        lake.close()
+        lake = new_lake()
+        sink_s = sink_run(lake, _copy(cap.cols), batch)
+        sql = f"SELECT count(*), count(DISTINCT span_id) FROM {ALIAS}.spans"
+        count, distinct = lake.execute(sql).fetchone()
+        assert (count, distinct) == (n, n), (count, distinct)
+        lake.close()
+        limit_rates.append(n / lim_s)
+        sink_rates.append(n / sink_s)
+        ratios.append(lim_s / sink_s)
+    report(f"Arrow-table insert ({batch:,}-row commits)", f"{spread(limit_rates, '{:,.0f}')} rows/s")
+    report(
+        "sink end to end (on_end buffers → lake, exactly once)",
+        f"{spread(sink_rates, '{:,.0f}')} rows/s",
+        "≥ 0.5× the Arrow insert",
+        f"{spread(ratios)}× the Arrow insert",
+    )
+
+
+def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
+    sdk, ours = [], []
+    for _ in range(runs):
+        bare = TracerProvider()
+        sdk.append(make_spans(bare, n) / n * 1e6)
+        lake = new_lake()
+        proc = SinkProcessor(LakeTraceSink(lake), Path(tempfile.mkdtemp()) / "spool", interval_s=0.05)
+        traced = TracerProvider()
+        traced.add_span_processor(proc)
+        ours.append(make_spans(traced, n) / n * 1e6)
+        assert proc.force_flush(600_000)
+        assert lake.execute(f"SELECT count(*) FROM {ALIAS}.spans").fetchone()[0] == n
+        proc.shutdown()
+        lake.close()
+    extra = [o - s for o, s in zip(ours, sdk, strict=True)]
+    report("OTel SDK span (no processor)", f"{spread(sdk)} µs per span")
+    report("with the lake span processor", f"{spread(ours)} µs per span")
+    report("producer cost on top of the SDK", f"{spread(extra)} µs per span", "≤ 3 µs")
+
+
+def _fill(lake: Lake, upto: int, have: int, batch: int) -> None:
+    """Spans rows ``have..upto`` (DuckDB-generated, in 1M-row commits) and the ``ingest_batches``
+    rows a writer of ``batch``-row commits would have left."""
+    for lo in range(have, upto, 1_000_000):
+        hi = min(upto, lo + 1_000_000)
+        lake.execute(
+            f"INSERT INTO {ALIAS}.spans SELECT printf('%032x', i // 20), printf('%016x', i), NULL, "
+            "'execute_tool robot_get_state', 'internal', i, i + 1000, 'unset', 'acme', NULL, "
+            "'robot_get_state', 'allow', NULL, NULL, 0.5, '{}' "
+            f"FROM range({lo}, {hi}) t(i)"
+        )
+        lake.execute(
+            f"INSERT INTO {ALIAS}.{BATCHES} SELECT printf('%020d-fill', b), 'spans', {batch}, b "
+            f"FROM range({lo // batch}, {hi // batch}) t(b)"
+        )
+
+
+def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[], Lake]) -> None:
+    cap = Capture()
+    provider = TracerProvider()
+    provider.add_span_processor(cap)
+    make_spans(provider, batch * reps * 2 * len(sizes))
+    rows = cap.cols.to_arrow()
+    lake = new_lake()
+    append_batches(lake, "spans", [(new_batch_id(), rows.slice(0, 1))])  # creates ingest_batches
+    have, k = 1, 0
+    for size in sizes:
+        _fill(lake, size, have, batch)
+        have = size
+        by_id, by_key = [], []
+        for _ in range(reps):
+            part = rows.slice(k * batch, batch)
+            k += 1
+            t0 = time.perf_counter()
+            assert append_batches(lake, "spans", [(new_batch_id(), part)]) == batch
+            by_id.append((time.perf_counter() - t0) * 1000)
+            part = rows.slice(k * batch, batch)
+            k += 1
+            t0 = time.perf_counter()
+            assert append_arrow(lake, "spans", part) == batch
+            by_key.append((time.perf_counter() - t0) * 1000)
+        report(f"{batch:,}-row commit at {size:,} rows, by batch id", f"{spread(by_id)} ms")
+        report(f"{batch:,}-row commit at {size:,} rows, by key scan", f"{spread(by_key)} ms")
     lake.close()
-    assert count == n, count
-    report("raw columnar insert", f"{raw_s:.2f} s ({n / raw_s:,.0f} rows/s)")
-    report(
-        "tracer sink (buffer → batches → DuckLake)",
-        f"{sink_s:.2f} s ({n / sink_s:,.0f} rows/s)",
-        "≥ 0.5× raw",
-        f"{raw_s / sink_s:.2f}× raw",
-    )
-    report(
-        "producer side", f"{produce_s / n * 1e6:.2f} µs per span ({produce_s:.2f} s in all)", "never blocks"
-    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000, help="spans through the sink per run")
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--producer-spans", type=int, default=200_000)
+    ap.add_argument("--sizes", default="1000000,10000000", help="table sizes for the exactly-once cost")
+    ap.add_argument("--layout", choices=LAYOUTS, default="embedded")
+    ap.add_argument("--only", choices=("sink", "producer", "exactly-once"), default=None)
+    args = ap.parse_args()
+    configure_logging("json", "warning")
+    print(f"P2 trace pipeline → DuckLake — {machine()}; {args.layout}; {args.runs} runs")
+    with lake_factory(args.layout) as new_lake:
+        if args.only in (None, "sink"):
+            p2(args.rows, args.batch, args.runs, new_lake)
+        if args.only in (None, "producer"):
+            producer(args.producer_spans, args.runs, new_lake)
+        if args.only in (None, "exactly-once") and args.sizes:
+            exactly_once([int(s) for s in args.sizes.split(",")], args.batch, args.runs, new_lake)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--layout", choices=LAYOUTS, default="embedded")
-    args = ap.parse_args()
-    main(args.rows, args.layout)
+    main()

@@ -121,9 +121,15 @@ def _insert_sql(table: str, source: str, dedupe: bool) -> str:
     return f"INSERT INTO {ALIAS}.{table} ({cols}) SELECT {select} FROM {source} b{where}"
 
 
-def append_batches(lake: Lake, table: str, batches: list[tuple[str, pa.Table]]) -> int:
+def append_batches(
+    lake: Lake, table: str, batches: list[tuple[str, pa.Table]], *, fresh: bool = False
+) -> int:
     """Commit the batches (``(batch_id, rows)``) not committed before, in one transaction that
-    also records their ids; returns the rows added (0 for a replay)."""
+    also records their ids; returns the rows added (0 for a replay).
+
+    ``fresh``: the writer made these ids just now and tries them for the first time, so no
+    commit can hold them yet and the lookup is skipped (its ids are still recorded, for the
+    replay of a commit whose answer was lost). Replays and stream deliveries are never fresh."""
     if not batches:
         return 0
     _ensure_batches(lake)
@@ -134,12 +140,10 @@ def append_batches(lake: Lake, table: str, batches: list[tuple[str, pa.Table]]) 
             try:
                 ids = [b for b, _ in batches]
                 marks = ", ".join("?" for _ in ids)
-                seen = {
-                    r[0]
-                    for r in con.execute(
-                        f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})", ids
-                    ).fetchall()
-                }
+                seen: set[str] = set()
+                if not fresh:
+                    sql = f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})"
+                    seen = {r[0] for r in con.execute(sql, ids).fetchall()}
                 new: dict[str, pa.Table] = {}
                 for bid, data in batches:
                     if bid not in seen and bid not in new:
@@ -203,5 +207,5 @@ class LakeTraceSink:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
-    def write(self, batch: pa.Table, batch_id: str) -> None:
-        append_batches(self.lake, "spans", [(batch_id, batch)])
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
+        append_batches(self.lake, "spans", [(batch_id, batch)], fresh=not replay)

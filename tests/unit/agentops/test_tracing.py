@@ -88,7 +88,7 @@ class FlakySink:
         self.rows: dict[str, dict[str, Any]] = {}
         self.calls = 0
 
-    def write(self, batch: pa.Table, batch_id: str) -> None:
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
         self.calls += 1
         if not self.up:
             raise ConnectionError("lake is down")
@@ -123,7 +123,7 @@ def test_producer_never_blocks_on_a_slow_sink(tmp_path: Path) -> None:
     class SlowSink:
         rows = 0
 
-        def write(self, batch: pa.Table, batch_id: str) -> None:
+        def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
             gate.wait(10)
             SlowSink.rows += batch.num_rows
 
