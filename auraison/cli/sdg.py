@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 import time
 from typing import Annotated, Any
 
@@ -22,9 +23,10 @@ DatasetOpt = Annotated[str, typer.Option(help="the dataset's name (a new run add
 
 
 def entrypoint(dataset: str, episodes: int, worlds: int, workers: int, seed: int, cells: int,
-               tenant: str, transfer: bool) -> str:  # fmt: skip
-    """The Ray job's command line (the job module on the cluster's Python)."""
-    args = ["python", "-m", "auraison.sdg", "--dataset", dataset,
+               tenant: str, transfer: bool, python: str = "python") -> str:  # fmt: skip
+    """The Ray job's command line: the job module on the cluster's Python (the local head runs
+    from this installation, so its job gets this interpreter; a remote one, its own ``python``)."""
+    args = [python, "-m", "auraison.sdg", "--dataset", dataset,
             "--episodes", str(episodes), "--worlds", str(worlds), "--workers", str(workers),
             "--seed", str(seed), "--cells", str(cells), "--tenant", tenant]  # fmt: skip
     return shlex.join([*args, "--transfer"] if transfer else args)
@@ -61,10 +63,10 @@ def sdg_run(
     settings = get_settings()
     if not 1 <= len(dataset) <= 100 or not all(c.isalnum() or c in "_.-" for c in dataset):
         raise UserError(f"bad dataset name {dataset!r}", "letters, digits, _ . - (at most 100)")
+    tenant = settings.agentops.tenant
+    python = sys.executable if cluster == "local" else "python"
     req = JobRequest(
-        entrypoint=entrypoint(
-            dataset, episodes, worlds, workers, seed, cells, settings.agentops.tenant, transfer
-        ),
+        entrypoint=entrypoint(dataset, episodes, worlds, workers, seed, cells, tenant, transfer, python),
         cluster=cluster,
         runtime_env={"env_vars": {"AURAISON_HOME": str(settings.home)}},
         metadata={"auraison_kind": "sdg", "dataset": dataset},

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from auraison.lakehouse.catalog import Lake
@@ -17,6 +18,7 @@ from auraison.settings import Settings
 from tests.unit.test_cli import run
 
 
+@pytest.mark.timeout(240)  # the session's Ray head starts in this test's setup (slow on a loaded machine)
 def test_sdg_job_writes_a_versioned_dataset_on_the_local_ray_head(tmp_path: Path, ray_head: str) -> None:
     home = tmp_path / "home"
     env = {"AURAISON_RAY__DASHBOARD_URL": ray_head}
