@@ -47,6 +47,9 @@ def run_agent(
     prompt: Annotated[str, typer.Argument(help="what to do")],
     tenant: Annotated[str | None, typer.Option(help="run as this tenant")] = None,
     record: Annotated[Path | None, typer.Option(help="write a replayable recording here")] = None,
+    bag: Annotated[
+        Path | None, typer.Option(help="record the robot as a ROS 2 bag (.mcap) here, into the lake")
+    ] = None,
 ) -> None:
     """Run an agent once (programmatic run), showing its tool calls as they happen."""
     from auraison.agents import run_sync
@@ -59,8 +62,13 @@ def run_agent(
         record=record,
         on_call=_print_call,
         on_progress=_print_progress,
+        bag=bag,
     )
     console().print(res.output, highlight=False, markup=False)
+    if res.bag is not None:
+        lake = res.bag.get("lake")
+        where = f"twin run {lake['run_id']}" if lake else f"not in the lake: {res.bag.get('lake_error')}"
+        console().print(f"[dim]bag {res.bag['summary']['path']} ({where})[/]", highlight=False)
     console().print(
         f"[dim]model {res.model}; {res.usage['tool_calls']} tool calls; trace {res.trace_id}"
         + (f"; recording {res.recording}" if res.recording else "")
