@@ -122,7 +122,11 @@ class ModelSettings(BaseModel):
 
 
 class LakeSettings(BaseModel):
-    catalog: Literal["duckdb", "postgres"] | None = None
+    catalog: Literal["sqlite", "duckdb", "postgres"] | None = Field(
+        None,
+        description="sqlite: local, many processes at once (embedded default); duckdb: a DuckDB file, "
+        "one process only; postgres: the services profile's",
+    )
     storage: Literal["local", "s3"] | None = None
     s3_prefix: str = "lake/"
     embedder: Literal["auto", "minilm", "openai", "hash"] = Field(
@@ -138,6 +142,12 @@ class LakeSettings(BaseModel):
     )
     stream: str = Field("lake:ingest", description="Redis stream (after redis.key_prefix) for ingestion")
     batch_rows: int = Field(10_000, ge=1, description="rows per lake commit when ingesting a stream")
+    commit_attempts: int = Field(
+        8, ge=1, le=100, description="tries of a lake write that meets a commit conflict or a busy catalog"
+    )
+    target_file_size_mb: float = Field(
+        128, gt=0, description="`lake maintain` merges small files up to about this size, never into one"
+    )
 
 
 class BusSettings(BaseModel):
@@ -187,6 +197,11 @@ class AgentOpsSettings(BaseModel):
     limiter: Literal["inprocess", "redis"] | None = None
     trace_file: Path | None = Field(None, description="default: <data_dir>/traces/spans.jsonl")
     otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    record_tool_arguments: bool = Field(
+        False,
+        description="record each tool call's (redacted) arguments on its span as "
+        "gen_ai.tool.call.arguments (opt-in in the GenAI conventions: they may hold personal data)",
+    )
     trace_via: Literal["direct", "stream"] = Field(
         "direct",
         description="with lake_sink: write spans to the lake directly, or XADD them to the lake's Redis "
@@ -219,7 +234,7 @@ class ProxySettings(BaseModel):
 # What each profile picks for a backend the user left unset.
 PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
     Profile.embedded: {
-        ("lake", "catalog"): "duckdb",
+        ("lake", "catalog"): "sqlite",  # many local processes at once (a DuckDB file allows one)
         ("lake", "storage"): "local",
         ("bus", "backend"): "inprocess",
         ("management", "store"): "sqlite",
