@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint format services-up services-down bench clean
+.PHONY: install demo console test lint format services-up services-down bench clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,22 @@ $(VENV)/.installed: pyproject.toml setup.py
 	$(BIN)/python -m compileall -q -j 0 -x '/(\.venv|\.cache|\.git|node_modules|console)/' .
 	@touch $@
 
-demo: install
+# The operator console (console/: a static Next.js export that `auraison control serve` serves at
+# /console). Built when Node.js 20+ is here; without it the API still works and /console says how.
+CONSOLE_SRC := $(wildcard console/package.json console/package-lock.json console/next.config.ts \
+	console/app/*.* console/app/*/*.* console/components/*.* console/lib/*.*)
+
+console: console/out/index.html
+
+console/out/index.html: $(CONSOLE_SRC)
+	@if command -v npm >/dev/null 2>&1 && node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? 1 : 0)'; then \
+		cd console && npm ci --prefer-offline --no-audit --no-fund && NEXT_TELEMETRY_DISABLED=1 npm run build; \
+	else \
+		echo "console: not built — it needs Node.js 20+ and npm (Debian/Ubuntu: apt-get install -y nodejs npm;"; \
+		echo "  or https://nodejs.org), then run: make console. The control API works without it."; \
+	fi
+
+demo: install console
 	$(BIN)/auraison doctor --fix || true
 	$(BIN)/auraison demo --to kitchen --out out
 
@@ -54,4 +69,4 @@ bench: install
 	$(BIN)/python -m auraison.bench.dispatch_r5 --backend nats
 
 clean:
-	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache console/node_modules console/.next console/out

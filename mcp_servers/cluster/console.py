@@ -179,6 +179,53 @@ async def snapshot(robot: "RobotService", track: RobotTrack, seen: int) -> tuple
     return body, track.appended
 
 
+SPAN_COLUMNS = {
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "parent_id": "VARCHAR",
+    "name": "VARCHAR",
+    "kind": "VARCHAR",
+    "start_ns": "BIGINT",
+    "end_ns": "BIGINT",
+    "status": "VARCHAR",
+    "tenant": "VARCHAR",
+    "agent": "VARCHAR",
+    "tool": "VARCHAR",
+    "decision": "VARCHAR",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "cost": "DOUBLE",
+}
+
+
+def query_trace_file(settings: Any, sql: str, tenant: str, limit: int) -> dict[str, Any]:
+    """``sql`` over the tenant's rows of the JSONL trace file, as a table named ``spans`` with
+    the lake's columns: where the embedded profile keeps spans (``agentops.lake_sink`` off: an
+    embedded DuckLake file is single-process, and every gateway and agent process traces)."""
+    import duckdb
+
+    from auraison.agentops.factory import trace_file
+
+    path = trace_file(settings)
+    con = duckdb.connect()
+    try:
+        cols = ", ".join(f"{k} {v}" for k, v in SPAN_COLUMNS.items())
+        con.execute(f"CREATE TABLE spans ({cols})")
+        if path.is_file() and path.stat().st_size:
+            spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in SPAN_COLUMNS.items()) + "}"
+            con.execute(
+                f"INSERT INTO spans SELECT * FROM read_json(?, format = 'newline_delimited', "
+                f"columns = {spec}, ignore_errors = true) WHERE tenant = ?",
+                [str(path), tenant],
+            )
+        rel = con.execute(sql)
+        columns = [d[0] for d in rel.description]
+        rows = rel.fetchmany(limit)
+    finally:
+        con.close()
+    return {"columns": columns, "rows": [list(r) for r in rows]}
+
+
 def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
@@ -194,12 +241,17 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
     def track_of(robot: "RobotService") -> RobotTrack:
         return tracks.setdefault(id(robot), RobotTrack(robot))
 
-    async def lake_query(request: Request, who: Identity, sql: str, limit: int) -> list[dict[str, Any]]:
+    async def lake_query(
+        request: Request, who: Identity, sql: str, limit: int, spans: bool = False
+    ) -> list[dict[str, Any]]:
         """``sql`` over the caller's rows only (the lake's sandbox), decided as ``lake_query``
-        with exactly these arguments; rows as objects."""
+        with exactly these arguments; rows as objects. ``spans``: a query over the spans table,
+        which the embedded profile keeps in the JSONL trace file instead of the lake."""
         from auraison.lakehouse.sandbox import run_query
 
         def run() -> Awaitable[dict[str, Any]]:
+            if spans and not rt.settings.agentops.lake_sink:
+                return asyncio.to_thread(query_trace_file, rt.settings, sql, who.tenant, limit)
             return asyncio.to_thread(run_query, rt.lake, sql, who.tenant, limit)
 
         result = await execute(request, who, {"sql": sql, "limit": limit}, run)
@@ -323,11 +375,12 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
             "SELECT trace_id, arg_min(name, start_ns) AS root, max(agent) AS agent, "
             "min(start_ns) AS start_ns, max(end_ns) AS end_ns, count(*) AS spans, "
             "sum(coalesce(input_tokens, 0)) AS input_tokens, sum(coalesce(output_tokens, 0)) AS "
-            "output_tokens, sum(coalesce(cost, 0)) AS cost, max(CASE WHEN status = 'ERROR' THEN 1 "
-            "ELSE 0 END) AS errors, max(CASE WHEN name LIKE 'chat %' THEN substr(name, 6) END) AS model "
+            "output_tokens, sum(coalesce(cost, 0)) AS cost, max(CASE WHEN lower(status) = 'error' "
+            "THEN 1 ELSE 0 END) AS errors, "
+            "max(CASE WHEN name LIKE 'chat %' THEN substr(name, 6) END) AS model "
             "FROM spans GROUP BY trace_id ORDER BY start_ns DESC"
         )
-        return await lake_query(request, who, sql, limit)
+        return await lake_query(request, who, sql, limit, spans=True)
 
     @app.get("/traces/{trace_id}", **tool("lake_query"))
     async def trace(
@@ -338,7 +391,7 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
             "SELECT span_id, parent_id, name, kind, start_ns, end_ns, status, agent, tool, decision, "
             f"input_tokens, output_tokens, cost FROM spans WHERE trace_id = '{trace_id}' ORDER BY start_ns"
         )
-        return await lake_query(request, who, sql, 2000)
+        return await lake_query(request, who, sql, 2000, spans=True)
 
     @app.get("/experiments", **tool("lake_query"))
     async def experiments(request: Request, who: Who) -> list[dict[str, Any]]:

@@ -11,6 +11,21 @@ type Agent = {
   state: string;
   last_heartbeat: number | null;
 };
+type AgentRun = {
+  run_id: string;
+  agent_id: string;
+  agent: string;
+  kind: string;
+  status: string;
+  prompt: string;
+  trace_id: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  tool_calls: number;
+  created: number;
+  ended: number | null;
+};
 type Run = {
   trace_id: string;
   root: string;
@@ -97,7 +112,7 @@ function Timeline({ traceId, onClose }: { traceId: string; onClose: () => void }
                   <div className="tl-label" style={{ paddingLeft: `${(d.get(s.span_id) ?? 0) * 14}px` }}>
                     {s.name}
                     {s.decision && s.decision !== "allow" && <span className="badge">{s.decision}</span>}
-                    {s.status === "ERROR" && <span className="badge err">error</span>}
+                    {s.status.toLowerCase() === "error" && <span className="badge err">error</span>}
                   </div>
                   <div className="tl-track">
                     <div
@@ -123,10 +138,20 @@ export default function AgentsPage() {
   const [error, setError] = useState("");
   const [open, setOpen] = useState<string | null>(null);
   const [onlyAgents, setOnlyAgents] = useState(true);
+  const [agentRuns, setAgentRuns] = useState<AgentRun[]>([]);
 
   const load = useCallback(async () => {
     const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
-    api<Agent[]>("/agents").then(setAgents).catch(fail);
+    api<Agent[]>("/agents")
+      .then(async (list) => {
+        setAgents(list);
+        // Runs the control plane started (POST /agents/{id}/runs); an API without them answers 404.
+        const per = await Promise.all(
+          list.map((a) => api<AgentRun[]>(`/agents/${a.agent_id}/runs?limit=20`).catch(() => [] as AgentRun[])),
+        );
+        setAgentRuns(per.flat().sort((x, y) => y.created - x.created));
+      })
+      .catch(fail);
     api<Run[]>("/traces?limit=200").then(setRuns).catch(fail);
   }, []);
   useEffect(() => {
@@ -178,10 +203,60 @@ export default function AgentsPage() {
           </table>
         )}
       </section>
+      {agentRuns.length > 0 && (
+        <section className="card">
+          <h2>Runs started by the control plane</h2>
+          <table data-testid="agent-runs">
+            <thead>
+              <tr>
+                <th>Run</th>
+                <th>Agent</th>
+                <th>Status</th>
+                <th>Model</th>
+                <th>Prompt</th>
+                <th>Tokens in / out</th>
+                <th>Tool calls</th>
+                <th>Started</th>
+                <th>Trace</th>
+              </tr>
+            </thead>
+            <tbody>
+              {agentRuns.map((r) => (
+                <tr key={r.run_id}>
+                  <td>
+                    <code>{r.run_id}</code>
+                  </td>
+                  <td>
+                    {r.agent} <span className="muted">({r.kind})</span>
+                  </td>
+                  <td className={`status ${r.status}`}>{r.status}</td>
+                  <td>{r.model ?? "—"}</td>
+                  <td>{r.prompt}</td>
+                  <td>
+                    {r.input_tokens} / {r.output_tokens}
+                  </td>
+                  <td>{r.tool_calls}</td>
+                  <td>{ago(r.created)}</td>
+                  <td>
+                    {r.trace_id ? (
+                      <button className="link" onClick={() => setOpen(r.trace_id)}>
+                        timeline
+                      </button>
+                    ) : (
+                      "—"
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
       <section className="card">
-        <h2>Runs</h2>
+        <h2>Traces</h2>
         <p className="muted">
-          Each run is a trace in the lake&apos;s <code>spans</code> table (your tenant only).{" "}
+          Each run is a trace: the lake&apos;s <code>spans</code> table (the JSONL trace file in the embedded profile),
+          your tenant only.{" "}
           <label className="inline">
             <input type="checkbox" checked={onlyAgents} onChange={(e) => setOnlyAgents(e.target.checked)} /> agent runs
             only (untick to see single tool calls from the API and Claude Code)

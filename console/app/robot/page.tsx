@@ -62,7 +62,8 @@ function draw(canvas: HTMLCanvasElement, map: MapData, snap: Snapshot | null, tr
     ctx.arc(px, py, 5, 0, 2 * Math.PI);
     ctx.fill();
     ctx.fillStyle = "#1b4d47";
-    ctx.fillText(p.name, px + 7, py - 7);
+    const w = ctx.measureText(p.name).width;
+    ctx.fillText(p.name, px + 7 + w > map.width * cell ? px - 7 - w : px + 7, py - 7);
   }
   const line = (pts: Pt[], color: string, width: number, dash: number[] = []) => {
     if (pts.length < 2) return;
