@@ -97,18 +97,32 @@ class Runtime:
     @property
     def engine(self) -> AgentOps:
         """The one AgentOps engine; with ``agentops.quotas = "management"`` it draws on the
-        management plane through block grants (settled at close)."""
-        from auraison.agentops.factory import build_agentops, trace_sink
+        management plane through block grants (settled at close). It traces through the
+        process's one tracer and meter providers (set globally: FastMCP's SERVER spans and
+        Pydantic AI's instrumentation land with AgentOps's), to which this runtime attaches its
+        exporters — the lake, OTLP when configured — until it closes."""
+        from auraison.agentops.factory import build_agentops, span_processors, trace_sink
+        from auraison.agentops.tracing import Attached, process_meter_provider
         from auraison.mcp_servers.robot.places import policy_view
+
+        attached: list[Attached] = []
 
         def build() -> AgentOps:
             sink = trace_sink(self.settings, lambda: self.lake)
-            engine = build_agentops(self.settings, sink=sink, ledger=self.grant_ledger)
+            traces = Attached(span_processors(self.settings, sink))
+            attached.append(traces)
+            engine = build_agentops(
+                self.settings,
+                sink=sink,
+                ledger=self.grant_ledger,
+                tracer_provider=traces.provider,
+                meter_provider=process_meter_provider(self.settings.agentops.otlp_endpoint),
+            )
             # The robot plane shows the guardrails where a place name leads (its x/y).
             engine.arg_views["robot_*"] = policy_view(self.places)
             return engine
 
-        return self._once("engine", build, lambda e: asyncio.to_thread(_flush_traces, e))
+        return self._once("engine", build, lambda e: asyncio.to_thread(attached.pop().close))
 
     @property
     def grant_ledger(self) -> GrantLedger | None:
@@ -227,10 +241,3 @@ async def _call(closer: Closer) -> None:
 
 async def _close_ledger(ledger: GrantLedger) -> None:
     await ledger.close()
-
-
-def _flush_traces(engine: AgentOps) -> None:
-    provider = engine.tracer_provider
-    if hasattr(provider, "shutdown"):  # the SDK's provider (the API's no-op one has nothing to flush)
-        provider.force_flush()
-        provider.shutdown()
