@@ -19,6 +19,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_AGENT_NAME,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GenAiOperationNameValues,
+)
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from pydantic_ai import ModelRetry
@@ -107,9 +117,10 @@ class AgentOpsCapability(AbstractCapability[Any]):
         with self.engine.tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
             span.set_attributes(
                 {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.request.model": model,
-                    "gen_ai.agent.name": self.agent_name,
+                    GEN_AI_OPERATION_NAME: GenAiOperationNameValues.CHAT.value,
+                    GEN_AI_PROVIDER_NAME: provider_name(request_context.model),
+                    GEN_AI_REQUEST_MODEL: model,
+                    GEN_AI_AGENT_NAME: self.agent_name,
                     "auraison.tenant": self.identity.tenant,
                 }
             )
@@ -118,10 +129,19 @@ class AgentOpsCapability(AbstractCapability[Any]):
             if usage is not None:
                 span.set_attributes(
                     {
-                        "gen_ai.usage.input_tokens": usage.input_tokens or 0,
-                        "gen_ai.usage.output_tokens": usage.output_tokens or 0,
+                        GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens or 0,
+                        GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens or 0,
                     }
                 )
             if getattr(response, "model_name", None):
-                span.set_attribute("gen_ai.response.model", response.model_name)
+                span.set_attribute(GEN_AI_RESPONSE_MODEL, response.model_name)
             return response
+
+
+def provider_name(model: Any) -> str:
+    """``gen_ai.provider.name`` of a Pydantic AI model (or ``provider:name`` string): the
+    conventions' well-known values (``anthropic``, ``openai``, …) where the model is one, else
+    the model class's own system name (``function`` for the offline stand-in)."""
+    if isinstance(model, str):
+        return model.partition(":")[0] if ":" in model else "unknown"
+    return str(getattr(model, "system", None) or "unknown")

@@ -17,6 +17,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_TOOL_CALL_ARGUMENTS,
+    GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_NAME,
+    GEN_AI_TOOL_TYPE,
+    GenAiOperationNameValues,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import guardrails
@@ -118,6 +127,7 @@ class AgentOps:
         tracer_provider: trace.TracerProvider | None = None,
         enabled: bool = True,
         meter_provider: metrics.MeterProvider | None = None,
+        record_arguments: bool = False,
     ) -> None:
         if isinstance(policy, Policy):
             policy = PolicySource(policy=policy)
@@ -139,6 +149,9 @@ class AgentOps:
             "auraison.agentops.queue.depth", description="waiters ahead when a call queued"
         )
         self.enabled = enabled
+        self.record_arguments = record_arguments
+        """Put each call's (redacted) arguments on its span: opt-in, as the GenAI conventions
+        make ``gen_ai.tool.call.arguments`` (arguments may hold personal data)."""
         self.decisions: deque[DecisionRecord] = deque(maxlen=10_000)
         # Planes may show the guardrails a fuller view of a call's arguments than the caller
         # sent (the robot resolves a place name to x/y so a geofence sees where it leads).
@@ -293,27 +306,40 @@ class AgentOps:
 
     # ------------------------------------------------------------------ execution
     async def execute(
-        self, call: ToolCall, fn: Callable[[], Awaitable[T]], meta: dict[str, Any] | None = None
+        self,
+        call: ToolCall,
+        fn: Callable[[], Awaitable[T]],
+        meta: dict[str, Any] | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> T:
-        """Run ``fn`` under the full policy; raises an ``AgentOpsError`` if it may not run."""
+        """Run ``fn`` under the full policy; raises an ``AgentOpsError`` if it may not run.
+        ``attributes`` go on the span from its start (the gateway's ``mcp.*``), so a denied
+        call's span carries them too."""
         import structlog
         from opentelemetry.propagate import extract
 
-        ctx = extract(meta) if meta else None  # W3C trace context from MCP ``params._meta``
+        # W3C trace context from MCP ``params._meta`` — unless a span is already current (the
+        # MCP server's own SERVER span, which continued that same context).
+        ctx = extract(meta) if meta and not trace.get_current_span().is_recording() else None
         i = call.identity
         base = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": call.tool,
-            "gen_ai.tool.call.id": call.call_id,
-            "gen_ai.tool.type": "function",
+            GEN_AI_OPERATION_NAME: GenAiOperationNameValues.EXECUTE_TOOL.value,
+            GEN_AI_TOOL_NAME: call.tool,
+            GEN_AI_TOOL_CALL_ID: call.call_id,
+            GEN_AI_TOOL_TYPE: "function",
             "auraison.tenant": i.tenant,
             "auraison.role": i.role,
             "auraison.plane": call.plane,
             "auraison.enforcement_point": call.point,
-            "gen_ai.tool.call.arguments": json.dumps(self.redactor()(call.args), default=str),
+            **(attributes or {}),
         }
+        if self.record_arguments:
+            base[GEN_AI_TOOL_CALL_ARGUMENTS] = json.dumps(self.redactor()(call.args), default=str)
         with self.tracer.start_as_current_span(
-            f"execute_tool {call.tool}", context=ctx, kind=SpanKind.INTERNAL, attributes=base
+            f"execute_tool {call.tool}",
+            context=ctx,
+            kind=SpanKind.INTERNAL,
+            attributes=base,
         ) as span:
             sc = span.get_span_context()
             with structlog.contextvars.bound_contextvars(
@@ -343,6 +369,7 @@ class AgentOps:
             )
             if d.retry_after_s is not None:
                 span.set_attribute("auraison.retry_after_s", d.retry_after_s)
+            span.set_attribute(ERROR_TYPE, type(exc).__name__)
             span.set_status(Status(StatusCode.ERROR, d.kind))
             raise
 
@@ -395,6 +422,7 @@ class AgentOps:
             if lease is not None:
                 await self.ledger.release(lease)
             span.record_exception(exc)
+            span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         finally:

@@ -17,6 +17,8 @@ from .quotas import QuotaLedger
 
 if TYPE_CHECKING:  # the tracing stack (the OTel SDK) is imported by the engines that trace
     import pyarrow as pa
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
     from auraison.lakehouse.catalog import Lake
 
@@ -87,29 +89,51 @@ def trace_sink(settings: Settings, lake: Callable[[], Lake]) -> TraceSink | None
     return StreamTraceSink(settings) if settings.agentops.trace_via == "stream" else LazyLakeSink(lake)
 
 
-def build_agentops(
-    settings: Settings, sink: TraceSink | None = None, ledger: QuotaLedger | None = None
-) -> AgentOps:
-    """The engine the settings describe, with the spans' ``sink`` and the management plane's
-    quota ``ledger``: the runtime supplies both (AgentOps cannot import the planes above it)."""
-    from .tracing import build_provider
+def span_processors(settings: Settings, sink: TraceSink | None) -> list:
+    """The span exporters the settings describe: the lake ``sink`` (JSONL only as its spool),
+    OTLP when an endpoint is set, and the JSONL file when there is no sink or one is asked for
+    (``agentops.trace_file``)."""
+    from .tracing import processors
 
     ao = settings.agentops
-    provider = build_provider(
-        jsonl=trace_file(settings),
+    return processors(
+        jsonl=trace_file(settings) if sink is None or ao.trace_file is not None else None,
         sink=sink,
-        spool_dir=Path(settings.data_dir) / "traces" / "spool",
+        spool_dir=spool_dir(settings),
         otlp_endpoint=ao.otlp_endpoint,
     )
-    engine = AgentOps(
+
+
+def spool_dir(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "traces" / "spool"
+
+
+def build_agentops(
+    settings: Settings,
+    sink: TraceSink | None = None,
+    ledger: QuotaLedger | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> AgentOps:
+    """The engine the settings describe, with the spans' ``sink`` and the management plane's
+    quota ``ledger``: the runtime supplies both (AgentOps cannot import the planes above it),
+    and its process-wide ``tracer_provider`` (exporters attached). Without one, the engine gets
+    a private provider with the configured exporters (scripts, tests)."""
+    if tracer_provider is None:
+        from .tracing import build_provider
+
+        tracer_provider = build_provider(extra=span_processors(settings, sink))
+    ao = settings.agentops
+    return AgentOps(
         policy=PolicySource(ao.policy_file or DEFAULT_POLICY),
         approvals=approval_store(settings),
         limiter=limiter(settings),
         ledger=ledger,
-        tracer_provider=provider,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
         enabled=ao.enabled,
+        record_arguments=ao.record_tool_arguments,
     )
-    return engine
 
 
 def default_identity(settings: Settings) -> Identity:

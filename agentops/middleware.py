@@ -15,7 +15,7 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
-from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes.mcp_attributes import MCP_METHOD_NAME, MCP_SESSION_ID
 
 from auraison.identity import PrincipalKind
 
@@ -85,17 +85,12 @@ class AgentOpsMiddleware(Middleware):
             point="gateway",
             traceparent=meta.get("traceparent"),
         )
-        try:
-            return await self.engine.execute(call, lambda: self._next(context, call_next), meta=meta)
-        except AgentOpsError as exc:
-            raise ToolError(exc.to_text()) from None
-
-    @staticmethod
-    async def _next(context: MiddlewareContext[Any], call_next: CallNext[Any, ToolResult]) -> ToolResult:
-        span = trace.get_current_span()
-        span.set_attribute("mcp.method.name", "tools/call")
         fc = context.fastmcp_context
         session = getattr(fc, "session_id", None) if fc is not None else None
-        if session:
-            span.set_attribute("mcp.session.id", str(session))
-        return await call_next(context)
+        attributes = {MCP_METHOD_NAME: "tools/call", **({MCP_SESSION_ID: str(session)} if session else {})}
+        try:
+            return await self.engine.execute(
+                call, lambda: call_next(context), meta=meta, attributes=attributes
+            )
+        except AgentOpsError as exc:
+            raise ToolError(exc.to_text()) from None

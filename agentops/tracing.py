@@ -450,3 +450,111 @@ def processors(
 
         out.append(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     return out
+
+
+class _Router(SpanProcessor):
+    """The process provider's one processor: forwards to the processors runtimes attached
+    (copy-on-write, so a span never waits on an attach)."""
+
+    def __init__(self) -> None:
+        self.targets: tuple[SpanProcessor, ...] = ()
+        self._lock = threading.Lock()
+
+    def add(self, processors: Sequence[SpanProcessor]) -> None:
+        with self._lock:
+            self.targets = (*self.targets, *processors)
+
+    def remove(self, processors: Sequence[SpanProcessor]) -> None:
+        with self._lock:
+            self.targets = tuple(p for p in self.targets if p not in processors)
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        for p in self.targets:
+            p.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for p in self.targets:
+            p.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all([p.force_flush(timeout_millis) for p in self.targets])
+
+    def shutdown(self) -> None:
+        for p in self.targets:
+            p.shutdown()
+
+
+_process: tuple[TracerProvider, _Router] | None = None
+_process_lock = threading.Lock()
+
+
+def process_provider() -> tuple[TracerProvider, _Router]:
+    """The process's one tracer provider, set as OpenTelemetry's global one on first use — so
+    FastMCP's ``tools/call`` SERVER spans and Pydantic AI's instrumentation, which trace through
+    the global provider, land where AgentOps's spans do. Runtimes attach their exporters to its
+    router and detach them when they close (a process may hold several runtimes in turn: tests).
+    When something else set a global SDK provider first, the router joins that one."""
+    global _process
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+
+    with _process_lock:
+        if _process is None:
+            router = _Router()
+            current = trace.get_tracer_provider()
+            if isinstance(current, TracerProvider):
+                provider = current
+            else:
+                provider = TracerProvider(resource=Resource.create({"service.name": "auraison"}))
+                trace.set_tracer_provider(provider)
+            provider.add_span_processor(router)
+            _process = (provider, router)
+        return _process
+
+
+class Attached:
+    """Exporters one runtime attached to the process provider; ``close`` flushes and detaches
+    them (the provider itself lives as long as the process)."""
+
+    def __init__(self, processors: Sequence[SpanProcessor]) -> None:
+        self.provider, self._router = process_provider()
+        self.processors = list(processors)
+        self._router.add(self.processors)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all([p.force_flush(timeout_millis) for p in self.processors])
+
+    def close(self) -> None:
+        self._router.remove(self.processors)
+        for p in self.processors:
+            p.force_flush()
+            p.shutdown()
+
+
+_meters: Any = None
+
+
+def process_meter_provider(otlp_endpoint: str | None = None) -> Any:
+    """The process's one meter provider, set globally on first use: the engine's call, shed,
+    queue-wait and queue-depth instruments are exported over OTLP when an endpoint is
+    configured (``…/v1/traces`` becomes ``…/v1/metrics``). The first runtime's settings win."""
+    global _meters
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    with _process_lock:
+        if _meters is None:
+            current = metrics.get_meter_provider()
+            if isinstance(current, MeterProvider):
+                _meters = current
+            else:
+                readers = []
+                if otlp_endpoint:
+                    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+                    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+                    endpoint = otlp_endpoint.replace("/v1/traces", "/v1/metrics")
+                    readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint)))
+                _meters = MeterProvider(metric_readers=readers)
+                metrics.set_meter_provider(_meters)
+        return _meters

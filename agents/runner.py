@@ -24,7 +24,7 @@ from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
-from auraison.agentops.capability import AgentOpsCapability
+from auraison.agentops.capability import AgentOpsCapability, provider_name
 from auraison.agentops.decision import Identity
 from auraison.agentops.engine import AgentOps
 from auraison.errors import AuraisonError, UserError
@@ -202,6 +202,7 @@ async def run(
             span.set_attributes(
                 {
                     "gen_ai.operation.name": "invoke_agent",
+                    "gen_ai.provider.name": provider_name(model),
                     "gen_ai.agent.name": agent,
                     "auraison.tenant": identity.tenant,
                 }

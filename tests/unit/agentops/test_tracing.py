@@ -40,6 +40,7 @@ async def test_execute_tool_span_names_and_attributes(
     spans: tuple[AgentOps, InMemorySpanExporter],
 ) -> None:
     eng, exp = spans
+    eng.record_arguments = True  # opt-in (agentops.record_tool_arguments)
     call = ToolCall(
         identity=Identity(tenant="acme", role="agent"),
         tool="robot_get_state",
@@ -79,6 +80,8 @@ async def test_denied_call_span_records_the_decision(
     (span,) = exp.get_finished_spans()
     assert span.attributes["auraison.decision"] == "deny"
     assert "denied" in span.attributes["auraison.decision.reason"]
+    assert span.attributes["error.type"] == "ToolDenied"
+    assert "gen_ai.tool.call.arguments" not in span.attributes  # opt-in, off by default
     assert span.status.status_code.name == "ERROR"
 
 
