@@ -10,7 +10,7 @@ import typer
 
 from auraison.errors import UserError
 
-from .output import JsonOpt, console, print_json, show
+from .output import JsonOpt, console, err_console, print_json, show
 from .state import get_settings
 
 robot_app = typer.Typer(
@@ -154,7 +154,9 @@ def robot_record(
         rec = BagRecorder(s.rosbridge_url, out, world=s.world, places=places_for(settings))
         try:
             await rec.start()
-            console().print(f"recording {s.rosbridge_url} to {out}" + ("" if duration else " (Ctrl-C stops)"))
+            err_console().print(
+                f"recording {s.rosbridge_url} to {out}" + ("" if duration else " (Ctrl-C stops)")
+            )
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(duration if duration else 10**9)
         finally:
