@@ -25,6 +25,7 @@ import contextlib
 import json
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -149,9 +150,61 @@ def _lazy_robot_view(settings: Settings) -> Callable[[dict[str, Any]], dict[str,
     return resolve
 
 
+def leave_span(
+    settings: Settings,
+    engine: AgentOps,
+    payload: dict[str, Any],
+    answer: dict[str, Any] | None,
+    start_ns: int,
+) -> None:
+    """The hook's decision as a span (``pre_tool_use {tool}``), written without the OTel SDK:
+    one spool segment that the next process tracing to the lake commits (or, without a lake
+    sink, one line of the JSONL trace file). Cheap: no tracer, one small file write."""
+    from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+        GEN_AI_CONVERSATION_ID,
+        GEN_AI_TOOL_CALL_ID,
+        GEN_AI_TOOL_NAME,
+    )
+    from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+
+    from .factory import spool_dir, trace_file
+    from .spool import Spool, span_row
+
+    record = engine.decisions[-1] if engine.decisions else None
+    denied = answer is not None and answer["hookSpecificOutput"]["permissionDecision"] == "deny"
+    if record is None and not denied:
+        return  # a shell command the hook had no opinion on
+    tool = record.tool if record is not None else str(payload.get("tool_name"))
+    attrs: dict[str, Any] = {
+        GEN_AI_TOOL_NAME: tool,
+        "auraison.enforcement_point": "hook",
+        "auraison.decision": record.kind if record is not None else "deny",
+        "auraison.decision.reason": record.reason if record is not None else "agents never decide approvals",
+        "auraison.tenant": settings.agentops.tenant,
+        "auraison.role": str(getattr(settings.agentops.role, "value", settings.agentops.role)),
+    }
+    if record is not None and record.rule:
+        attrs["auraison.decision.rule"] = record.rule
+    if payload.get("tool_use_id"):
+        attrs[GEN_AI_TOOL_CALL_ID] = str(payload["tool_use_id"])
+    if payload.get("session_id"):
+        attrs[GEN_AI_CONVERSATION_ID] = str(payload["session_id"])
+    if denied:
+        attrs[ERROR_TYPE] = "ToolDenied"
+    row = span_row(f"pre_tool_use {tool}", attrs, status="error" if denied else "unset", start_ns=start_ns)
+    if settings.agentops.lake_sink:
+        Spool(spool_dir(settings)).append([row])
+    else:
+        path = trace_file(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def main(settings: Settings | None = None) -> int:
     """``auraison hook pre-tool-use``: JSON in on stdin, the answer out on stdout, exit 0; on
     any failure exit 2 with one line on stderr (Claude Code blocks the call)."""
+    start_ns = time.time_ns()
     try:
         payload = parse(sys.stdin.read())
         if payload.get("tool_name") != "Bash" and tool_name(str(payload.get("tool_name", ""))) is None:
@@ -162,8 +215,11 @@ def main(settings: Settings | None = None) -> int:
             settings = load_settings()
         from .factory import default_identity
 
+        engine = hook_engine(settings)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the answer, and only that
-            answer = asyncio.run(pre_tool_use(hook_engine(settings), payload, default_identity(settings)))
+            answer = asyncio.run(pre_tool_use(engine, payload, default_identity(settings)))
+        with contextlib.suppress(Exception):  # a span that cannot be written never blocks a call
+            leave_span(settings, engine, payload, answer, start_ns)
     except Exception as exc:  # fail closed, whatever broke
         what = "the hook input is not valid JSON" if isinstance(exc, json.JSONDecodeError) else "failed"
         line = " ".join(f"auraison hook: {what}: {exc}".split())

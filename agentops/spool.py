@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 import uuid
 from collections.abc import Iterable
@@ -74,8 +73,8 @@ def span_row(
     """One span as a ``spans`` row, made without the SDK (the hook's spans)."""
     end = end_ns or time.time_ns()
     row: dict[str, Any] = {
-        "trace_id": trace_id or secrets.token_hex(16),
-        "span_id": secrets.token_hex(8),
+        "trace_id": trace_id or os.urandom(16).hex(),
+        "span_id": os.urandom(8).hex(),
         "parent_id": parent_id,
         "name": name,
         "kind": kind,
