@@ -131,7 +131,7 @@ export default function JobsPage() {
         <h2>Jobs</h2>
         {jobsError && <p className="error">{jobsError}</p>}
         {jobs && jobs.length === 0 && (
-          <p className="empty">No jobs in your tenant. Submit one: <code>auraison jobs submit -- python train.py</code>.</p>
+          <p className="empty">No jobs in your tenant. Submit one: <code>auraison jobs submit &quot;python train.py&quot; --id train-1</code>.</p>
         )}
         {jobs && jobs.length > 0 && (
           <table data-testid="jobs">

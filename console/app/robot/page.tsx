@@ -63,7 +63,7 @@ function draw(canvas: HTMLCanvasElement, map: MapData, snap: Snapshot | null, tr
     ctx.fill();
     ctx.fillStyle = "#1b4d47";
     const w = ctx.measureText(p.name).width;
-    ctx.fillText(p.name, px + 7 + w > map.width * cell ? px - 7 - w : px + 7, py - 7);
+    ctx.fillText(p.name, px + 7 + w > (map.width - 1.5) * cell ? px - 7 - w : px + 7, py - 7);
   }
   const line = (pts: Pt[], color: string, width: number, dash: number[] = []) => {
     if (pts.length < 2) return;

@@ -68,6 +68,7 @@ def test_sign_in_every_page_and_only_the_callers_tenant(console: Console, browse
     assert "apr_" in asked, asked
 
     page = sign_in(browser, con, con.keys["owner"])
+    H = {"Authorization": f"Bearer {con.keys['owner']}"}
     assert page.get_by_test_id("who").inner_text().startswith("acme · owner · person")
     page.wait_for_selector("[data-testid=pose]", timeout=WAIT_MS)
     page.wait_for_selector("canvas[data-testid=map]", timeout=WAIT_MS)
@@ -81,8 +82,20 @@ def test_sign_in_every_page_and_only_the_callers_tenant(console: Console, browse
     page.wait_for_selector("text=No agents registered", timeout=WAIT_MS)
     shot(page, "agents-empty")
 
+    with httpx.Client(base_url=con.url, timeout=60, headers=H) as http:  # an experiment, two runs
+        exp = http.post("/experiments", json={"name": "lr-sweep"}).json()["experiment_id"]
+        for lr, losses in ((0.1, (1.0, 0.6, 0.4)), (0.01, (1.0, 0.9, 0.8))):
+            run_id = http.post(f"/experiments/{exp}/runs", json={"params": {"lr": lr}}).json()["run_id"]
+            points = [{"key": "loss", "value": v, "step": i} for i, v in enumerate(losses)]
+            assert http.post(f"/runs/{run_id}/metrics", json={"metrics": points}).status_code == 200
+            assert http.post(f"/runs/{run_id}/end", json={}).status_code == 200
     page.click("text=Jobs & clusters")
     page.wait_for_selector("[data-testid=cluster-local]", timeout=WAIT_MS)
+    page.select_option("select[aria-label=experiment]", exp)
+    page.click("text=Compare runs")
+    plot = page.locator("img.plot")
+    plot.wait_for(timeout=WAIT_MS)
+    page.wait_for_function("document.querySelector('img.plot').naturalWidth > 0", timeout=WAIT_MS)
     shot(page, "jobs")
 
     page.click("text=Usage")
