@@ -173,7 +173,7 @@ class AgentRunInfo(BaseModel):
     tenant: str
     agent: str
     kind: AgentKind
-    where: str = Field(description="local (a subprocess) or the Ray cluster's name")
+    where: str = Field(description="local (a subprocess of the control plane's machine) or ray:<cluster>")
     status: RunStatus
     prompt: str
     lease_id: str | None = None

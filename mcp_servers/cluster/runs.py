@@ -215,7 +215,7 @@ class RayLauncher:
         req = JobRequest(
             entrypoint=shlex.join(supervisor_command(run_dir)),
             submission_id=run.run_id,
-            cluster=where,
+            cluster=where.removeprefix("ray:"),
             metadata={"auraison_run": run.run_id, "auraison_agent": run.agent},
         )
         info = self.jobs.submit(tenant, req)
@@ -232,6 +232,11 @@ class RayLauncher:
         deadline = time.monotonic() + grace_s + 10
         while self.alive(row) and time.monotonic() < deadline:
             time.sleep(0.2)  # Ray's Jobs API has no push notifications
+
+
+def _kind_of(where: str) -> str:
+    """A run's launcher: ``local`` (a subprocess here) or ``ray`` (``ray:<cluster>``)."""
+    return "ray" if where.startswith("ray:") else "local"
 
 
 def _hash(token: str) -> str:
@@ -304,7 +309,7 @@ class AgentRunService:
         return row
 
     def _launcher(self, row: dict[str, Any]) -> Launcher:
-        return self.launchers["local" if row["where"] == "local" else "ray"]
+        return self.launchers[_kind_of(row["where"])]
 
     # -------------------------------------------------------------------------- start
     def start(
@@ -315,9 +320,9 @@ class AgentRunService:
         spec = self.spec_of(tenant, agent_id)
         if req.callback_url is not None:
             webhooks.check_callback(str(req.callback_url), self.settings.control.webhook_allow)
-        where = spec.cluster or "local"
-        if where != "local":
-            self.launchers["ray"].check(where)  # NotFound names the clusters there are
+        where = f"ray:{spec.cluster}" if spec.cluster else "local"
+        if spec.cluster:
+            self.launchers["ray"].check(spec.cluster)  # NotFound names the clusters there are
         quota = req.quota_tool_calls or spec.quota_tool_calls
         lease_id = self.accounts.grant(tenant, spec.name, quota)  # GrantRefused says why not
         run_id = f"arun_{secrets.token_hex(8)}"
@@ -370,7 +375,7 @@ class AgentRunService:
             created=now,
         )
         try:
-            launcher = self.launchers["local" if where == "local" else "ray"]
+            launcher = self.launchers[_kind_of(where)]
             started = launcher.launch(tenant, where, launch, run_dir)
         except Exception as exc:
             self._finish(self._row(tenant, run_id), RunStatus.FAILED, {"message": f"could not start: {exc}"})
