@@ -90,9 +90,10 @@ def control_serve(
 
     from .http_api import build_app
 
-    console().print(f"control plane API on http://{host}:{port} (OpenAPI: /docs)")
+    console().print(f"control plane API on http://{host}:{port} (OpenAPI: /docs; console: /console/)")
     app = build_app(Runtime(get_settings()), reconcile=reconcile)  # its lifespan closes the runtime
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # A console's open robot stream never ends by itself: give it 3 s once Ctrl-C asks to stop.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 @control_app.command("dispatch")
