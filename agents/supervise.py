@@ -47,6 +47,8 @@ class Reporter:
 
     def send(self, report: RunReport) -> bool | None:
         """True: taken; False: refused for good (4xx); None: not reachable now (retry)."""
+        # Every report carries the run itself: a control plane that lost it takes it back.
+        report = report.model_copy(update={"registration": self.launch.registration})
         if self.launch.report_url:
             return self._http(report)
         return self._store(report)

@@ -83,6 +83,12 @@ class BillingGrantor:
         who = self._who(tenant, agent)
         self.billing.record_model_usage(who, tenant, key, model, input_tokens, output_tokens, agent)
 
+    def lease_active(self, tenant: str, lease_id: str) -> bool:
+        """Whether ``lease_id`` is an active quota lease of ``tenant`` (a run re-registering
+        proves itself with it)."""
+        who = Identity(tenant=tenant, role="operator", subject="control-plane")
+        return any(lease.id == lease_id for lease in self.billing.reservations_list(who, tenant, "active"))
+
 
 def agent_id_for(tenant: str, name: str) -> str:
     """Stable per tenant and name, so a re-registration finds the same agent."""

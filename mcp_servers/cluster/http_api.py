@@ -463,7 +463,7 @@ def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
         if creds is None:
             raise HTTPException(401, "the run's token is required", headers={"WWW-Authenticate": "Bearer"})
         token = creds.credentials
-        who = await run_in_threadpool(cp().runs.reporter, run_id, token)
+        who = await run_in_threadpool(cp().runs.reporter, run_id, token, report.registration)
         args = {"run_id": run_id, "token": token, "report": await body(request)}
         return await call(request, who, args, cp().agent_run_report, run_id, token, report)
 

@@ -154,6 +154,22 @@ class AgentRunRequest(BaseModel):
     )
 
 
+class RunRegistration(BaseModel):
+    """A run as its supervisor knows it: enough for a control plane that lost its record (a
+    fresh store) to take the run back, on the proof of the run's quota lease."""
+
+    agent_id: str = Field(pattern=r"^agt_[0-9a-f]{16}$")
+    tenant: str = Field(max_length=63)
+    agent: str = Field(max_length=63)
+    kind: AgentKind
+    where: str = Field(max_length=70)
+    prompt: str = Field(max_length=20_000)
+    lease_id: str = Field(pattern=r"^lse_[0-9a-f]{16}$")
+    trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    created: float
+    callback_url: str | None = Field(None, max_length=2000)
+
+
 class RunReport(BaseModel):
     """What a run's supervisor tells the control plane: a heartbeat (status RUNNING) or the end."""
 
@@ -165,6 +181,9 @@ class RunReport(BaseModel):
     model: str | None = Field(None, max_length=200)
     output: str = Field("", max_length=100_000)
     message: str = Field("", max_length=10_000)
+    registration: RunRegistration | None = Field(
+        None, description="the run itself, for a control plane that no longer knows it"
+    )
 
 
 class AgentRunInfo(BaseModel):
@@ -204,6 +223,7 @@ class RunLaunch(BaseModel):
     trace_id: str = Field(description="the run's W3C trace id: the agent's spans are its children")
     report_url: str | None = Field(None, description="the control API; None: write to the control store")
     report_token: str
+    registration: RunRegistration
     heartbeat_s: float
     stop_grace_s: float
     env: dict[str, str] = {}

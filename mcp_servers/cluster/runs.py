@@ -49,6 +49,7 @@ from .models import (
     AgentSpec,
     JobRequest,
     RunLaunch,
+    RunRegistration,
     RunReport,
     RunStatus,
 )
@@ -117,6 +118,8 @@ class RunAccounts(Protocol):
     def record_tokens(
         self, tenant: str, key: str, agent: str, model: str, input_tokens: int, output_tokens: int
     ) -> None: ...
+
+    def lease_active(self, tenant: str, lease_id: str) -> bool: ...
 
 
 class Launcher(Protocol):
@@ -330,6 +333,19 @@ class AgentRunService:
         run_dir = self.settings.data_dir / "agent-runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         trace_id = secrets.token_hex(16)
+        now = time.time()
+        registration = RunRegistration(
+            agent_id=agent_id,
+            tenant=tenant,
+            agent=spec.name,
+            kind=spec.kind,
+            where=where,
+            prompt=req.prompt,
+            lease_id=lease_id,
+            trace_id=trace_id,
+            created=now,
+            callback_url=str(req.callback_url) if req.callback_url else None,
+        )
         definition = spec.definition or (spec.name if spec.name in ("navigator", "analyst") else "operator")
         launch = RunLaunch(
             run_id=run_id,
@@ -341,6 +357,7 @@ class AgentRunService:
             trace_id=trace_id,
             report_url=report_url,
             report_token=token,
+            registration=registration,
             heartbeat_s=self.settings.control.heartbeat_s,
             stop_grace_s=self.stop_grace_s,
             env=settings_env(self.settings),
@@ -348,7 +365,6 @@ class AgentRunService:
         path = run_dir / "run.json"
         path.touch(mode=0o600)  # it holds the run's token and the settings' secrets
         path.write_text(launch.model_dump_json())
-        now = time.time()
         self.state.upsert(
             agent_runs,
             "run_id",
@@ -391,19 +407,64 @@ class AgentRunService:
         return _info(self._row(tenant, run_id))
 
     # ------------------------------------------------------------------------ reports
-    def reporter(self, run_id: str, token: str) -> Identity:
-        """Who sends a report: the run itself, proven by its token (an agent principal)."""
+    def reporter(self, run_id: str, token: str, registration: RunRegistration | None = None) -> Identity:
+        """Who sends a report: the run itself (an agent principal), proven by its token — or,
+        for a run this control plane no longer knows, by the active quota lease it holds."""
         row = self.state.get(agent_runs, "run_id", run_id)
-        if row is None or not hmac.compare_digest(_hash(token), row["token_hash"]):
-            raise Forbidden(f"not the token of run {run_id}")
-        return Identity(
-            tenant=row["tenant"], role=Role.agent, subject=f"run:{run_id}", kind=PrincipalKind.agent
+        if row is not None:
+            if not hmac.compare_digest(_hash(token), row["token_hash"]):
+                raise Forbidden(f"not the token of run {run_id}")
+            tenant = row["tenant"]
+        elif registration is not None and self._holds(registration):
+            tenant = registration.tenant
+        else:
+            raise Forbidden(f"no run {run_id} here, and no active quota lease proves it")
+        return Identity(tenant=tenant, role=Role.agent, subject=f"run:{run_id}", kind=PrincipalKind.agent)
+
+    def _holds(self, reg: RunRegistration) -> bool:
+        try:
+            return self.accounts.lease_active(reg.tenant, reg.lease_id)
+        except AuraisonError as exc:
+            raise Unavailable(
+                f"run unknown here, and the management plane cannot vouch for its lease now: {exc}"
+            ) from None
+
+    def _reregister(self, run_id: str, token: str, reg: RunRegistration) -> None:
+        """Take back a run whose record was lost (the control store was replaced)."""
+        self.state.upsert(
+            agent_runs,
+            "run_id",
+            run_id=run_id,
+            agent_id=reg.agent_id,
+            tenant=reg.tenant,
+            agent=reg.agent,
+            kind=reg.kind,
+            where=reg.where,
+            status=RunStatus.RUNNING.value,
+            prompt=reg.prompt,
+            run_dir=str(self.settings.data_dir / "agent-runs" / run_id),
+            token_hash=_hash(token),
+            lease_id=reg.lease_id,
+            trace_id=reg.trace_id,
+            input_tokens=0,
+            output_tokens=0,
+            tool_calls=0,
+            output="",
+            message="",
+            callback_url=reg.callback_url,
+            callback_done=False,
+            stop_requested=False,
+            created=reg.created,
         )
+        self.events.emit("agent_run.reregistered", run_id, reg.tenant, {"lease_id": reg.lease_id})
 
     def report(self, run_id: str, token: str, report: RunReport) -> AgentRunInfo:
         """A supervisor's heartbeat (RUNNING) or its run's end. Idempotent: once a run has
-        ended, a late or repeated report changes nothing."""
-        who = self.reporter(run_id, token)
+        ended, a late or repeated report changes nothing. A run this control plane lost is
+        re-registered from the report, on the proof of its active lease."""
+        who = self.reporter(run_id, token, report.registration)
+        if self.state.get(agent_runs, "run_id", run_id) is None and report.registration is not None:
+            self._reregister(run_id, token, report.registration)
         row = self._row(who.tenant, run_id)
         if RunStatus(row["status"]).is_terminal():
             return _info(row)

@@ -96,9 +96,10 @@ def used_tool_calls(settings: Settings) -> float:
 @pytest.mark.timeout(300)
 async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, hook) -> None:
     """A person approves the start; the run's quota grant is taken; the control API then goes
-    away (its proxy cut) and the run completes anyway; its end lands once the API is back: the
-    grant settles at the tool calls used, tokens are metered, the trace id is the agent's, and
-    the signed webhook arrives."""
+    away (its proxy cut) and the run completes anyway. The API comes back having lost its state
+    (a fresh control store): the run re-registers on the proof of its lease and its end lands:
+    the grant settles at the tool calls used, tokens are metered, the trace id is the agent's,
+    and the signed webhook arrives."""
     url, got, arrived = hook
     api_port = free_port()
     proxy = TcpProxy("127.0.0.1", api_port).start()
@@ -121,6 +122,8 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
             run = started.json()
             assert run["status"] == "RUNNING" and run["where"] == "local" and run["lease_id"]
 
+            listed = (await http.get(f"/agents/{agent['agent_id']}/runs")).json()
+            assert [r["run_id"] for r in listed] == [run["run_id"]]
             run_dir = settings.data_dir / "agent-runs" / run["run_id"]
             proxy.stop()  # the control API is unreachable from here on
             until(lambda: (run_dir / "result.json").exists(), "the run to end with the API away")
@@ -129,26 +132,32 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
             assert away.status == RunStatus.RUNNING and os.kill(run["pid"], 0) is None
             assert json.loads((run_dir / "result.json").read_text())["status"] == "SUCCEEDED"
 
+            api.stop()  # and it loses its state: a fresh control store when it starts again
+            store = settings.data_dir / "control" / "control.sqlite"
+            store.rename(store.with_suffix(".lost"))
+            api.start()
             proxy = TcpProxy("127.0.0.1", api_port)
             proxy.port = int(settings.control.api_url.rsplit(":", 1)[1])
             proxy.start()  # the API is back, at the same address
 
             async def ended() -> dict[str, Any] | None:
-                info = (await http.get(f"/runs/{run['run_id']}")).json()
+                got = await http.get(f"/runs/{run['run_id']}")
+                if got.status_code == 404:
+                    return None  # not re-registered yet
+                info = got.json()
                 return info if RunStatus(info["status"]).is_terminal() else None
 
             deadline = time.monotonic() + SLOW
             while (done := await ended()) is None:
                 assert time.monotonic() < deadline, "the run's end never landed"
                 await _pause()
-            listed = (await http.get(f"/agents/{agent['agent_id']}/runs")).json()
     finally:
         proxy.stop()
         api.stop()
     assert done["status"] == "SUCCEEDED", done
     assert done["tool_calls"] == 1 and done["input_tokens"] > 0 and done["output_tokens"] > 0
     assert done["model"] == "offline stand-in" and "No approvals are pending" in done["output"]
-    assert done["trace_id"] == run["trace_id"] and [r["run_id"] for r in listed] == [run["run_id"]]
+    assert done["trace_id"] == run["trace_id"] and done["lease_id"] == run["lease_id"]
     spans = (settings.data_dir / "traces" / "spans.jsonl").read_text()
     assert run["trace_id"] in spans  # the agent's own spans are under the run's trace
 
@@ -165,7 +174,7 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
     assert sent["type"] == "agent_run.finished" and sent["run"]["status"] == "SUCCEEDED"
     events = [json.loads(x) for x in EventLog(settings).file.read_text().splitlines()]
     kinds = [e["type"] for e in events if e["subject"] == run["run_id"]]
-    assert kinds[:2] == ["agent_run.started", "agent_run.succeeded"]
+    assert kinds[:3] == ["agent_run.started", "agent_run.reregistered", "agent_run.succeeded"]
 
 
 async def _pause() -> None:

@@ -45,6 +45,11 @@ class FakeAccounts:
     def record_tokens(self, tenant: str, key: str, agent: str, model: str, i: int, o: int) -> None:
         self.tokens.append((key, i, o))
 
+    def lease_active(self, tenant: str, lease_id: str) -> bool:
+        return lease_id in {f"lse_{n + 1:016x}" for n in range(len(self.grants))} - {
+            lease for lease, _ in self.settled
+        }
+
 
 class FakeLauncher:
     """Starts nothing: records the launch; ``running`` says whether the 'supervisor' lives."""
@@ -108,7 +113,7 @@ def test_a_run_takes_its_grant_and_launches_a_supervisor(parts) -> None:
 
 
 def test_no_grant_no_run(parts) -> None:
-    service, accounts, launcher = parts
+    service, _, launcher = parts
     agent_id = register(service)
     with pytest.raises(GrantRefused, match="100 tool_calls left"):
         service.start("acme", agent_id, AgentRunRequest(prompt="x", quota_tool_calls=500))
@@ -172,11 +177,40 @@ def test_a_supervisor_gone_without_a_word_is_lost_unless_it_left_its_result(part
     assert service.status("acme", lost.run_id).status == RunStatus.RUNNING
     launcher.running = dict.fromkeys(launcher.running, False)
     result = RunReport(status=RunStatus.SUCCEEDED, tool_calls=1, output="done")
-    (service.settings.data_dir / "agent-runs" / kept.run_id / "result.json").write_text(result.model_dump_json())
+    left = service.settings.data_dir / "agent-runs" / kept.run_id / "result.json"
+    left.write_text(result.model_dump_json())
     assert service.status("acme", lost.run_id).status == RunStatus.LOST
     again = service.status("acme", kept.run_id)
     assert (again.status, again.output) == (RunStatus.SUCCEEDED, "done")
     assert {r.run_id for r in service.list("acme", agent_id)} == {lost.run_id, kept.run_id}
+
+
+def test_a_control_plane_that_lost_a_run_takes_it_back_on_the_proof_of_its_lease(
+    parts, tmp_path: Path
+) -> None:
+    service, accounts, launcher = parts
+    info = service.start("acme", register(service), AgentRunRequest(prompt="x"))
+    run = launcher.launched[0]
+    fresh_settings = service.settings.model_copy(update={"data_dir": tmp_path / "fresh"})
+    fresh = AgentRunService(
+        fresh_settings,
+        ControlState.from_settings(fresh_settings),  # the control store was replaced: no runs
+        service.events,
+        service.registry,
+        accounts,
+        launchers={"local": launcher},
+    )
+    end = RunReport(status=RunStatus.SUCCEEDED, tool_calls=2, registration=run.registration)
+    with pytest.raises(Forbidden):  # no registration: nothing proves the run
+        fresh.report(info.run_id, run.report_token, end.model_copy(update={"registration": None}))
+    forged = run.registration.model_copy(update={"lease_id": "lse_00000000000000ff"})
+    with pytest.raises(Forbidden):  # a lease the management plane does not hold for it
+        fresh.report(info.run_id, run.report_token, end.model_copy(update={"registration": forged}))
+    back = fresh.report(info.run_id, run.report_token, end)
+    assert (back.status, back.tool_calls, back.trace_id) == (RunStatus.SUCCEEDED, 2, info.trace_id)
+    assert accounts.settled == [(info.lease_id, 2.0)]
+    with pytest.raises(Forbidden):  # from now on, the run's token proves it, as before
+        fresh.report(info.run_id, "another-token-of-some-length", end)
 
 
 def test_statuses_know_which_are_terminal() -> None:
