@@ -486,18 +486,12 @@ class AgentRunService:
         return _info(self._row(who.tenant, run_id))
 
     def _finish(self, row: dict[str, Any], status: RunStatus, changes: dict[str, Any]) -> bool:
-        """End a run once: the first end wins (a conditional update), then its grant settles
-        at the tool calls used, its tokens are metered, and its webhook is called."""
-        values = {**changes, "status": status.value, "ended": time.time(), "updated": time.time()}
-        with self.state.store.transaction() as conn:
-            won = conn.execute(
-                agent_runs.update()
-                .where(agent_runs.c.run_id == row["run_id"], agent_runs.c.status.not_in(DONE))
-                .values(**values)
-            ).rowcount
-        if not won:
-            return False
-        row = {**row, **values}
+        """End a run once. Its grant settles at the tool calls used and its tokens are metered
+        first — both idempotent in the management plane (a lease settles once; usage counts
+        once per key) — so a run reads as ended only once it is accounted for; then the first
+        end wins the record (a conditional update), and only the winner emits the event and
+        calls the webhook."""
+        row = {**row, **changes}
         tenant = row["tenant"]
         if row["lease_id"]:
             try:
@@ -516,6 +510,16 @@ class AgentRunService:
                 )
             except AuraisonError as exc:
                 self.events.emit("agent_run.meter_failed", row["run_id"], tenant, {"error": str(exc)})
+        values = {**changes, "status": status.value, "ended": time.time(), "updated": time.time()}
+        with self.state.store.transaction() as conn:
+            won = conn.execute(
+                agent_runs.update()
+                .where(agent_runs.c.run_id == row["run_id"], agent_runs.c.status.not_in(DONE))
+                .values(**values)
+            ).rowcount
+        if not won:
+            return False
+        row = {**row, **values}
         self.events.emit(
             f"agent_run.{status.value.lower()}",
             row["run_id"],
