@@ -8,13 +8,18 @@ in-process). Trace context arrives in the request's ``_meta``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import Tool, ToolResult
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_TOOL_NAME,
+)
 from opentelemetry.semconv._incubating.attributes.mcp_attributes import MCP_METHOD_NAME, MCP_SESSION_ID
 
 from auraison.identity import PrincipalKind
@@ -88,9 +93,35 @@ class AgentOpsMiddleware(Middleware):
         fc = context.fastmcp_context
         session = getattr(fc, "session_id", None) if fc is not None else None
         attributes = {MCP_METHOD_NAME: "tools/call", **({MCP_SESSION_ID: str(session)} if session else {})}
+        _name_server_span(msg.name)
         try:
             return await self.engine.execute(
-                call, lambda: call_next(context), meta=meta, attributes=attributes
+                call, lambda: _nested(call_next(context)), meta=meta, attributes=attributes
             )
         except AgentOpsError as exc:
             raise ToolError(exc.to_text()) from None
+
+
+def _name_server_span(tool: str) -> None:
+    """FastMCP's per-request SERVER span (its "seam") becomes ``tools/call {tool}`` with the
+    tool's name, as the MCP conventions name it, before AgentOps's ``execute_tool`` span opens
+    under it (FastMCP would name it only when it is still the current span)."""
+    span = trace.get_current_span()
+    attrs = getattr(span, "attributes", None) or {}
+    if span.is_recording() and attrs.get("fastmcp.span.seam"):
+        span.update_name(f"tools/call {tool}")
+        span.set_attributes({GEN_AI_TOOL_NAME: tool, GEN_AI_OPERATION_NAME: "execute_tool"})
+
+
+async def _nested(call: Awaitable[ToolResult]) -> ToolResult:
+    """The tool's own FastMCP span, under ``execute_tool``, as INTERNAL: one SERVER span per
+    request (FastMCP's rule for nested calls, through its context flag)."""
+    try:
+        from fastmcp.server.telemetry import _server_span_open
+    except ImportError:  # another FastMCP: at worst a second SERVER span
+        return await call
+    token = _server_span_open.set(True)
+    try:
+        return await call
+    finally:
+        _server_span_open.reset(token)

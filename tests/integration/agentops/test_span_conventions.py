@@ -1,0 +1,116 @@
+"""A real agent run (the offline stand-in model, the real gateway, the simulator), its spans
+read back from the lake, every one checked against the OpenTelemetry GenAI and MCP semantic
+conventions' required attributes — and the run shown as one tree (agent → model, agent → MCP
+call → tool decision → plane)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_AGENT_NAME,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_TOOL_CALL_ARGUMENTS,
+    GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_NAME,
+)
+from opentelemetry.semconv._incubating.attributes.mcp_attributes import MCP_METHOD_NAME
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+
+from auraison.agents import run
+from auraison.lakehouse.catalog import ALIAS, Lake
+from auraison.settings import Settings
+from tests.simthread import SimThread
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    # GenAI agent spans: operation, provider (required), and we always know the agent
+    "invoke_agent": (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_AGENT_NAME),
+    # GenAI inference spans: operation, provider; the request model when it is known (always here)
+    "chat": (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL),
+    # GenAI tool execution spans: operation, and the tool's name and call id
+    "execute_tool": (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID),
+    # MCP spans (client and server): the method; tools/call also names the tool
+    "mcp": (MCP_METHOD_NAME,),
+    "tools/call": (MCP_METHOD_NAME, GEN_AI_TOOL_NAME),
+}
+
+
+def family(span: dict[str, Any]) -> str:
+    name, attrs = span["name"], span["attributes"]
+    if name.startswith("tools/call "):
+        return "tools/call"
+    if MCP_METHOD_NAME in attrs and attrs.get(GEN_AI_OPERATION_NAME) != "execute_tool":
+        return "mcp"
+    op = attrs.get(GEN_AI_OPERATION_NAME)
+    assert op in ("invoke_agent", "chat", "execute_tool"), f"a span of no known convention: {span}"
+    assert name.split(" ", 1)[0] == op, f"span name {name!r} does not start with its operation {op}"
+    return op
+
+
+async def test_every_span_of_an_agent_run_meets_the_conventions(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with SimThread("maze_small", speed=25.0) as sim:
+        settings = Settings(
+            home=home,
+            robot={"rosbridge_url": sim.url},
+            agentops={"approvals": "memory", "lake_sink": True, "tenant": "acme"},
+        )
+        res = await run("navigator", "Please go to the lab.", settings=settings)
+    assert res.trace_id and not (home / "data" / "traces" / "spans.jsonl").exists()  # lake, no JSONL
+
+    lake = Lake(settings)
+    cols = ["trace_id", "span_id", "parent_id", "name", "kind", "status", "start_ns", "end_ns", "attributes"]
+    rows = lake.execute(
+        f"SELECT {', '.join(cols)} FROM {ALIAS}.spans WHERE trace_id = ? ORDER BY start_ns", [res.trace_id]
+    ).fetchall()
+    lake.close()
+    spans = [dict(zip(cols, r, strict=True)) | {"attributes": json.loads(r[-1])} for r in rows]
+    assert len(spans) >= 10
+
+    by_id = {s["span_id"]: s for s in spans}
+
+    def ancestors(s: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        while s["parent_id"] is not None:
+            s = by_id[s["parent_id"]]  # a parent missing from the run's trace fails here
+            out.append(s)
+        return out
+
+    seen: dict[str, int] = {}
+    for s in spans:
+        fam = family(s)
+        seen[fam] = seen.get(fam, 0) + 1
+        missing = [a for a in REQUIRED[fam] if s["attributes"].get(a) in (None, "")]
+        assert not missing, f"{s['name']} lacks {missing}"
+        assert s["end_ns"] >= s["start_ns"] > 0
+        if fam == "chat":
+            assert s["kind"] == "client"
+        if s["kind"] == "server":
+            assert fam in ("mcp", "tools/call")
+        if s["status"] == "error":
+            assert s["attributes"].get(ERROR_TYPE), f"{s['name']} failed without error.type"
+        assert GEN_AI_TOOL_CALL_ARGUMENTS not in s["attributes"]  # opt-in, not asked for here
+        chain = ancestors(s)  # one tree: every span reaches the run's root
+        assert (chain[-1] if chain else s)["name"] == "invoke_agent navigator", s["name"]
+    assert {"invoke_agent", "chat", "execute_tool", "tools/call", "mcp"} <= set(seen), seen
+
+    # One SERVER span `tools/call {tool}` per MCP tool call the agent sent.
+    sent = [s for s in spans if s["kind"] == "client" and s["name"].startswith("MCP send tools/call ")]
+    served = [s for s in spans if s["kind"] == "server" and s["name"].startswith("tools/call")]
+    assert len(sent) == len(served) == len(res.tool_calls) == 3
+    assert sorted(s["name"] for s in served) == sorted(f"tools/call {c['name']}" for c in res.tool_calls)
+
+    # agent → model; agent → MCP call → the gateway's decision → the plane's own tool
+    (tool,) = [s for s in spans if s["name"] == "execute_tool robot_navigate_safely"]
+    assert tool["attributes"][MCP_METHOD_NAME] == "tools/call"
+    assert tool["attributes"]["auraison.decision"] == "allow"
+    server = by_id[tool["parent_id"]]
+    assert (server["name"], server["kind"]) == ("tools/call robot_navigate_safely", "server")
+    plane = [s for s in spans if tool in ancestors(s) and s["name"] == "tools/call navigate_safely"]
+    assert plane, "the robot plane's own tool span hangs under the gateway's decision"
+    chats = [s for s in spans if s["name"].startswith("chat ")]
+    assert len(chats) == 4 and all(by_id[c["parent_id"]]["name"] == "invoke_agent navigator" for c in chats)
