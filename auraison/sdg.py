@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tenant = args.tenant or settings.agentops.tenant
     run_id = args.run_id or f"sdg_{uuid.uuid4().hex[:12]}"
     specs = plan(args.dataset, args.episodes, args.worlds, args.seed, args.cells)
+    if args.address is None and "RAY_ADDRESS" not in os.environ:  # no cluster: a local Ray, which
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # must not write ~/.ray/auth_token (see bench/sdg)
     ray.init(address=args.address, log_to_driver=False)
     try:
         episodes, frames, elapsed = generate(

@@ -11,6 +11,7 @@ the baseline is the 1-worker rate measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -31,6 +32,9 @@ def main() -> None:
     args = p.parse_args()
     import ray
 
+    # A new local Ray would otherwise write ~/.ray/auth_token, after which every `ray start`
+    # on this machine turns token auth on (and Auraison's readiness probe no longer gets in).
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     home = Path(tempfile.mkdtemp(prefix="bench-sdg-"))
     settings = Settings(home=home)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
