@@ -381,11 +381,19 @@ def probe_lake(root: Path, lake: Lake | None = None) -> Any:
         secret_file=str(secret),
         lake_root=str(lk.root),
         data_glob=lk.data_path + "**/*.parquet",
-        meta_file=str(lk.root / "meta.ducklake"),
+        meta_file=str(lk.catalog_file or lk.root / "meta.ducklake"),
         out_file=str(root / "out.csv"),
         out_dir=str(root / "export"),
     )
-    forbidden = [OTHER, FILE_SECRET, ENV_SECRET, str(lk.root), "__ducklake_metadata", "meta.ducklake"]
+    forbidden = [
+        OTHER,
+        FILE_SECRET,
+        ENV_SECRET,
+        str(lk.root),
+        "__ducklake_metadata",
+        "meta.ducklake",
+        "meta.sqlite",
+    ]
     if lk.catalog == "postgres":
         from auraison.lakehouse.catalog import libpq
 

@@ -7,15 +7,17 @@ directory with auto-install off, so DuckDB never tries to download anything at r
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import duckdb
 
 from auraison.errors import ServiceError
 
-EXTENSIONS = ("ducklake", "httpfs", "postgres")
-# The postgres extension installs under its entry-point name.
-_LOADED_NAME = {"postgres": "postgres_scanner"}
+# sqlite: the embedded lake's catalog (many local processes); vss: HNSW indexes for search.
+EXTENSIONS = ("ducklake", "httpfs", "postgres", "sqlite", "vss")
+# The postgres and sqlite extensions install under their entry-point names.
+_LOADED_NAME = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}
 
 
 class ExtensionError(ServiceError):
@@ -70,13 +72,23 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXT
             ) from exc
 
 
-def ensure_extensions(extension_dir: Path) -> duckdb.DuckDBPyConnection:
-    """Install (once) and load every extension; returns a ready in-memory connection."""
+def ensure_extensions(extension_dir: Path, load: tuple[str, ...] = EXTENSIONS) -> duckdb.DuckDBPyConnection:
+    """Install (once) every extension and load those in ``load``; returns a ready in-memory
+    connection. Processes that start together on a new home install under one file lock, so
+    none reads a half-copied extension file."""
     con = connect(extension_dir=extension_dir)
     missing = [n for n in EXTENSIONS if _LOADED_NAME.get(n, n) not in installed(con)]
     if missing:
         con.close()
-        install_extensions(extension_dir, tuple(missing))
+        with (extension_dir / ".install.lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+            probe = connect(extension_dir=extension_dir)
+            try:
+                missing = [n for n in EXTENSIONS if _LOADED_NAME.get(n, n) not in installed(probe)]
+            finally:
+                probe.close()
+            if missing:
+                install_extensions(extension_dir, tuple(missing))
         con = connect(extension_dir=extension_dir)
-    load_extensions(con)
+    load_extensions(con, load)
     return con

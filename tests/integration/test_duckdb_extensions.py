@@ -16,13 +16,14 @@ def test_load_before_install_fails_clearly(tmp_path: Path) -> None:
 
 
 def test_bootstrap_installs_once_and_loads_offline(tmp_path: Path) -> None:
-    assert set(ext.install_extensions(tmp_path)) == {"ducklake", "httpfs", "postgres_scanner"}
+    every = {"ducklake", "httpfs", "postgres_scanner", "sqlite_scanner", "vss"}
+    assert set(ext.install_extensions(tmp_path)) == every
     assert ext.install_extensions(tmp_path) == []  # second time: nothing new
     con = ext.ensure_extensions(tmp_path)
     loaded = {
         r[0] for r in con.execute("select extension_name from duckdb_extensions() where loaded").fetchall()
     }
-    assert {"ducklake", "httpfs", "postgres_scanner"} <= loaded
+    assert every <= loaded
     assert con.execute("select current_setting('autoinstall_known_extensions')").fetchone() == (False,)
 
 

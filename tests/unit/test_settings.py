@@ -13,7 +13,7 @@ from auraison.settings import Profile, load_settings, masked_dump
 def test_defaults_are_the_embedded_profile(home: Path) -> None:
     s = load_settings()
     assert s.profile is Profile.embedded
-    assert (s.lake.catalog, s.lake.storage, s.bus.backend) == ("duckdb", "local", "inprocess")
+    assert (s.lake.catalog, s.lake.storage, s.bus.backend) == ("sqlite", "local", "inprocess")
     assert (s.management.store, s.ray.backend, s.model.provider) == (
         "sqlite",
         "inprocess",
@@ -44,7 +44,7 @@ def test_services_profile_without_key_falls_back_to_offline_model(
 def test_explicit_backend_beats_profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AURAISON_MANAGEMENT__STORE", "postgres")
     s = load_settings()
-    assert s.management.store == "postgres" and s.lake.catalog == "duckdb"
+    assert s.management.store == "postgres" and s.lake.catalog == "sqlite"
 
 
 def test_precedence_defaults_services_file_user_file_env(
@@ -78,7 +78,7 @@ def test_config_file_from_env_var(home: Path, tmp_path: Path, monkeypatch: pytes
         ("AURAISON_PROFILE", "cloud", "profile (env AURAISON_PROFILE"),
         ("AURAISON_S3__PORT", "eighty", "s3.port (env AURAISON_S3__PORT"),
         ("AURAISON_RAY__HEAD_PORT", "70000", "ray.head_port"),
-        ("AURAISON_LAKE__CATALOG", "sqlite", "'duckdb' or 'postgres'"),
+        ("AURAISON_LAKE__CATALOG", "mysql", "'sqlite', 'duckdb' or 'postgres'"),
     ],
 )
 def test_bad_env_value_is_one_line_naming_field(

@@ -29,7 +29,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
             "bucket": bucket,
         }
     settings = Settings(**overrides)
-    catalog = "duckdb" if kind == "embedded" else "postgres"
+    catalog = "sqlite" if kind == "embedded" else "postgres"
     storage = "s3" if kind.endswith("s3") else "local"
     lk = Lake(settings, catalog=catalog, storage=storage)
     yield lk

@@ -111,7 +111,7 @@ def test_the_corpus_finds_the_leaks_of_the_views_it_replaced(tmp_path: Path) -> 
         for sql in SEEDS:
             p.run(_fill(sql, p))
         assert any("SELECT * FROM params" in leak and OTHER in leak for leak in p.leaks), p.leaks
-        assert any("duckdb_databases()" in leak and "meta.ducklake" in leak for leak in p.leaks), p.leaks
+        assert any("duckdb_databases()" in leak and "meta.sqlite" in leak for leak in p.leaks), p.leaks
         assert any("secret.csv" in leak for leak in p.leaks), p.leaks
 
 
