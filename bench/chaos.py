@@ -1,21 +1,56 @@
-"""R1: the seed's first principle under fault injection.
+"""R1: the seed's first principle under fault injection — every plane's failure, one run.
 
-Placeholder while the suite lands; ``GatewayProcess`` is the stdio gateway the suite and the
-motion-lease tests kill.
+    python -m auraison.bench.chaos                  # from the repository root; every row
+    python -m auraison.bench.chaos --rows rosbridge,postgres --speed 8
+
+The reference workload: the simulated TurtleBot patrols named places through a real stdio
+gateway process (the way Claude Code runs it) or a navigator agent process (the offline
+stand-in model), with the services profile's production parts — quotas drawn from the
+management plane on PostgreSQL (block grants), spans written to the lake (DuckLake on a
+PostgreSQL catalog), rate limits and approvals in Redis. Every dependency is reached through a
+TCP proxy (``tests/tcpproxy.py``) the suite can cut, so the machine's shared PostgreSQL, Redis
+and NATS are never stopped; processes (the gateway, the agent) are SIGKILLed for real.
+
+One row a fault, one at a time, each on a fresh gateway: the robot is sent on a long goal, the
+fault is injected while it drives, held, then healed. Measured per row (the seed's table):
+whether and how fast the robot halted (robot time: sim seconds / speed, deceleration
+included), whether running agents continued (the gateway kept answering, the goal in flight
+finished), whether a new deployment (a new quota grant: what an agent or gateway start takes)
+was refused and why, spans and usage events lost or doubled once everything settled (the
+lake's ``execute_tool`` spans and the ledger's ``tool_calls`` against the calls answered), and
+the time from the heal until a new goal succeeded through the same processes, the spans were
+drained and a new grant was given — with nobody restarting anything but the process the fault
+killed.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from auraison.lakehouse.catalog import Lake
+from auraison.lakehouse.sandbox import run_query
+from auraison.mcp_servers.billing.grants import GrantLedger
+from auraison.mcp_servers.billing.service import ADMIN, Billing
+from auraison.mcp_servers.billing.store import Store
+from auraison.settings import Settings
 
 Reply = concurrent.futures.Future[dict[str, Any]]
 
@@ -115,3 +150,470 @@ def gateway_env(home: Path, **settings: str) -> dict[str, str]:
     """The environment a gateway child gets: this one without AURAISON_*, plus ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
     return env | {"AURAISON_HOME": str(home), **settings}
+
+
+# ----------------------------------------------------------------------------- the suite
+
+SEED = {  # what the seed's table lets each plane's failure cost
+    "user": "the agent stops and the robot halts",
+    "control": "degraded visibility; the user plane continues",
+    "data": "queries fail, ingestion is queued; agents lose context",
+    "management": "no new deployments; running agents unaffected",
+}
+PLACES = ("lab", "kitchen", "office", "dock")
+DEADLINE_S = 90.0  # a row that has not settled by then is reported as not recovered
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    plane: str
+    how: str  # "partition" (the TCP proxy cut) or "SIGKILL"
+    halts: bool  # the seed wants the robot halted
+
+
+FAULTS = {
+    f.name: f
+    for f in (
+        Fault("rosbridge", "user", "partition", halts=True),
+        Fault("gateway", "user", "SIGKILL", halts=True),
+        Fault("agent", "user", "SIGKILL", halts=True),
+        Fault("redis", "control", "partition", halts=False),
+        Fault("nats", "control", "partition", halts=False),
+        Fault("postgres", "management", "partition", halts=False),
+    )
+}
+NOT_MEASURED = {
+    "ray head": "control",
+    "control API": "control",
+    "S3 server": "data",
+}
+
+
+@dataclass
+class Row:
+    fault: Fault
+    halted_s: float | None = None  # robot time from the fault to a stand-still
+    robot_kept_going: bool | None = None
+    agents_continued: bool | None = None
+    deployment: str = ""
+    spans_expected: int = 0
+    spans_lost: int | None = None
+    spans_doubled: int | None = None
+    usage_expected: int = 0
+    usage_lost: int | None = None
+    usage_doubled: int | None = None
+    recover_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def failures(self, lease_s: float) -> list[str]:
+        """Where this row misses the seed's column (empty: the row holds)."""
+        out = []
+        if self.fault.halts and (self.halted_s is None or self.halted_s > lease_s + 1.0):
+            out.append("robot not halted within the lease (+1 s to decelerate)")
+        if not self.fault.halts and not self.robot_kept_going:
+            out.append("robot stopped though its plane was up")
+        if not self.fault.halts and not self.agents_continued:
+            out.append("running agents did not continue")
+        if self.fault.plane == "management" and not self.deployment.startswith("refused"):
+            out.append("new deployments not refused")
+        if self.fault.plane != "management" and self.deployment != "accepted":
+            out.append("new deployments refused although management was up")
+        for what in ("spans_lost", "spans_doubled", "usage_lost", "usage_doubled"):
+            if getattr(self, what):
+                out.append(f"{what.replace('_', ' ')}: {getattr(self, what)}")
+        if self.recover_s is None:
+            out.append("did not recover without a person")
+        return out
+
+
+class Chaos:
+    """The workload's fixed parts: the simulator, the proxies, a fresh database, the lake."""
+
+    def __init__(self, work: Path, speed: float = 8.0, lease_s: float = 0.5) -> None:
+        from tests.simthread import SimThread  # the suite runs from the repository root
+        from tests.tcpproxy import TcpProxy
+
+        self.work, self.speed, self.lease_s = work, speed, lease_s
+        self.home = work / "home"
+        self.db = f"chaos_{uuid.uuid4().hex[:10]}"
+        self.prefix = f"chaos:{uuid.uuid4().hex[:10]}:"
+        self._stack = contextlib.ExitStack()
+        self.sim = self._stack.enter_context(SimThread("maze_small", speed=speed, seed=1))
+        self.proxies = {
+            "rosbridge": TcpProxy("127.0.0.1", self.sim.port).start(),
+            "postgres": TcpProxy("127.0.0.1", 5432).start(),
+            "redis": TcpProxy("127.0.0.1", 6379).start(),
+            "nats": TcpProxy("127.0.0.1", 4222).start(),
+        }
+        self._stack.callback(lambda: [p.stop() for p in self.proxies.values()])
+        self._create_database()
+        direct = Settings(home=self.home, postgres={"dsn": self.dsn(5432)}, management={"store": "postgres"})
+        self.billing = Billing.from_settings(direct)  # migrated once, reached without the proxy
+        self.billing.tenant_create(ADMIN, "acme", plan="pro")
+        self.billing.quota_set(ADMIN, "acme", "tool_calls", 1_000_000)
+        self.lake = Lake(direct, catalog="postgres", storage="local")
+        via = self.dsn(self.proxies["postgres"].port).replace("postgresql://", "postgresql+psycopg://", 1)
+        store = Store(via)
+        store.engine.pool._timeout = 2  # a new deployment is told of an outage quickly
+        self.probe_billing = Billing(store)
+
+    def dsn(self, port: int) -> str:
+        return f"postgresql://postgres@127.0.0.1:{port}/{self.db}"
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db}"')
+
+        def drop() -> None:
+            self.probe_billing.store.close()
+            self.billing.store.close()
+            self.lake.close()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+        self._stack.callback(drop)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def env(self) -> dict[str, str]:
+        """The services profile's parts, every one through its proxy."""
+        p = {name: proxy.port for name, proxy in self.proxies.items()}
+        return gateway_env(
+            self.home,
+            AURAISON_ROBOT__ROSBRIDGE_URL=f"ws://127.0.0.1:{p['rosbridge']}",
+            AURAISON_ROBOT__MOTION_LEASE_S=str(self.lease_s),
+            AURAISON_POSTGRES__DSN=self.dsn(p["postgres"]),
+            AURAISON_MANAGEMENT__STORE="postgres",
+            AURAISON_AGENTOPS__QUOTAS="management",
+            AURAISON_AGENTOPS__QUOTA_BLOCK="5",
+            AURAISON_AGENTOPS__TENANT="acme",
+            AURAISON_AGENTOPS__LAKE_SINK="true",
+            AURAISON_LAKE__CATALOG="postgres",
+            AURAISON_LAKE__STORAGE="local",
+            AURAISON_AGENTOPS__LIMITER="redis",
+            AURAISON_AGENTOPS__APPROVALS="redis",
+            AURAISON_REDIS__URL=f"redis://127.0.0.1:{p['redis']}/0",
+            AURAISON_REDIS__KEY_PREFIX=self.prefix,
+            AURAISON_BUS__BACKEND="nats",
+            AURAISON_NATS__URL=f"nats://127.0.0.1:{p['nats']}",
+            AURAISON_LOG_LEVEL="info",
+        )
+
+    # ---------------------------------------------------------------- what is observed
+    def sim_now(self) -> float:
+        return self.sim.call(lambda: self.sim.sim.t)
+
+    def moving(self) -> bool:
+        s = self.sim.sim
+        return self.sim.call(lambda: s.nav.active is not None and s.robot.v > 0.05)
+
+    def at_rest(self) -> bool:
+        s = self.sim.sim
+        return self.sim.call(lambda: s.nav.active is None and s.robot.v == 0.0 and s.robot.w == 0.0)
+
+    def far_place(self) -> str:
+        s = self.sim.sim
+        x, y = self.sim.call(lambda: (s.robot.x, s.robot.y))
+        return max(PLACES, key=lambda n: math.dist((x, y), s.world.places[n][:2]))
+
+    def spans(self) -> tuple[int, int]:
+        """Tool-call spans in the lake: (rows, distinct span ids)."""
+        sql = "SELECT count(*), count(DISTINCT span_id) FROM spans WHERE name LIKE 'execute_tool%'"
+        (rows,) = run_query(self.lake, sql, "acme")["rows"]
+        return int(rows[0]), int(rows[1])
+
+    def used(self) -> int:
+        return int(next(q.used for q in self.billing.quota_get(ADMIN, "acme") if q.dimension == "tool_calls"))
+
+    def new_deployment(self) -> str:
+        """What an agent or gateway start takes first: a new quota grant from the management plane."""
+
+        async def grant() -> str:
+            ledger = GrantLedger(self.probe_billing, block=1, agent="chaos-probe")
+            try:
+                lease = await ledger.reserve("acme", 1)
+            except Exception as exc:  # the refusal is the figure
+                return f"refused: {first_line(exc)}"
+            await ledger.release(lease)
+            await ledger.close()
+            return "accepted"
+
+        return asyncio.run(grant())
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:100]
+
+
+def wait_for(check: Callable[[], bool], limit_s: float = DEADLINE_S) -> bool:
+    """Poll until ``check`` holds (True) or the deadline passes (False)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            if check():
+                return True
+        except Exception:  # a dependency still down: keep polling until the deadline
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+class RowRun:
+    """One fault, injected mid-goal, held, healed; the figures of ``Row``."""
+
+    def __init__(self, chaos: Chaos, fault: Fault) -> None:
+        self.c, self.f = chaos, fault
+        self.row = Row(fault)
+        self.ok_calls = 0  # answered without error: each one span and one unit of usage
+        self.err_calls = 0  # answered with an error: a span, no usage (the reservation is released)
+        self.last_error = ""
+        self.gw: GatewayProcess | None = None
+        self.agent: subprocess.Popen[bytes] | None = None
+        self._n = 0
+
+    def gateway(self) -> GatewayProcess:
+        self._n += 1
+        return GatewayProcess(self.c.env(), self.c.work / f"{self.f.name}-gateway-{self._n}.log")
+
+    def count(self, reply: dict[str, Any]) -> dict[str, Any]:
+        result = reply.get("result") or {}
+        if "error" in reply or result.get("isError"):
+            self.err_calls += 1
+            text = reply.get("error") or (result.get("content") or [{}])[0].get("text", "")
+            self.last_error = str(text).splitlines()[0][:160] if text else "an error"
+        else:
+            self.ok_calls += 1
+        return result.get("structuredContent") or {}
+
+    def call(self, tool: str, args: dict[str, Any] | None = None, timeout: float = DEADLINE_S) -> dict:
+        assert self.gw is not None
+        return self.count(self.gw.call(tool, args).result(timeout))
+
+    def run(self) -> Row:
+        c, row = self.c, self.row
+        spans0, used0 = c.spans(), c.used()
+        halts0 = len(c.sim.call(lambda: list(c.sim.sim.watchdog.halts)))
+        try:
+            if self.f.name == "agent":
+                self._agent_fault()
+            else:
+                self._gateway_fault()
+        finally:
+            if self.gw is not None:
+                code = self.gw.close_stdin() if self.gw.proc.poll() is None else self.gw.proc.returncode
+                if code != 0 and self.f.name != "gateway":
+                    row.notes.append(f"the gateway exited {code} (log: {self.gw.log.name})")
+                self.gw.close()
+            if self.agent is not None and self.agent.poll() is None:
+                self.agent.kill()
+                self.agent.wait(30)
+        if not self.f.halts:
+            halts = c.sim.call(lambda: list(c.sim.sim.watchdog.halts))
+            row.robot_kept_going = row.robot_kept_going and len(halts) == halts0
+        if self.f.name != "agent":
+            self._accounts(spans0, used0)
+        return row
+
+    # -- a gateway process drives the patrol (the rows other than the agent's)
+    def _gateway_fault(self) -> None:
+        c, row = self.c, self.row
+        self.gw = self.gateway()
+        self.call("robot_get_state")
+        goal = self.gw.call("robot_navigate_to", {"place": c.far_place()})
+        if not wait_for(lambda: c.moving() or goal.done()) or goal.done():
+            reply = goal.result() if goal.done() else "no reply"
+            raise RuntimeError(f"the robot never got under way: {str(reply)[:300]}")
+        t_sim = c.sim_now()
+        self._inject()
+        if self.f.halts:
+            if wait_for(c.at_rest, 30):
+                row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
+            row.deployment = c.new_deployment()
+        else:
+            row.deployment = c.new_deployment()  # while the goal in flight goes on
+            state = self.call("robot_get_state", timeout=30)  # the agent still sees its robot
+            if not state.get("pose"):
+                row.notes.append(f"robot_get_state during the fault: {self.last_error}")
+            out = self.count(goal.result(DEADLINE_S))
+            row.robot_kept_going = out.get("status") == "succeeded"
+            if not row.robot_kept_going:
+                row.notes.append(f"the goal in flight: {out.get('status')} {self.last_error}")
+            row.agents_continued = bool(state.get("pose")) and row.robot_kept_going
+        if self.f.name == "rosbridge":
+            with contextlib.suppress(Exception):
+                self.count(goal.result(30))  # the goal's reply (an error) is a call answered
+        wait_for(c.at_rest, 30)  # the goal of the fault is over, one way or the other
+        t_heal = self._heal()
+        if self.f.name == "gateway":  # the one restart the fault asks for: the killed process
+            self.gw = self.gateway()
+        self._recover(t_heal)
+
+    def _inject(self) -> None:
+        if self.f.how == "partition":
+            self.c.proxies[self.f.name].stop()
+        elif self.f.name == "gateway":
+            assert self.gw is not None
+            self.gw.kill()
+        elif self.f.name == "agent":
+            assert self.agent is not None
+            self.agent.send_signal(signal.SIGKILL)
+            self.agent.wait(30)
+
+    def _heal(self) -> float:
+        if self.f.how == "partition":
+            self.c.proxies[self.f.name].start()  # the same port: clients reconnect by themselves
+        return time.monotonic()
+
+    def _recover(self, t_heal: float) -> None:
+        """Time until a new goal has the robot under way, and a new grant is given; the goal
+        must then succeed (its drive time is not recovery time)."""
+        c, row = self.c, self.row
+        done: dict[str, float] = {}
+        pending: list[Reply] = []
+
+        def under_way() -> bool:
+            assert self.gw is not None
+            fut = self.gw.call("robot_navigate_to", {"place": c.far_place()})
+            while not fut.done():
+                if c.moving():
+                    pending.append(fut)
+                    return True
+                time.sleep(0.02)
+            self.count(fut.result())  # refused or failed fast: the dependency is not back yet
+            return False
+
+        if wait_for(under_way):
+            done["goal"] = time.monotonic()
+        if wait_for(lambda: c.new_deployment() == "accepted"):
+            done["grant"] = time.monotonic()
+        if len(done) == 2:
+            row.recover_s = round(max(done.values()) - t_heal, 2)
+        else:
+            row.notes.append(f"not recovered: {sorted({'goal', 'grant'} - done.keys())}")
+        if pending and (out := self.count(pending[0].result(DEADLINE_S))).get("status") != "succeeded":
+            row.recover_s = None
+            row.notes.append(f"the goal after the heal ended {out.get('status')}: {out.get('message')}")
+
+    # -- a navigator agent process drives the patrol
+    def _agent_fault(self) -> None:
+        c, row = self.c, self.row
+        self.agent = self._agent_run(f"patrol {c.far_place()} dock")
+        if not wait_for(c.moving):
+            raise RuntimeError("agent: the robot never got under way")
+        t_sim = c.sim_now()
+        self._inject()
+        if wait_for(c.at_rest, 30):
+            row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
+        row.deployment = c.new_deployment()
+        t_heal = self._heal()
+        again = self._agent_run(f"Please go to the {c.far_place()}.")  # a person's rerun, or a supervisor's
+        out, _ = again.communicate(timeout=DEADLINE_S * 2)
+        if again.returncode == 0 and b"Arrived at" in out:
+            row.recover_s = round(time.monotonic() - t_heal, 2)
+        else:
+            row.notes.append(f"agent rerun: exit {again.returncode}: {out.decode()[-200:]}")
+        row.notes.append("spans and usage of a killed agent process are not counted")
+
+    def _agent_run(self, prompt: str) -> subprocess.Popen[bytes]:
+        log = (self.c.work / "agent.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "auraison", "run", "navigator", prompt],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self.c.env(),
+        )
+
+    # -- what was lost or doubled, once the gateway closed (grants settle, spans flush)
+    def _accounts(self, spans0: tuple[int, int], used0: int) -> None:
+        c, row = self.c, self.row
+        row.spans_expected = self.ok_calls + self.err_calls
+        row.usage_expected = self.ok_calls
+        wait_for(lambda: c.spans()[1] - spans0[1] >= row.spans_expected, 30)
+        rows, distinct = c.spans()
+        row.spans_lost = max(0, row.spans_expected - (distinct - spans0[1]))
+        row.spans_doubled = (rows - distinct) - (spans0[0] - spans0[1])
+        used = c.used() - used0
+        row.usage_lost = max(0, row.usage_expected - used)
+        row.usage_doubled = max(0, used - row.usage_expected)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def table(rows: list[Row], lease_s: float) -> str:
+    head = (
+        f"{'dependency':<12} {'plane':<10} {'fault':<9} {'robot':<16} {'agents go on':<12} "
+        f"{'new deployment':<34} {'spans lost/dup':<14} {'usage lost/dup':<14} {'recovered':<10} holds"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        robot = (
+            (f"halted {r.halted_s:.2f} s" if r.halted_s is not None else "NOT halted")
+            if r.fault.halts
+            else ("kept going" if r.robot_kept_going else "STOPPED")
+        )
+        agents = "—" if r.fault.halts else ("yes" if r.agents_continued else "NO")
+        spans = "—" if r.spans_lost is None else f"{r.spans_lost}/{r.spans_doubled} of {r.spans_expected}"
+        usage = "—" if r.usage_lost is None else f"{r.usage_lost}/{r.usage_doubled} of {r.usage_expected}"
+        rec = f"{r.recover_s:.1f} s" if r.recover_s is not None else "NO"
+        bad = r.failures(lease_s)
+        lines.append(
+            f"{r.fault.name:<12} {r.fault.plane:<10} {r.fault.how:<9} {robot:<16} {agents:<12} "
+            f"{r.deployment[:34]:<34} {spans:<14} {usage:<14} {rec:<10} {'yes' if not bad else 'NO'}"
+        )
+    for name, plane in NOT_MEASURED.items():
+        lines.append(f"{name:<12} {plane:<10} {'—':<9} not measured by this suite yet")
+    for r in rows:
+        if r.deployment.startswith("refused"):
+            r.notes.insert(0, f"new deployment {r.deployment}")
+        for why in r.failures(lease_s) + r.notes:
+            lines.append(f"  {r.fault.name}: {why}")
+    return "\n".join(lines)
+
+
+def run(rows: list[str], speed: float, lease_s: float, work: Path) -> list[Row]:
+    chaos = Chaos(work, speed=speed, lease_s=lease_s)
+    out = []
+    try:
+        for name in rows:
+            try:
+                out.append(RowRun(chaos, FAULTS[name]).run())
+            except Exception as exc:  # a row that breaks is a row that fails, not a crash
+                out.append(Row(FAULTS[name], notes=[f"the row broke: {first_line(exc)}"]))
+                print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    finally:
+        chaos.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(FAULTS), help=f"comma-separated, of {', '.join(FAULTS)}")
+    ap.add_argument("--speed", type=float, default=8.0, help="simulator speed (× real time)")
+    ap.add_argument("--lease", type=float, default=0.5, help="robot.motion_lease_s of the workload")
+    ap.add_argument("--work", type=Path, help="keep the logs in this folder (default: a temporary one)")
+    args = ap.parse_args()
+    names = [n.strip() for n in args.rows.split(",") if n.strip()]
+    unknown = set(names) - FAULTS.keys()
+    if unknown:
+        ap.error(f"unknown rows {sorted(unknown)}; known: {', '.join(FAULTS)}")
+    from ._common import machine
+
+    print(f"R1 chaos: {machine()}; sim ×{args.speed}, motion lease {args.lease} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="auraison-chaos-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        rows = run(names, args.speed, args.lease, work)
+        print(table(rows, args.lease))
+    for plane, cost in SEED.items():
+        print(f"  seed, {plane} plane down: {cost}")
+
+
+if __name__ == "__main__":
+    main()
