@@ -14,7 +14,7 @@ import typer
 from typer import _click as click  # typer vendors click: its groups and contexts are these
 from typer.core import TyperGroup
 
-from . import agents, approvals, config, gateway, hook, lake, model, robot, rosmcp, services
+from . import agents, approvals, config, gateway, hook, lake, model, robot, rosmcp, services, traces
 from .output import JsonOpt, console, print_json, table
 from .state import get_settings, state
 
@@ -161,6 +161,7 @@ def _wire(root: typer.Typer) -> None:
     root.command()(agents.replay)
     root.add_typer(agents.agents_app, name="agents")
     root.add_typer(lake.lake_app, name="lake")
+    root.add_typer(traces.traces_app, name="traces")
     root.add_typer(hook.hook_app, name="hook")
     root.add_typer(model.model_app, name="model")
 

@@ -6,6 +6,9 @@ call → tool decision → plane)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "mcp": (MCP_METHOD_NAME,),
     "tools/call": (MCP_METHOD_NAME, GEN_AI_TOOL_NAME),
 }
+
+
+def traces_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "auraison", "traces", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
 
 def family(span: dict[str, Any]) -> str:
@@ -114,3 +122,34 @@ async def test_every_span_of_an_agent_run_meets_the_conventions(tmp_path: Path) 
     assert plane, "the robot plane's own tool span hangs under the gateway's decision"
     chats = [s for s in spans if s["name"].startswith("chat ")]
     assert len(chats) == 4 and all(by_id[c["parent_id"]]["name"] == "invoke_agent navigator" for c in chats)
+
+    # `auraison traces` shows the same run from the lake, as a tree (and --json)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    env |= {"AURAISON_HOME": str(home), "AURAISON_AGENTOPS__TENANT": "acme"}
+
+    def cli(*args: str) -> Any:
+        done = traces_cli(env, *args)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    (listed,) = json.loads(cli("list", "--json"))
+    assert listed["trace_id"] == res.trace_id and listed["root"] == "invoke_agent navigator"
+    assert listed["spans"] == len(spans) and listed["agent"] == "navigator"
+    (root,) = json.loads(cli("show", res.trace_id[:12], "--json"))
+
+    def names(node: dict[str, Any], depth: int = 0) -> list[tuple[int, str]]:
+        here = (depth, f"{node['name']} [{node['kind']}]")
+        return [here] + [n for c in node["children"] for n in names(c, depth + 1)]
+
+    shown = names(root)
+    assert len(shown) == len(spans) and shown[0] == (0, "invoke_agent navigator [internal]")
+    depth = {n: d for d, n in shown}
+    assert depth["chat auraison-offline [client]"] == 1
+    assert depth["tools/call robot_navigate_safely [client]"] == 1
+    tool = depth["execute_tool robot_navigate_safely [internal]"]
+    assert depth["tools/call robot_navigate_safely [server]"] == tool - 1
+    assert depth["tools/call navigate_safely [internal]"] > tool
+    text = cli("show", "last")
+    assert "invoke_agent navigator" in text and "execute_tool robot_navigate_safely" in text
+    other = traces_cli(env | {"AURAISON_AGENTOPS__TENANT": "someone-else"}, "show", res.trace_id)
+    assert other.returncode != 0 and "no trace" in other.stderr and "Traceback" not in other.stderr
