@@ -32,9 +32,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Stre
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from auraison.errors import AuraisonError
+from auraison.errors import AuraisonError, NotFound
 from auraison.geometry.grid import UNKNOWN, WALL
-from auraison.identity import Identity
+from auraison.identity import Identity, Role
 
 if TYPE_CHECKING:
     from auraison.mcp_servers.robot.service import RobotService
@@ -285,7 +285,9 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
         state = await execute(request, who, {}, rt.robot.stop)
         return state.model_dump(mode="json")
 
-    @app.get("/robot/stream", **tool("robot_get_state"))
+    # Not in the OpenAPI document: an endless text/event-stream is no JSON operation (a client
+    # generated from the document, or a fuzzer, would wait on it forever).
+    @app.get("/robot/stream", include_in_schema=False, **tool("robot_get_state"))
     async def robot_stream(request: Request, who: Who) -> StreamingResponse:
         """Server-sent events: ``state`` five times a second (pose, velocity, navigation and
         progress, planned path, new trail points, collisions); ``error`` while the robot is
@@ -345,6 +347,9 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
         args = {"approval_id": approval_id, "approve": decision.approve, "reason": decision.reason}
 
         async def run() -> dict[str, Any]:
+            current = await engine.approvals.get(approval_id)
+            if current is None or (current.tenant != who.tenant and who.role is not Role.admin):
+                raise NotFound(f"no approval {approval_id!r} in tenant {who.tenant}", "see GET /approvals")
             approve, reason = decision.approve, decision.reason
             return (await engine.approvals.decide(approval_id, approve, by=who, reason=reason)).model_dump()
 
@@ -401,7 +406,12 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
         )
         return await lake_query(request, who, sql, 200)
 
-    @app.get("/experiments/{experiment_id}/plot.png", **tool("cluster_runs_compare"))
+    @app.get(
+        "/experiments/{experiment_id}/plot.png",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}, "description": "the plot"}},
+        **tool("cluster_runs_compare"),
+    )
     async def runs_plot(
         request: Request,
         who: Who,
