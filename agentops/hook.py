@@ -8,7 +8,11 @@ granted one (only the call that runs consumes). It answers:
 * ``deny`` with the reason and hint where the policy denies (Claude sees them), and for shell
   commands that would decide an approval (``auraison approvals approve …``): agents never decide;
 * ``ask`` where the policy wants a person (an approval-gated tool without a granted approval),
-  so Claude Code's own permission prompt stays on for it;
+  so Claude Code's own permission prompt stays on for it; except in an unattended session
+  (``claude -p``: Claude Code sets ``CLAUDE_CODE_SESSION_ATTENDED=0``), where nobody answers
+  that prompt, an ``ask`` refuses the call outright and no approval request could ever open:
+  there the hook has no opinion and the gateway holds the call for a person's approval
+  (``auraison approvals approve``), as it does for every client;
 * nothing where the policy allows: Claude Code's default applies (never a blanket ``allow``,
   which would switch its permission prompt off).
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -76,8 +81,13 @@ def shell_answer(payload: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def attended() -> bool:
+    """False in a Claude Code session nobody attends (``claude -p``), where an ``ask`` is a refusal."""
+    return os.environ.get("CLAUDE_CODE_SESSION_ATTENDED") != "0"
+
+
 async def pre_tool_use(
-    engine: AgentOps, payload: dict[str, Any], identity: Identity
+    engine: AgentOps, payload: dict[str, Any], identity: Identity, attended: bool = True
 ) -> dict[str, Any] | None:
     """The hook's answer for one ``PreToolUse`` payload, or ``None`` for no opinion."""
     if payload.get("tool_name") == "Bash":
@@ -97,6 +107,8 @@ async def pre_tool_use(
     if decision.kind == "allow":
         return None
     if decision.kind == "needs_approval":
+        if not attended:
+            return None  # the gateway opens the request; a person decides it at their terminal
         where = (
             f"request {decision.approval_id} is waiting"
             if decision.approval_id
@@ -217,7 +229,7 @@ def main(settings: Settings | None = None) -> int:
 
         engine = hook_engine(settings)
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the answer, and only that
-            answer = asyncio.run(pre_tool_use(engine, payload, default_identity(settings)))
+            answer = asyncio.run(pre_tool_use(engine, payload, default_identity(settings), attended()))
         with contextlib.suppress(Exception):  # a span that cannot be written never blocks a call
             leave_span(settings, engine, payload, answer, start_ns)
     except Exception as exc:  # fail closed, whatever broke

@@ -40,7 +40,6 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
-    RetryPromptPart,
     TextPart,
     ToolCallPart,
     ToolReturnPart,
@@ -59,6 +58,7 @@ log = structlog.get_logger("auraison.model")
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 _COMMAND = re.compile(r"<command-name>/?([^<]+)</command-name>")
 _ARGS = re.compile(r"<command-args>([^<]*)</command-args>", re.S)
+SEARCHES = 3
 TOOL_SEARCH = "ToolSearch"
 """Claude Code's loader of deferred tool schemas (MCP tools arrive through it): the stand-in
 calls it for the tools its plan needs; its rounds are the client's business, not the plan's."""
@@ -84,13 +84,13 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 def user_intent(blocks: list[dict[str, Any]]) -> str:
     """What the person asked: a slash command as "command args" (``auraison:navigate`` →
     "navigate"), else the typed text without Claude Code's system reminders."""
-    texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
-    for text in texts:
-        if (m := _COMMAND.search(text)) is not None:
-            args = _ARGS.search(text)
-            command = m.group(1).strip().rsplit(":", 1)[-1]
-            return f"{command} {args.group(1).strip() if args else ''}".strip()
-    return " ".join(t for t in (_REMINDER.sub("", t).strip() for t in texts) if t)
+    texts = [_REMINDER.sub("", str(b.get("text", ""))) for b in blocks if b.get("type") == "text"]
+    said = "\n".join(texts)
+    if (m := _COMMAND.search(said)) is not None:
+        args = _ARGS.search(said)
+        command = m.group(1).strip().rsplit(":", 1)[-1]
+        return f"{command} {args.group(1).strip() if args else ''}".strip()
+    return " ".join(t.strip() for t in texts if t.strip())
 
 
 def _result_content(block: dict[str, Any]) -> Any:
@@ -136,12 +136,9 @@ def conversation(messages: list[Any]) -> list[ModelMessage]:
                 name = called.get(call_id, "unknown")
                 if name == TOOL_SEARCH:
                     continue
-                if b.get("is_error"):
-                    text = _result_content(b)
-                    text = text if isinstance(text, str) else json.dumps(text)
-                    returns.append(RetryPromptPart(content=text, tool_name=name, tool_call_id=call_id))
-                else:
-                    returns.append(ToolReturnPart(name, _result_content(b), tool_call_id=call_id))
+                outcome = "failed" if b.get("is_error") else "success"  # refused, held or raised
+                content = _result_content(b)
+                returns.append(ToolReturnPart(name, content, tool_call_id=call_id, outcome=outcome))
             if returns:
                 out.append(ModelRequest(parts=returns))
         else:
@@ -170,7 +167,7 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
     if not history or not isinstance(history[-1], ModelRequest):
         raise StandInError("the last message must be the user's")
     missing = [t for t in tools_for(history) if t not in by_plain]
-    if missing and TOOL_SEARCH in offered and _searches_this_turn(messages) < 2:
+    if missing and TOOL_SEARCH in offered and _searches_this_turn(messages) < SEARCHES:
         response = ModelResponse(parts=[ToolCallPart(TOOL_SEARCH, _search(missing, body))])
         by_plain[TOOL_SEARCH] = TOOL_SEARCH
     else:
@@ -204,8 +201,8 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _searches_this_turn(messages: list[dict[str, Any]]) -> int:
-    """ToolSearch calls since the person last spoke (a search that found nothing is retried
-    once, then the policy says which tool is missing)."""
+    """ToolSearch calls since the person last spoke: a search that found nothing (the gateway
+    still connecting) is tried again, up to ``SEARCHES``; then the policy says what is missing."""
     n = 0
     for m in reversed(messages):
         blocks = _blocks(m.get("content", "")) if m.get("role") != "system" else []
@@ -216,18 +213,15 @@ def _searches_this_turn(messages: list[dict[str, Any]]) -> int:
 
 
 def _search(missing: list[str], body: dict[str, Any]) -> dict[str, Any]:
-    """ToolSearch's input: the exact names where Claude Code has listed them (its deferred-tools
-    list names ``mcp__<server>__<tool>``), else a keyword search within the gateway's tools."""
-    text = json.dumps(body)
+    """ToolSearch's input: the exact names where Claude Code's own announcements list them
+    (``mcp__<server>__<tool>``, in its system prompt or system turns; a skill's text may name
+    the project's server where the plugin's is meant), else a keyword search of the gateway's."""
+    said = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "system"]
+    text = json.dumps([body.get("system"), said])
     exact = []
     for tool in missing:
-        # The deferred-tools list names each tool on a line of its own; a skill's text or a
-        # subagent's tool list may name both forms (mcp__auraison__… and the plugin's), of
-        # which only one exists in this session.
-        name = rf"mcp__[A-Za-z0-9_-]+?__{re.escape(tool)}"
-        m = re.search(rf"\\n({name})\\n", text) or re.search(rf"({name})\b", text)
-        if m is not None:
-            exact.append(m.group(1))
+        if (m := re.search(rf"mcp__[A-Za-z0-9_-]+?__{re.escape(tool)}\b", text)) is not None:
+            exact.append(m.group(0))
     if len(exact) == len(missing):
         return {"query": "select:" + ",".join(exact)}
     return {"query": "+auraison " + " ".join(missing), "max_results": max(5, 2 * len(missing))}

@@ -108,21 +108,12 @@ PLANS: dict[str, list[str]] = {
 def tools_for(messages: list[ModelMessage]) -> list[str]:
     """The gateway tools the current turn's plan will call: a client that loads tool schemas on
     demand (Claude Code's ToolSearch) is asked for these before the plan starts."""
-    task = understand(_prompt(_current_turn(messages)))
+    task = understand(_task_prompt(messages))
     if task.kind == "patrol":
         return ["robot_navigate_safely", "robot_get_state"]
     if task.kind == "watch":
         return ["robot_get_state"]
     return list(PLANS.get(task.kind, []))
-
-
-def _prompt(messages: list[ModelMessage]) -> str:
-    for m in messages:
-        if isinstance(m, ModelRequest):
-            for p in m.parts:
-                if isinstance(p, UserPromptPart) and isinstance(p.content, str):
-                    return p.content
-    return ""
 
 
 def _results(messages: list[ModelMessage]) -> list[tuple[str, Any, bool]]:
@@ -141,6 +132,33 @@ def _results(messages: list[ModelMessage]) -> list[tuple[str, Any, bool]]:
     return out
 
 
+_HELD = re.compile(r"Needs human approval \(approval id (apr_[0-9a-f]+)\)")
+"""How the gateway words a call it holds for a person (``Decision.message``)."""
+
+_GO_ON = re.compile(
+    r"^\W*(?:(?:it\s+is\s+|it's\s+)?approved|go\s+on|go\s+ahead|continue|carry\s+on|retry|try\s+again)"
+    r"(?:[\s,.!;]+(?:please|now|go\s+on|go\s+ahead|continue|retry|try\s+again))*[\s.!]*$",
+    re.I,
+)
+
+
+def _task_prompt(messages: list[ModelMessage]) -> str:
+    """The task this turn works on: the latest prompt, or where it is only a go-ahead
+    ("approved, go on" after a person approved a held call) the latest one before it, which is
+    then planned again from the start; its held call, made again with the same arguments, runs."""
+    prompts = [
+        p.content
+        for m in messages
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, UserPromptPart) and isinstance(p.content, str)
+    ]
+    for prompt in reversed(prompts):
+        if not _GO_ON.match(prompt):
+            return prompt
+    return prompts[-1] if prompts else ""
+
+
 def _current_turn(messages: list[ModelMessage]) -> list[ModelMessage]:
     """The messages since the latest user prompt (a chat keeps earlier turns in history)."""
     for i in range(len(messages) - 1, -1, -1):
@@ -151,12 +169,17 @@ def _current_turn(messages: list[ModelMessage]) -> list[ModelMessage]:
 
 
 def policy(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    task = understand(_task_prompt(messages))
     messages = _current_turn(messages)
-    task = understand(_prompt(messages))
     available = {t.name for t in info.function_tools}
     done = _results(messages)
     if done and not done[-1][2]:  # the last call failed or was refused: explain, do not retry
         name, content, _ = done[-1]
+        if (held := _HELD.search(_text(content))) is not None:
+            return _say(
+                f"`{name}` is waiting for a person's approval ({held.group(1)}); nothing has run. "
+                f"Approve it with `auraison approvals approve {held.group(1)}`, then tell me to go on."
+            )
         return _say(f"I could not complete `{name}`: {_text(content)}")
     plan = PLANS.get(task.kind)
     if task.kind == "watch":

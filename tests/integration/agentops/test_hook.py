@@ -24,6 +24,7 @@ DRIVE = {"linear": 0.1, "angular": 0.0, "duration": 1.0}
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+    base.pop("CLAUDE_CODE_SESSION_ATTENDED", None)  # run from `claude -p`, the hook would not ask
     return base | {"AURAISON_HOME": str(tmp_path)}
 
 
