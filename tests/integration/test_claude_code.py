@@ -1,26 +1,38 @@
-"""The plugin, driven by the real Claude Code CLI (no login, no network, no model).
+"""The plugin, driven by the real Claude Code CLI (no login, no network, no Claude).
 
 `.ci/claude-code` installs the pinned CLI into `.cache/claude-code` and `.ci/run` exports its path
 as AURAISON_CLAUDE. Every call runs with a scratch HOME and a timeout. The installed plugin is a
 bare copy of the checkout (its tracked and unignored files, as a clone has); its launcher is
 pointed at the repository's `.venv` through AURAISON_PLUGIN_VENV so the test builds nothing from
-PyPI (a user's first use builds `${CLAUDE_PLUGIN_ROOT}/.venv` instead)."""
+PyPI (a user's first use builds `${CLAUDE_PLUGIN_ROOT}/.venv` instead).
+
+Headless runs talk to `auraison model serve` (the offline stand-in as a local Messages API) and
+drive the simulator through the gateway: `/navigate kitchen` in the project folder, held for a
+person's approval and run once after it, and `/auraison:navigate lab` from the installed plugin.
+`AURAISON_RERECORD=1` keeps the approval run's exchange as tests/recordings/claude_code_navigate_kitchen.json
+(its replay: tests/unit/agents/test_messages_api.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
+import math
 import os
+import re
+import selectors
 import shutil
 import subprocess
-import threading
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
+from tests.simthread import SimThread
+from tests.terminal import run_at_terminal
 
 TIMEOUT_S = 180
 
@@ -66,43 +78,123 @@ def server_line(out: str, name: str) -> str:
     return lines[0]
 
 
+RECORDING = REPO / "tests" / "recordings" / "claude_code_navigate_kitchen.json"
+NAVIGATE = ("robot_get_state", "robot_plan_path", "robot_navigate_safely")
+
+
 @contextlib.contextmanager
-def capturing_messages_api() -> Iterator[tuple[str, list[dict]]]:
-    """A local stand-in for the Messages API that records each request and refuses it (400), so
-    a headless `claude -p` shows what it would send a model, and stops, without any model."""
-    seen: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            seen.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            error = {"type": "invalid_request_error", "message": "no model here"}
-            body = json.dumps({"type": "error", "error": error})
-            self.send_response(400)
-            self.send_header("content-type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def stand_in(record: Path) -> Iterator[str]:
+    """`auraison model serve --port 0`: the offline stand-in's Messages API; yields its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auraison", "model", "serve", "--port", "0", "--record", str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + TIMEOUT_S
+            while not sel.select(timeout=1.0) and proc.poll() is None and time.monotonic() < deadline:
+                pass
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"model serve printed {url!r} (exit {proc.poll()})"
+        yield url
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.terminate()
+        proc.wait(30)
 
 
-def headless_prompt(claude: Path, prompt: str, env: dict[str, str], cwd: Path) -> str:
-    """What `claude -p PROMPT` sends as the conversation (no model answers; it stops on a 400)."""
-    with capturing_messages_api() as (url, seen):
-        # A stand-in credential for the local endpoint, not a key: nothing leaves the machine.
-        env = env | {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "offline-test-not-a-key"}
-        out = run(claude, "-p", prompt, env=env, cwd=cwd)
-    assert seen, out.stdout + out.stderr
-    return json.dumps(seen[0]["messages"])
+def offline(env: dict[str, str], url: str, sim: SimThread) -> dict[str, str]:
+    """Claude Code against the stand-in (a placeholder credential: nothing leaves the machine),
+    waiting for the gateway before its first turn; the gateway against the simulator."""
+    return env | {
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_API_KEY": "offline-stand-in",
+        "CLAUDE_CODE_MCP_STARTUP_WAIT_MS": "60000",
+        "AURAISON_ROBOT__ROSBRIDGE_URL": sim.url,
+    }
+
+
+def approval_policy(tmp_path: Path) -> Path:
+    """The default policy, with robot_navigate_safely held for a person's approval."""
+    policy = yaml.safe_load((REPO / "infra" / "policies" / "default.yaml").read_text())
+    (acting,) = [r for r in policy["rules"] if r["name"] == "operators-act"]
+    acting["approval"].append("robot_navigate_safely")
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
+def distance_to(sim: SimThread, place: str) -> float:
+    x, y, _ = sim.sim.world.places[place]
+    rx, ry = sim.call(lambda: (sim.sim.robot.x, sim.sim.robot.y))
+    return math.hypot(rx - x, ry - y)
+
+
+def hook_ran(debug_log: Path, tool: str) -> bool:
+    """Claude Code's debug log says the PreToolUse guard (the launcher's hook) ran for ``tool``
+    and let it through (status 0)."""
+    ran = rf"PreToolUse:{re.escape(tool)} \[[^\]]*auraison-plugin\"? hook pre-tool-use\]"
+    ran += r"[^\n]*? finished with status 0"
+    return re.search(ran, debug_log.read_text()) is not None
+
+
+ELIDED = "(elided in the recording: the stand-in does not read it)"
+
+
+def compact(exchange: list[dict]) -> list[dict]:
+    """The exchange as the recording keeps it: what the stand-in reads (the messages, the tool
+    names, lines naming MCP tools in Claude Code's own text) and its answers; Claude Code's
+    system prompt, reminders and tool schemas are elided (they are most of each request)."""
+
+    def names_only(text: str) -> str:
+        return "\n".join([ELIDED, *(line for line in text.splitlines() if "mcp__" in line)])
+
+    out = []
+    for x in exchange:
+        q = x["request"]
+        messages = []
+        for m in q["messages"]:
+            blocks = m["content"]
+            if isinstance(blocks, str):
+                blocks = [{"type": "text", "text": blocks}]
+            kept = []
+            for b in ({k: v for k, v in b.items() if k != "cache_control"} for b in blocks):
+                if b.get("type") == "text" and m["role"] == "system":
+                    b["text"] = names_only(b["text"])
+                elif b.get("type") == "text":
+                    b["text"] = re.sub(
+                        r"<system-reminder>.*?</system-reminder>",
+                        f"<system-reminder>{ELIDED}</system-reminder>",
+                        b["text"],
+                        flags=re.S,
+                    )
+                kept.append(b)
+            messages.append({"role": m["role"], "content": kept})
+        request = {
+            "model": q["model"],
+            "stream": q.get("stream", False),
+            "system": [{"type": "text", "text": names_only(b["text"])} for b in q.get("system") or []],
+            "tools": [{"name": t["name"]} for t in q.get("tools") or []],
+            "messages": messages,
+        }
+        out.append({"request": request, "response": x["response"]})
+    return out
+
+
+def approvals(env: dict[str, str]) -> list[dict]:
+    out = subprocess.run(
+        [sys.executable, "-m", "auraison", "approvals", "list", "--all", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def clean_copy(dest: Path) -> Path:
@@ -156,14 +248,71 @@ def test_installed_plugin_gateway_connects(claude: Path, tmp_path: Path) -> None
     assert "/bin/auraison-plugin gateway --transport stdio" in line and "✔ Connected" in line, out
     assert str(REPO) not in line  # the installed copy's launcher, not the checkout's
 
-    sent = headless_prompt(claude, "/auraison:navigate lab", env, work)
-    assert "Move the robot to `lab`" in sent  # the plugin's skill, expanded with its argument
+    # Headless, from the plugin: its skill, its gateway's tool names, its hook, the robot at the lab.
+    tool = "mcp__plugin_auraison_auraison__robot_navigate_safely"
+    debug = tmp_path / "plugin-debug.log"
+    with SimThread("maze_small", speed=10.0, seed=0) as sim, stand_in(tmp_path / "plugin.json") as url:
+        prompt = ["-p", "/auraison:navigate lab", "--allowedTools", tool, "--debug-file", str(debug)]
+        out = run(claude, *prompt, env=offline(env, url, sim), cwd=work)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.startswith("[offline stand-in model] Arrived at lab"), out.stdout
+        assert distance_to(sim, "lab") < 0.3
+    called = [
+        block["name"]
+        for x in json.loads((tmp_path / "plugin.json").read_text())
+        for block in x["response"].get("content", [])
+        if block["type"] == "tool_use" and block["name"] != "ToolSearch"
+    ]
+    assert called == [f"mcp__plugin_auraison_auraison__{t}" for t in NAVIGATE]
+    assert hook_ran(debug, tool), debug.read_text()[-3000:]
 
 
-def test_project_folder_knows_the_navigate_skill(claude: Path, tmp_path: Path) -> None:
-    """Claude Code reads a project's skills from .claude/skills (here a link to skills/)."""
-    sent = headless_prompt(claude, "/navigate lab", scratch_home(tmp_path), REPO)
-    assert "<command-name>/navigate</command-name>" in sent and "Move the robot to `lab`" in sent
+def test_headless_navigate_waits_for_approval_then_runs_once(claude: Path, tmp_path: Path) -> None:
+    """`claude -p "/navigate kitchen"` in the project folder (.mcp.json, .claude/skills, the guard
+    in .claude/settings.json), against the stand-in, with the drive held for a person: nothing
+    moves until `auraison approvals approve` at a terminal; `--continue "approved, go on"` then
+    drives once, to the kitchen; the approval is used up."""
+    env = scratch_home(tmp_path, enableAllProjectMcpServers=True)
+    env["AURAISON_AGENTOPS__POLICY_FILE"] = str(approval_policy(tmp_path))
+    record, debug = tmp_path / "exchange.json", tmp_path / "debug.log"
+    tools = [f"mcp__auraison__{t}" for t in NAVIGATE]
+    with SimThread("maze_small", speed=10.0, seed=0) as sim, stand_in(record) as url:
+        env = offline(env, url, sim)
+        start = distance_to(sim, "kitchen")
+        held = run(claude, "-p", "/navigate kitchen", "--allowedTools", tools[-1], env=env, cwd=REPO)
+        assert held.returncode == 0, held.stdout + held.stderr
+        assert "waiting for a person's approval" in held.stdout, held.stdout
+        approval_id = re.search(r"apr_[0-9a-f]+", held.stdout).group(0)  # type: ignore[union-attr]
+        assert distance_to(sim, "kitchen") == start  # nothing moved
+        (request,) = approvals(env)
+        assert (request["id"], request["status"], request["tool"]) == (approval_id, "pending", NAVIGATE[-1])
+        assert request["args"] == {"place": "kitchen"} and request["requested_by"].startswith("agent:")
+
+        person = run_at_terminal([sys.executable, "-m", "auraison", "approvals", "approve", approval_id], env)
+        assert person.returncode == 0, person.stderr
+
+        go_on = ["-p", "--continue", "approved, go on", "--allowedTools", " ".join(tools)]
+        ran = run(claude, *go_on, "--debug-file", str(debug), env=env, cwd=REPO)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert ran.stdout.startswith("[offline stand-in model] Arrived at kitchen"), ran.stdout
+        assert distance_to(sim, "kitchen") < 0.3
+    assert [(a["id"], a["status"]) for a in approvals(env)] == [(approval_id, "used")]  # once
+    assert hook_ran(debug, tools[-1]), debug.read_text()[-3000:]
+
+    exchange = json.loads(record.read_text())
+    first = json.dumps(exchange[0]["request"]["messages"])
+    assert "<command-name>/navigate</command-name>" in first and "Move the robot to `kitchen`" in first
+    errors = [
+        block
+        for x in exchange
+        for m in x["request"]["messages"][-1:]
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for block in m["content"]
+        if block.get("type") == "tool_result" and block.get("is_error")
+    ]
+    assert [approval_id in json.dumps(b) for b in errors] == [True]  # held once, at the gateway
+    if os.environ.get("AURAISON_RERECORD"):
+        RECORDING.write_text(json.dumps(compact(exchange), indent=1) + "\n")
 
 
 def test_plugin_hook_command_guards_through_the_launcher(tmp_path: Path) -> None:
