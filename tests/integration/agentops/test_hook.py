@@ -71,6 +71,16 @@ def test_approval_gated_call_asks_and_opens_nothing(env: dict[str, str]) -> None
     assert asyncio.run(store.get(asked.approval_id)).status == "approved"  # the real call will use it
 
 
+def test_unattended_session_leaves_approval_to_the_gateway(env: dict[str, str]) -> None:
+    """`claude -p` (CLAUDE_CODE_SESSION_ATTENDED=0): nobody answers an `ask`, which would refuse
+    the call before the gateway could open a request; the hook has no opinion, denials stand."""
+    unattended = env | {"CLAUDE_CODE_SESSION_ATTENDED": "0"}
+    assert answer(hook(unattended, {"tool_name": "mcp__auraison__robot_drive", "tool_input": DRIVE})) is None
+    assert asyncio.run(store_of(env["AURAISON_HOME"]).list()) == []  # still a dry check
+    far = {"tool_name": "mcp__auraison__robot_navigate_to", "tool_input": {"x": 40, "y": 1}}
+    assert answer(hook(unattended, far))["permissionDecision"] == "deny"
+
+
 def test_denials_say_why(env: dict[str, str]) -> None:
     """A geofence breach and an agent deciding approvals are denied with the reason."""
     out = answer(
