@@ -101,28 +101,39 @@ _CONTROL = re.compile(rb"[\x00-\x1f]")
 def _json_values(values: list[Any]) -> pa.Array:
     """One attribute's values (one key, many spans) as JSON text, vectorised where the type
     allows: strings are escaped by Arrow compute, numbers and booleans cast; anything else
-    (sequences, a string holding control characters, mixed types) is encoded value by value."""
+    (sequences, a string holding control characters, mixed types, an int beyond 64 bits) is
+    encoded value by value."""
     first = type(values[0])
     if all(type(v) is first for v in values):
-        if first is str:
-            arr = pa.array(values, pa.string())
-            data = arr.buffers()[2]
-            raw = data.to_pybytes() if data is not None else b""
-            if not _CONTROL.search(raw):
-                if b"\\" in raw:
-                    arr = pc.replace_substring(arr, "\\", "\\\\")
-                if b'"' in raw:
-                    arr = pc.replace_substring(arr, '"', '\\"')
-                return pc.binary_join_element_wise('"', arr, '"', "")
-        elif first is bool:
-            return pc.cast(pa.array(values, pa.bool_()), pa.string())
-        elif first is int:
-            return pc.cast(pa.array(values, pa.int64()), pa.string())
-        elif first is float:
-            arr = pa.array(values, pa.float64())
-            if pc.all(pc.is_finite(arr)).as_py():
-                return pc.cast(arr, pa.string())
+        try:
+            if (out := _json_typed(first, values)) is not None:
+                return out
+        except (pa.ArrowException, OverflowError):
+            pass
     return pa.array([_encode(v) for v in values], pa.string())
+
+
+def _json_typed(first: type, values: list[Any]) -> pa.Array | None:
+    if first is str:
+        arr = pa.array(values, pa.string())
+        data = arr.buffers()[2]
+        raw = data.to_pybytes() if data is not None else b""
+        if _CONTROL.search(raw):
+            return None
+        if b"\\" in raw:
+            arr = pc.replace_substring(arr, "\\", "\\\\")
+        if b'"' in raw:
+            arr = pc.replace_substring(arr, '"', '\\"')
+        return pc.binary_join_element_wise('"', arr, '"', "")
+    if first is bool:
+        return pc.cast(pa.array(values, pa.bool_()), pa.string())
+    if first is int:
+        return pc.cast(pa.array(values, pa.int64()), pa.string())
+    if first is float:
+        arr = pa.array(values, pa.float64())
+        if pc.all(pc.is_finite(arr)).as_py():
+            return pc.cast(arr, pa.string())
+    return None
 
 
 def json_column(attrs: list[dict[str, Any]]) -> pa.Array:
