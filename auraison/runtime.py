@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from auraison.agentops.engine import AgentOps
     from auraison.lakehouse.catalog import Lake
+    from auraison.lakehouse.embeddings import Embedder
     from auraison.mcp_servers.billing.grants import GrantLedger
     from auraison.mcp_servers.billing.service import Billing
     from auraison.mcp_servers.cluster.service import ControlPlane
@@ -174,6 +175,13 @@ class Runtime:
         from auraison.lakehouse.catalog import Lake
 
         return self._once("lake", lambda: Lake(self.settings), lambda lake: lake.close())
+
+    @property
+    def embedder(self) -> Embedder:
+        """The lake's embedder for documents and search (a local model loads once per process)."""
+        from auraison.lakehouse.embeddings import build_embedder
+
+        return self._once("embedder", lambda: build_embedder(self.settings))
 
     @property
     def control(self) -> ControlPlane:

@@ -26,16 +26,17 @@ if TYPE_CHECKING:
     from auraison.runtime import Runtime
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def plane_tool(annotations: ToolAnnotations) -> Callable[[F], F]:
-    """Mark a module-level ``async def name(rt: Runtime, …)`` as one of its plane's MCP tools.
-    The function stays a plain function: tests call it directly."""
+    """Mark a module-level ``[async] def name(rt: Runtime, …)`` as one of its plane's MCP tools
+    (a blocking one runs in a worker thread). The function stays a plain function: tests call
+    it directly."""
     return tool(annotations=annotations)
 
 
-def serve_tools(mcp: FastMCP, rt: Runtime, tools: Iterable[Callable[..., Awaitable[Any]]]) -> FastMCP:
+def serve_tools(mcp: FastMCP, rt: Runtime, tools: Iterable[Callable[..., Any]]) -> FastMCP:
     """Register a plane's tools on its server with the runtime bound as their first argument
     (the schema the agent sees is the rest of the signature)."""
     for fn in tools:
@@ -43,13 +44,19 @@ def serve_tools(mcp: FastMCP, rt: Runtime, tools: Iterable[Callable[..., Awaitab
     return mcp
 
 
-def _bound(fn: Callable[..., Awaitable[T]], rt: Runtime) -> Callable[..., Awaitable[T]]:
+def _bound(fn: Callable[..., Any], rt: Runtime) -> Callable[..., Any]:
     """``fn`` with ``rt`` bound, under the rest of its signature with annotations resolved in
     ``fn``'s module (a ``functools.partial`` would leave pydantic to resolve them in its own)."""
     from auraison.runtime import Runtime
 
-    async def bound(**kwargs: Any) -> T:
-        return await fn(rt, **kwargs)
+    if inspect.iscoroutinefunction(fn):
+
+        async def bound(**kwargs: Any) -> T:
+            return await fn(rt, **kwargs)
+    else:  # a blocking tool: FastMCP runs it in a worker thread
+
+        def bound(**kwargs: Any) -> T:  # type: ignore[misc]
+            return fn(rt, **kwargs)
 
     hints = typing.get_type_hints(fn, localns={"Runtime": Runtime}, include_extras=True)
     sig = inspect.signature(fn)

@@ -17,11 +17,10 @@ from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
 from auraison.lakehouse import datasets, documents
 from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable
-from auraison.lakehouse.embeddings import Embedder, build_embedder
 from auraison.lakehouse.sandbox import QueryRejected, run_query
 from auraison.lakehouse.tables import TABLES
 from auraison.lakehouse.writer import append
-from auraison.mcp_servers.toolcall import in_thread
+from auraison.mcp_servers.toolcall import in_thread, plane_tool, serve_tools
 
 if TYPE_CHECKING:
     from auraison.runtime import Runtime
@@ -36,110 +35,129 @@ class Event(BaseModel):
     payload: dict[str, Any] = {}
 
 
+def get_lake(rt: Runtime) -> Lake:
+    """The runtime's one lake; a lake that is down is a clear tool error, and the next call
+    tries again."""
+    try:
+        return rt.lake
+    except LakeUnavailable as exc:
+        raise ToolError(f"lake unavailable: {exc}") from None
+
+
+def tenant(rt: Runtime) -> str:
+    """The tenant whose rows the current call sees."""
+    return current_identity(default_identity(rt.settings)).tenant
+
+
+@plane_tool(READ)
+def list_tables(rt: Runtime) -> list[dict[str, Any]]:
+    """The lake's tables with their row counts (your tenant's rows for tenant tables)."""
+    # one sandboxed query for all of them (each sandboxed query opens a database of its own)
+    sql = " UNION ALL ".join(f"SELECT '{name}' AS t, count(*) AS n FROM {name}" for name in TABLES)
+    counts = dict(run_query(get_lake(rt), sql, tenant(rt), limit=len(TABLES))["rows"])
+    return [{"table": name, "rows": counts[name]} for name in TABLES]
+
+
+@plane_tool(READ)
+def describe_table(rt: Runtime, table: Annotated[str, Field(pattern=r"^[a-z_]+$")]) -> list[dict[str, str]]:
+    """Columns and types of one table."""
+    if table not in TABLES:
+        raise ToolError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    rows = get_lake(rt).execute(f"DESCRIBE {ALIAS}.{table}").fetchall()
+    return [{"column": r[0], "type": r[1]} for r in rows]
+
+
+@plane_tool(READ)
+def query(
+    rt: Runtime,
+    sql: Annotated[
+        str, Field(min_length=1, max_length=10_000, description="one SELECT over unqualified tables")
+    ],
+    limit: Annotated[int, Field(ge=1, le=5000)] = 200,
+    version: Annotated[int | None, Field(ge=0, description="read the lake as of this snapshot")] = None,
+) -> dict[str, Any]:
+    """Run one read-only SELECT (time travel with ``version``); rows beyond ``limit`` are cut."""
+    try:
+        return run_query(get_lake(rt), sql, tenant(rt), limit, version)
+    except QueryRejected as exc:
+        raise ToolError(str(exc)) from None
+
+
+@plane_tool(READ)
+def snapshots(rt: Runtime) -> list[dict[str, Any]]:
+    """The lake's snapshots (for time travel with ``query(version=…)``)."""
+    return get_lake(rt).snapshots()
+
+
+@plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+def append_events(
+    rt: Runtime,
+    events: Annotated[list[Event], Field(min_length=1, max_length=10_000)],
+) -> dict[str, int]:
+    """Append events to the cross-plane event log (one commit)."""
+    now = time.time_ns()
+    rows = [
+        {"event_id": uuid.uuid4().hex, "ts_ns": now, "tenant": tenant(rt), **e.model_dump()} for e in events
+    ]
+    try:
+        return {"appended": append(get_lake(rt), "events", rows)}
+    except LakeUnavailable as exc:
+        raise ToolError(f"lake unavailable: {exc}") from None
+
+
+@plane_tool(READ)
+async def search(
+    rt: Runtime,
+    query: Annotated[str, Field(min_length=1, max_length=2000, description="what you are looking for")],
+    k: Annotated[int, Field(ge=1, le=50)] = 5,
+) -> dict[str, Any]:
+    """Your tenant's documents nearest in meaning to ``query`` (cosine similarity of
+    embeddings); the answer names the embedder used."""
+    return await _guarded(documents.search, get_lake(rt), rt.embedder, tenant(rt), query, k)
+
+
+@plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+async def add_documents(
+    rt: Runtime,
+    docs: Annotated[list[documents.Document], Field(min_length=1, max_length=1000)],
+) -> dict[str, Any]:
+    """Store documents and their embeddings for ``search`` (a document already stored is skipped)."""
+    return await _guarded(documents.add_documents, get_lake(rt), rt.embedder, tenant(rt), docs)
+
+
+@plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True))
+async def register_dataset(rt: Runtime, spec: datasets.DatasetSpec, ctx: Context) -> dict[str, Any]:
+    """Register data already in S3 (or in an allowed local folder) as a named dataset, with
+    its schema, row count and lineage; reports progress file by file."""
+    loop = asyncio.get_running_loop()
+
+    def progress(done: float, total: float, message: str) -> None:
+        asyncio.run_coroutine_threadsafe(ctx.report_progress(done, total, message), loop)
+
+    return await _guarded(datasets.register_dataset, get_lake(rt), rt.settings, tenant(rt), spec, progress)
+
+
+TOOLS = (
+    list_tables,
+    describe_table,
+    query,
+    snapshots,
+    append_events,
+    search,
+    add_documents,
+    register_dataset,
+)
+
+
 def build_server(rt: Runtime) -> FastMCP:
-    settings = rt.settings
+    """The lake tools over the runtime's one lake (attached on first use)."""
     mcp = FastMCP(
         "lake",
         instructions="The lakehouse: traces (spans), the event log, experiments, documents and "
         "datasets. Read-only SQL over unqualified table names; your tenant's rows only; "
         "`search` finds documents by meaning.",
     )
-
-    def get_lake() -> Lake:
-        """The runtime's one lake; a lake that is down is a clear tool error, and the next call
-        tries again."""
-        try:
-            return rt.lake
-        except LakeUnavailable as exc:
-            raise ToolError(f"lake unavailable: {exc}") from None
-
-    def tenant() -> str:
-        return current_identity(default_identity(settings)).tenant
-
-    @mcp.tool(annotations=READ)
-    def list_tables() -> list[dict[str, Any]]:
-        """The lake's tables with their row counts (your tenant's rows for tenant tables)."""
-        # one sandboxed query for all of them (each sandboxed query opens a database of its own)
-        sql = " UNION ALL ".join(f"SELECT '{name}' AS t, count(*) AS n FROM {name}" for name in TABLES)
-        counts = dict(run_query(get_lake(), sql, tenant(), limit=len(TABLES))["rows"])
-        return [{"table": name, "rows": counts[name]} for name in TABLES]
-
-    @mcp.tool(annotations=READ)
-    def describe_table(table: Annotated[str, Field(pattern=r"^[a-z_]+$")]) -> list[dict[str, str]]:
-        """Columns and types of one table."""
-        if table not in TABLES:
-            raise ToolError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        rows = get_lake().execute(f"DESCRIBE {ALIAS}.{table}").fetchall()
-        return [{"column": r[0], "type": r[1]} for r in rows]
-
-    @mcp.tool(annotations=READ)
-    def query(
-        sql: Annotated[
-            str, Field(min_length=1, max_length=10_000, description="one SELECT over unqualified tables")
-        ],
-        limit: Annotated[int, Field(ge=1, le=5000)] = 200,
-        version: Annotated[int | None, Field(ge=0, description="read the lake as of this snapshot")] = None,
-    ) -> dict[str, Any]:
-        """Run one read-only SELECT (time travel with ``version``); rows beyond ``limit`` are cut."""
-        try:
-            return run_query(get_lake(), sql, tenant(), limit, version)
-        except QueryRejected as exc:
-            raise ToolError(str(exc)) from None
-
-    @mcp.tool(annotations=READ)
-    def snapshots() -> list[dict[str, Any]]:
-        """The lake's snapshots (for time travel with ``query(version=…)``)."""
-        return get_lake().snapshots()
-
-    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
-    def append_events(
-        events: Annotated[list[Event], Field(min_length=1, max_length=10_000)],
-    ) -> dict[str, int]:
-        """Append events to the cross-plane event log (one commit)."""
-        now = time.time_ns()
-        rows = [
-            {"event_id": uuid.uuid4().hex, "ts_ns": now, "tenant": tenant(), **e.model_dump()} for e in events
-        ]
-        try:
-            return {"appended": append(get_lake(), "events", rows)}
-        except LakeUnavailable as exc:
-            raise ToolError(f"lake unavailable: {exc}") from None
-
-    embedders: dict[str, Embedder] = {}
-
-    def embedder() -> Embedder:
-        if "e" not in embedders:
-            embedders["e"] = build_embedder(settings)
-        return embedders["e"]
-
-    @mcp.tool(annotations=READ)
-    async def search(
-        query: Annotated[str, Field(min_length=1, max_length=2000, description="what you are looking for")],
-        k: Annotated[int, Field(ge=1, le=50)] = 5,
-    ) -> dict[str, Any]:
-        """Your tenant's documents nearest in meaning to ``query`` (cosine similarity of
-        embeddings); the answer names the embedder used."""
-        return await _guarded(documents.search, get_lake(), embedder(), tenant(), query, k)
-
-    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
-    async def add_documents(
-        docs: Annotated[list[documents.Document], Field(min_length=1, max_length=1000)],
-    ) -> dict[str, Any]:
-        """Store documents and their embeddings for ``search`` (a document already stored is skipped)."""
-        return await _guarded(documents.add_documents, get_lake(), embedder(), tenant(), docs)
-
-    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True))
-    async def register_dataset(spec: datasets.DatasetSpec, ctx: Context) -> dict[str, Any]:
-        """Register data already in S3 (or in an allowed local folder) as a named dataset, with
-        its schema, row count and lineage; reports progress file by file."""
-        loop = asyncio.get_running_loop()
-
-        def progress(done: float, total: float, message: str) -> None:
-            asyncio.run_coroutine_threadsafe(ctx.report_progress(done, total, message), loop)
-
-        return await _guarded(datasets.register_dataset, get_lake(), settings, tenant(), spec, progress)
-
-    return mcp
+    return serve_tools(mcp, rt, TOOLS)
 
 
 _guarded = in_thread  # the lake's failures (LakeUnavailable, refusals) become clear tool errors

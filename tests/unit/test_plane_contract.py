@@ -18,7 +18,7 @@ from auraison.mcp_servers.billing.store import Store
 from auraison.runtime import Runtime
 from auraison.settings import Settings
 
-PLANES = ["billing", "robot", "world"]
+PLANES = ["billing", "lake", "robot", "world"]
 
 
 @pytest.mark.parametrize("plane", PLANES)
