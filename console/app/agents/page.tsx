@@ -156,7 +156,7 @@ export default function AgentsPage() {
   }, []);
   useEffect(() => {
     void load();
-    const t = setInterval(load, 3000);
+    const t = setInterval(load, 10000); // reads cost quota under the default policy: poll gently
     return () => clearInterval(t);
   }, [load]);
 

@@ -59,7 +59,7 @@ export default function JobsPage() {
     api<Experiment[]>("/experiments")
       .then(setExps)
       .catch((e) => setError(errText(e)));
-    const t = setInterval(loadJobs, 5000);
+    const t = setInterval(loadJobs, 10000);
     return () => clearInterval(t);
   }, []);
 
