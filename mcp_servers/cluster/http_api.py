@@ -412,13 +412,8 @@ def build_app(rt: "Runtime", reconcile: bool = False) -> FastAPI:
         "/agents/{agent_id}/runs", response_model=AgentRunInfo, tags=["agents"], **tool("cluster_agent_run")
     )
     async def agent_run(request: Request, who: Who, agent_id: AgentId, run: AgentRunRequest):
-        if run.callback_url is not None:
-            try:  # bad input, refused before any decision (as for jobs)
-                await asyncio.to_thread(check_callback, str(run.callback_url), settings.control.webhook_allow)
-            except CallbackRefused as exc:
-                loc = ("body", "callback_url")
-                error = {"type": "callback_refused", "loc": loc, "msg": str(exc), "input": exc.url}
-                raise RequestValidationError([error]) from None
+        # A callback_url the control plane must not call is refused by the run service (422),
+        # once the start is decided: every face checks it in the same place.
         args = {"agent_id": agent_id, "run": await body(request)}
         return await call(request, who, args, cp().agent_run, agent_id, run, report_url(request))
 
