@@ -180,11 +180,11 @@ FAULTS = {
         Fault("agent", "user", "SIGKILL", halts=True),
         Fault("redis", "control", "partition", halts=False),
         Fault("nats", "control", "partition", halts=False),
+        Fault("ray", "control", "partition", halts=False),
         Fault("postgres", "management", "partition", halts=False),
     )
 }
 NOT_MEASURED = {
-    "ray head": "control",
     "control API": "control",
     "S3 server": "data",
 }
@@ -204,6 +204,9 @@ class Row:
     usage_lost: int | None = None
     usage_doubled: int | None = None
     recover_s: float | None = None
+    jobs: int = 0  # queued for dispatch to Ray during the row (one before the fault, one during)
+    jobs_lost: int | None = None
+    jobs_twice: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def failures(self, lease_s: float) -> list[str]:
@@ -219,7 +222,7 @@ class Row:
             out.append("new deployments not refused")
         if self.fault.plane != "management" and self.deployment != "accepted":
             out.append("new deployments refused although management was up")
-        for what in ("spans_lost", "spans_doubled", "usage_lost", "usage_doubled"):
+        for what in ("spans_lost", "spans_doubled", "usage_lost", "usage_doubled", "jobs_lost", "jobs_twice"):
             if getattr(self, what):
                 out.append(f"{what.replace('_', ' ')}: {getattr(self, what)}")
         if self.recover_s is None:
@@ -238,6 +241,7 @@ class Chaos:
         self.home = work / "home"
         self.db = f"chaos_{uuid.uuid4().hex[:10]}"
         self.prefix = f"chaos:{uuid.uuid4().hex[:10]}:"
+        self.bus_prefix = self.prefix  # the job queue's, for the whole run
         self._stack = contextlib.ExitStack()
         self.sim = self._stack.enter_context(SimThread("maze_small", speed=speed, seed=1))
         self.proxies = {
@@ -245,6 +249,7 @@ class Chaos:
             "postgres": TcpProxy("127.0.0.1", 5432).start(),
             "redis": TcpProxy("127.0.0.1", 6379).start(),
             "nats": TcpProxy("127.0.0.1", 4222).start(),
+            "ray": TcpProxy("127.0.0.1", RAY_DASHBOARD_PORT).start(),
         }
         self._stack.callback(lambda: [p.stop() for p in self.proxies.values()])
         self._create_database()
@@ -257,6 +262,7 @@ class Chaos:
         store = Store(via)
         store.engine.pool._timeout = 2  # a new deployment is told of an outage quickly
         self.probe_billing = Billing(store)
+        self.jobs = JobFlow(self) if ray_up() else None
 
     def dsn(self, port: int) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{self.db}"
@@ -278,6 +284,8 @@ class Chaos:
         self._stack.callback(drop)
 
     def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
         self._stack.close()
 
     def env(self) -> dict[str, str]:
@@ -298,9 +306,10 @@ class Chaos:
             AURAISON_AGENTOPS__LIMITER="redis",
             AURAISON_AGENTOPS__APPROVALS="redis",
             AURAISON_REDIS__URL=f"redis://127.0.0.1:{p['redis']}/0",
-            AURAISON_REDIS__KEY_PREFIX=self.prefix,
+            AURAISON_REDIS__KEY_PREFIX=self.prefix,  # a fresh one each row: rows share no slots
             AURAISON_BUS__BACKEND="nats",
             AURAISON_NATS__URL=f"nats://127.0.0.1:{p['nats']}",
+            AURAISON_RAY__DASHBOARD_URL=f"http://127.0.0.1:{p['ray']}",
             AURAISON_LOG_LEVEL="info",
         )
 
@@ -344,6 +353,85 @@ class Chaos:
             return "accepted"
 
         return asyncio.run(grant())
+
+
+RAY_DASHBOARD_PORT = 8265  # the machine's local Ray head (`auraison services up`): used, never stopped
+
+
+def ray_up() -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{RAY_DASHBOARD_PORT}/api/version", timeout=3).is_success
+    except httpx.HTTPError:
+        return False
+
+
+class JobFlow:
+    """A Ray job stream: the suite queues jobs (bus: NATS JetStream), one ``auraison control
+    dispatch`` process leases and submits them to the Ray head by submission id, and each
+    job appends its id to a file — so a job lost or run twice shows as a missing or doubled line."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        self.c = chaos
+        self.marks = chaos.work / "jobs-ran.txt"
+        self.marks.touch()
+        self._log = (chaos.work / "dispatcher.log").open("ab")
+        env = chaos.env() | {"AURAISON_REDIS__KEY_PREFIX": chaos.bus_prefix}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "auraison", "control", "dispatch", "--name", "chaos"],
+            stdout=self._log,
+            stderr=self._log,
+            env=env,
+        )
+
+    def settings(self) -> Settings:
+        return Settings(
+            home=self.c.home,
+            bus={"backend": "nats"},
+            nats={"url": f"nats://127.0.0.1:{self.c.proxies['nats'].port}"},
+            redis={"key_prefix": self.c.bus_prefix},
+        )
+
+    def enqueue(self, job_id: str) -> None:
+        """Queue one job; raises while the queue is unreachable (the submitter retries)."""
+        from auraison.mcp_servers.cluster.dispatch import enqueue_job
+        from auraison.mcp_servers.cluster.models import JobRequest
+        from auraison.mcp_servers.cluster.queue import build_queue
+
+        code = f"open({str(self.marks)!r}, 'a').write({job_id!r} + chr(10))"
+        req = JobRequest(entrypoint=f"{sys.executable} -c {shlex_quote(code)}", submission_id=job_id)
+
+        async def put() -> None:
+            queue = build_queue(self.settings())
+            try:
+                await asyncio.wait_for(enqueue_job(queue, "acme", req), 10)
+            finally:
+                with contextlib.suppress(Exception):
+                    await queue.close()
+
+        asyncio.run(put())
+
+    def ran(self) -> list[str]:
+        return self.marks.read_text().split()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def first_line(exc: BaseException) -> str:
@@ -395,9 +483,34 @@ class RowRun:
         assert self.gw is not None
         return self.count(self.gw.call(tool, args).result(timeout))
 
+    def job(self, tag: str, retry_s: float = DEADLINE_S) -> bool:
+        """Queue this row's job ``tag``, retrying for ``retry_s`` while the queue is cut (as a
+        submitter would); a job refused during a fault is queued again after the heal."""
+        jobs = self.c.jobs
+        if jobs is None:
+            return True
+        job_id = f"chaos-{self.c.db}-{self.f.name}-{tag}"
+        if job_id not in self.job_ids:
+            self.job_ids.append(job_id)
+        if wait_for(lambda: jobs.enqueue(job_id) is None, retry_s):
+            return True
+        self.unqueued.append(tag)
+        return False
+
+    def heal(self) -> float:
+        t = self._heal()
+        for tag in self.unqueued:
+            if not self.job(tag):
+                self.row.notes.append(f"job {tag} could not be queued after the heal")
+        return t
+
     def run(self) -> Row:
         c, row = self.c, self.row
+        c.prefix = f"chaos:{uuid.uuid4().hex[:10]}:"  # limits and approvals start empty each row
         spans0, used0 = c.spans(), c.used()
+        self.job_ids: list[str] = []
+        self.unqueued: list[str] = []
+        self.job("before")
         halts0 = len(c.sim.call(lambda: list(c.sim.sim.watchdog.halts)))
         try:
             if self.f.name == "agent":
@@ -416,9 +529,28 @@ class RowRun:
         if not self.f.halts:
             halts = c.sim.call(lambda: list(c.sim.sim.watchdog.halts))
             row.robot_kept_going = row.robot_kept_going and len(halts) == halts0
+            for h in halts[halts0:]:
+                row.notes.append(
+                    f"the robot's watchdog halted it: no heartbeat for {h.halted_at - h.renewed_at:.2f} sim s"
+                )
         if self.f.name != "agent":
             self._accounts(spans0, used0)
+        self._jobs()
         return row
+
+    def _jobs(self) -> None:
+        """Every job queued in the row ran exactly once (after the dispatcher recovered)."""
+        c, row = self.c, self.row
+        if c.jobs is None:
+            row.notes.append("no Ray head on this machine: jobs not measured")
+            return
+        row.jobs = len(self.job_ids)
+        wait_for(lambda: set(self.job_ids) <= set(c.jobs.ran()), DEADLINE_S)
+        ran = c.jobs.ran()
+        row.jobs_lost = sum(ran.count(j) == 0 for j in self.job_ids)
+        row.jobs_twice = sum(ran.count(j) > 1 for j in self.job_ids)
+        if not c.jobs.alive():
+            row.notes.append("the dispatcher process died (see dispatcher.log)")
 
     # -- a gateway process drives the patrol (the rows other than the agent's)
     def _gateway_fault(self) -> None:
@@ -431,6 +563,7 @@ class RowRun:
             raise RuntimeError(f"the robot never got under way: {str(reply)[:300]}")
         t_sim = c.sim_now()
         self._inject()
+        self.job("during", retry_s=1)
         if self.f.halts:
             if wait_for(c.at_rest, 30):
                 row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
@@ -443,13 +576,15 @@ class RowRun:
             out = self.count(goal.result(DEADLINE_S))
             row.robot_kept_going = out.get("status") == "succeeded"
             if not row.robot_kept_going:
-                row.notes.append(f"the goal in flight: {out.get('status')} {self.last_error}")
+                row.notes.append(
+                    f"the goal in flight: {out.get('status')} {out.get('message') or self.last_error}"
+                )
             row.agents_continued = bool(state.get("pose")) and row.robot_kept_going
         if self.f.name == "rosbridge":
             with contextlib.suppress(Exception):
                 self.count(goal.result(30))  # the goal's reply (an error) is a call answered
         wait_for(c.at_rest, 30)  # the goal of the fault is over, one way or the other
-        t_heal = self._heal()
+        t_heal = self.heal()
         if self.f.name == "gateway":  # the one restart the fault asks for: the killed process
             self.gw = self.gateway()
         self._recover(t_heal)
@@ -508,14 +643,17 @@ class RowRun:
             raise RuntimeError("agent: the robot never got under way")
         t_sim = c.sim_now()
         self._inject()
+        self.job("during", retry_s=1)
         if wait_for(c.at_rest, 30):
             row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
         row.deployment = c.new_deployment()
-        t_heal = self._heal()
+        t_heal = self.heal()
         again = self._agent_run(f"Please go to the {c.far_place()}.")  # a person's rerun, or a supervisor's
+        under_way = wait_for(lambda: c.moving() or again.poll() is not None) and again.poll() is None
+        t_moving = time.monotonic()
         out, _ = again.communicate(timeout=DEADLINE_S * 2)
-        if again.returncode == 0 and b"Arrived at" in out:
-            row.recover_s = round(time.monotonic() - t_heal, 2)
+        if under_way and again.returncode == 0 and b"Arrived at" in out:
+            row.recover_s = round(t_moving - t_heal, 2)  # the new run has the robot under way
         else:
             row.notes.append(f"agent rerun: exit {again.returncode}: {out.decode()[-200:]}")
         row.notes.append("spans and usage of a killed agent process are not counted")
@@ -549,7 +687,8 @@ class RowRun:
 def table(rows: list[Row], lease_s: float) -> str:
     head = (
         f"{'dependency':<12} {'plane':<10} {'fault':<9} {'robot':<16} {'agents go on':<12} "
-        f"{'new deployment':<34} {'spans lost/dup':<14} {'usage lost/dup':<14} {'recovered':<10} holds"
+        f"{'new deployment':<34} {'spans lost/dup':<14} {'usage lost/dup':<14} {'jobs lost/twice':<15} "
+        f"{'recovered':<10} holds"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -562,10 +701,12 @@ def table(rows: list[Row], lease_s: float) -> str:
         spans = "—" if r.spans_lost is None else f"{r.spans_lost}/{r.spans_doubled} of {r.spans_expected}"
         usage = "—" if r.usage_lost is None else f"{r.usage_lost}/{r.usage_doubled} of {r.usage_expected}"
         rec = f"{r.recover_s:.1f} s" if r.recover_s is not None else "NO"
+        jobs = "—" if r.jobs_lost is None else f"{r.jobs_lost}/{r.jobs_twice} of {r.jobs}"
         bad = r.failures(lease_s)
         lines.append(
             f"{r.fault.name:<12} {r.fault.plane:<10} {r.fault.how:<9} {robot:<16} {agents:<12} "
-            f"{r.deployment[:34]:<34} {spans:<14} {usage:<14} {rec:<10} {'yes' if not bad else 'NO'}"
+            f"{r.deployment[:34]:<34} {spans:<14} {usage:<14} {jobs:<15} {rec:<10} "
+            f"{'yes' if not bad else 'NO'}"
         )
     for name, plane in NOT_MEASURED.items():
         lines.append(f"{name:<12} {plane:<10} {'—':<9} not measured by this suite yet")
