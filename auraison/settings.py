@@ -243,7 +243,7 @@ PROFILE_DEFAULTS: dict[Profile, dict[tuple[str, str], str]] = {
         ("model", "provider"): "offline",
         ("agentops", "approvals"): "sqlite",
         ("agentops", "limiter"): "inprocess",
-        ("agentops", "lake_sink"): False,  # an embedded DuckLake file is single-process: JSONL here
+        ("agentops", "lake_sink"): True,  # the SQLite catalog takes every local process's spans
     },
     Profile.services: {
         ("lake", "catalog"): "postgres",

@@ -162,7 +162,8 @@ def demo(
     console().print(res.run.output, highlight=False, markup=False)
     console().print(f"model: {res.run.model}; {res.distance_m} m driven; trace id {res.run.trace_id}")
     console().print(f"map with the driven path: {res.png}")
-    console().print(f"trace spans: {res.trace_file}")
+    where = f"`auraison traces show {res.run.trace_id}`" if res.run.trace_id else str(res.trace_file)
+    console().print(f"trace spans: {res.trace_file if not get_settings().agentops.lake_sink else where}")
 
 
 def replay(

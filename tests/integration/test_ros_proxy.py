@@ -120,7 +120,12 @@ async def test_raw_cmd_vel_is_denied_traced_and_moves_nothing(home: Path, sim: S
     kinds = [(r.tool, r.kind) for r in rt.engine.decisions if r.tool.startswith("ros_")]
     assert ("ros_get_topics", "allow") in kinds and ("ros_subscribe_once", "allow") in kinds
     assert ("ros_publish_for_durations", "deny") in kinds and ("ros_send_action_goal", "deny") in kinds
-    spans = [json.loads(line) for line in (home / "data" / "traces" / "spans.jsonl").read_text().splitlines()]
+    assert rt.engine.tracer_provider.force_flush(30_000)  # spans go to the lake (embedded too)
+    cols = "name, attributes"
+    spans = [
+        {"name": n, "attributes": json.loads(a)}
+        for n, a in rt.lake.execute(f"SELECT {cols} FROM lake.spans ORDER BY start_ns").fetchall()
+    ]
     denied = [s for s in spans if s["name"] == "execute_tool ros_publish_for_durations"]
     assert denied and denied[-1]["attributes"]["auraison.decision"] == "deny"
     assert denied[-1]["attributes"]["auraison.plane"] == "ros"

@@ -97,7 +97,7 @@ def test_unknown_service_name(tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["nosuch"], "No such command 'nosuch'"),
-        (["servces", "status"], "Did you mean 'services'?"),
+        (["servces", "status"], "Did you mean 'services'"),
         (["robot", "state", "--bogus"], "No such option: --bogus"),
         (["gateway", "--port", "0"], "Invalid value for '--port'"),
         (["lake", "query"], "Missing argument 'sql'"),

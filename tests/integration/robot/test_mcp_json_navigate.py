@@ -53,6 +53,10 @@ async def test_navigate_skill_sequence_through_the_gateway_over_stdio(tmp_path: 
             assert out["status"] == "succeeded" and out["navigation"]["reached"], out
             final = (await c.call_tool("robot_get_state", {})).structured_content["pose"]
             assert abs(final["x"] - 0.75) < 0.25 and abs(final["y"] - 5.75) < 0.25
-    traces = (tmp_path / "data" / "traces" / "spans.jsonl").read_text().splitlines()
-    names = {json.loads(line)["name"] for line in traces}
+    from auraison.lakehouse.catalog import Lake  # the gateway process traced into the lake
+    from auraison.settings import Settings
+
+    lake = Lake(Settings(home=tmp_path))
+    names = {r[0] for r in lake.execute("SELECT DISTINCT name FROM lake.spans").fetchall()}
+    lake.close()
     assert "execute_tool robot_navigate_safely" in names  # AgentOps traced every call
