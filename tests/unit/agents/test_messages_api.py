@@ -10,6 +10,10 @@ checks that the stand-in still drives that conversation the same way, turn by tu
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +166,19 @@ def test_recorded_claude_code_run_replays() -> None:
     assert "waiting for a person's approval" in texts[0] and "Arrived at kitchen" in texts[1]
     last = exchange[-1]["request"]["messages"][-1]["content"][0]
     assert json.loads(last["content"])["status"] == "succeeded"  # the gateway's own result
+
+
+def test_model_serve_refuses_a_busy_port_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        out = subprocess.run(
+            [sys.executable, "-m", "auraison", "model", "serve", "--port", str(busy.getsockname()[1])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
+            | {"AURAISON_HOME": str(tmp_path)},
+        )
+    assert out.returncode == 2 and out.stdout == "", out
+    assert out.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in out.stderr, out.stderr
