@@ -48,6 +48,9 @@ EXPORT = Path(os.environ.get("AURAISON_CONSOLE_DIR") or REPO / "console" / "out"
 TOOL = "x-auraison-tool"
 TRACE_ID = r"^[0-9a-f]{32}$"
 EXP_ID = r"^exp_[0-9a-f]{12}$"
+ACTION, ACTION_TYPE = "/navigate_to_pose", "nav2_msgs/action/NavigateToPose"
+GOAL_STATES = {1: "navigating", 2: "navigating", 3: "canceled", 4: "succeeded", 5: "canceled", 6: "aborted"}
+"""action_msgs/GoalStatus codes as the robot plane's navigation states (accepted counts as going)."""
 PERIOD_S = 0.2
 """How often the robot stream sends a snapshot (5 Hz: a map, not a control loop)."""
 STREAM_LIMIT_S = 600.0
@@ -95,6 +98,9 @@ class RobotTrack:
         self.path: list[tuple[float, float]] = []
         self.path_length_m = 0.0
         self.collisions: list[dict[str, float]] = []
+        self.goal: dict[str, Any] | None = None
+        """The robot's latest Nav2 goal as the robot reports it (whoever sent it): ``state``
+        and ``distance_remaining_m``."""
         self._pose: tuple[float, float] | None = None
         self._started: asyncio.Task[None] | None = None
 
@@ -105,10 +111,16 @@ class RobotTrack:
 
     async def _listen(self) -> None:
         client = self.robot.client
+        topics = (
+            ("/odom", "nav_msgs/msg/Odometry", self._on_odom),
+            ("/plan", "nav_msgs/msg/Path", self._on_plan),
+            ("/collision", "std_msgs/msg/Bool", self._on_collision),
+            (f"{ACTION}/_action/status", "action_msgs/msg/GoalStatusArray", self._on_status),
+            (f"{ACTION}/_action/feedback", f"{ACTION_TYPE}_FeedbackMessage", self._on_feedback),
+        )
         try:
-            await client.listen("/odom", "nav_msgs/msg/Odometry", self._on_odom)
-            await client.listen("/plan", "nav_msgs/msg/Path", self._on_plan)
-            await client.listen("/collision", "std_msgs/msg/Bool", self._on_collision)
+            for topic, type_, handler in topics:
+                await client.listen(topic, type_, handler)
         except BaseException:
             self._started = None  # try again on the next stream
             raise
@@ -129,6 +141,18 @@ class RobotTrack:
     def _on_collision(self, msg: dict[str, Any]) -> None:
         if msg.get("data") and self._pose is not None:
             self.collisions.append({"x": self._pose[0], "y": self._pose[1], "t": time.time()})
+
+    def _on_status(self, msg: dict[str, Any]) -> None:
+        goals = msg.get("status_list") or []
+        if goals:
+            latest = goals[-1]
+            uuid = latest["goal_info"]["goal_id"]["uuid"]
+            kept = self.goal if self.goal and self.goal["uuid"] == uuid else {"distance_remaining_m": None}
+            self.goal = {**kept, "uuid": uuid, "state": GOAL_STATES.get(int(latest["status"]), "unknown")}
+
+    def _on_feedback(self, msg: dict[str, Any]) -> None:
+        if self.goal and self.goal["uuid"] == msg["goal_id"]["uuid"]:
+            self.goal["distance_remaining_m"] = round(float(msg["feedback"]["distance_remaining"]), 2)
 
     def since(self, seen: int) -> tuple[list[tuple[float, float]], bool]:
         """The trail points after the first ``seen`` ever appended, and whether the client must
@@ -160,15 +184,27 @@ async def map_json(robot: "RobotService") -> dict[str, Any]:
 async def snapshot(robot: "RobotService", track: RobotTrack, seen: int) -> tuple[dict[str, Any], int]:
     state = await robot.state()
     points, reset = track.since(seen)
-    nav = state.navigation
+    nav = state.navigation.model_dump(mode="json")
+    if nav["state"] != "navigating" and track.goal is not None and track.goal["state"] != nav["state"]:
+        # A goal this process did not send (a CLI run, a Claude Code gateway): the robot's word.
+        goal = {"x": track.path[-1][0], "y": track.path[-1][1], "yaw": 0.0} if track.path else None
+        nav = {
+            "state": track.goal["state"],
+            "goal": goal,
+            "goal_id": None,
+            "distance_remaining_m": track.goal["distance_remaining_m"],
+            "message": "a goal sent by another process (its stop, not this e-stop, cancels it)",
+        }
     progress = None
-    if nav.state == "navigating" and nav.distance_remaining_m is not None and track.path_length_m > 0:
-        progress = max(0.0, min(1.0, 1 - nav.distance_remaining_m / track.path_length_m))
-    elif nav.state == "succeeded":
+    remaining = nav["distance_remaining_m"]
+    if nav["state"] == "navigating" and remaining is not None and track.path_length_m > 0:
+        progress = max(0.0, min(1.0, 1 - remaining / track.path_length_m))
+    elif nav["state"] == "succeeded":
         progress = 1.0
     body = {
         "t": time.time(),
         **state.model_dump(mode="json"),
+        "navigation": nav,
         "progress": progress,
         "path": track.path,
         "path_length_m": round(track.path_length_m, 2),
@@ -247,11 +283,12 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
         """``sql`` over the caller's rows only (the lake's sandbox), decided as ``lake_query``
         with exactly these arguments; rows as objects. ``spans``: a query over the spans table,
         which the embedded profile keeps in the JSONL trace file instead of the lake."""
-        from auraison.lakehouse.sandbox import run_query
 
         def run() -> Awaitable[dict[str, Any]]:
             if spans and not rt.settings.agentops.lake_sink:
                 return asyncio.to_thread(query_trace_file, rt.settings, sql, who.tenant, limit)
+            from auraison.lakehouse.sandbox import run_query  # the lake's stack loads on first use
+
             return asyncio.to_thread(run_query, rt.lake, sql, who.tenant, limit)
 
         result = await execute(request, who, {"sql": sql, "limit": limit}, run)
