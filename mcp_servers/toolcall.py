@@ -29,18 +29,19 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def plane_tool(annotations: ToolAnnotations) -> Callable[[F], F]:
+def plane_tool(annotations: ToolAnnotations, *, name: str | None = None) -> Callable[[F], F]:
     """Mark a module-level ``[async] def name(rt: Runtime, …)`` as one of its plane's MCP tools
     (a blocking one runs in a worker thread). The function stays a plain function: tests call
     it directly."""
-    return tool(annotations=annotations)
+    return tool(name=name, annotations=annotations)
 
 
 def serve_tools(mcp: FastMCP, rt: Runtime, tools: Iterable[Callable[..., Any]]) -> FastMCP:
     """Register a plane's tools on its server with the runtime bound as their first argument
     (the schema the agent sees is the rest of the signature)."""
     for fn in tools:
-        mcp.add_tool(Tool.from_function(_bound(fn, rt), annotations=get_fastmcp_meta(fn).annotations))
+        marked = get_fastmcp_meta(fn)
+        mcp.add_tool(Tool.from_function(_bound(fn, rt), name=marked.name, annotations=marked.annotations))
     return mcp
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastmcp import Client
+from fastmcp.decorators import get_fastmcp_meta
 
 from auraison.identity import Identity, Role
 from auraison.mcp_servers.billing import server as billing_server
@@ -18,7 +19,7 @@ from auraison.mcp_servers.billing.store import Store
 from auraison.runtime import Runtime
 from auraison.settings import Settings
 
-PLANES = ["billing", "lake", "robot", "world"]
+PLANES = ["billing", "cluster", "lake", "robot", "world"]
 
 
 @pytest.mark.parametrize("plane", PLANES)
@@ -27,12 +28,13 @@ async def test_the_server_exposes_exactly_the_module_level_tools(plane: str, tmp
     module = importlib.import_module(f"auraison.mcp_servers.{plane}.server")
     async with Runtime(Settings(home=tmp_path)) as rt, Client(module.build_server(rt)) as client:
         listed = {t.name: t for t in await client.list_tools()}
-    assert set(listed) == {fn.__name__ for fn in module.TOOLS}
-    for fn in module.TOOLS:
+    names = {fn: get_fastmcp_meta(fn).name or fn.__name__ for fn in module.TOOLS}
+    assert set(listed) == set(names.values())
+    for fn, name in names.items():
         assert getattr(module, fn.__name__) is fn
         assert next(iter(inspect.signature(fn).parameters)) == "rt"
-        assert "rt" not in listed[fn.__name__].input_schema.get("properties", {})
-        assert listed[fn.__name__].description == inspect.getdoc(fn)
+        assert "rt" not in listed[name].input_schema.get("properties", {})
+        assert listed[name].description == inspect.getdoc(fn)
 
 
 async def test_a_tool_is_a_plain_function_over_the_runtime(tmp_path: Path) -> None:
