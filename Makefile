@@ -40,6 +40,9 @@ demo: install console
 test: install lint
 	$(BIN)/python -m pytest
 
+test-unit: install  # the tier that needs no service: in-memory fakes, SQLite, in-process servers
+	$(BIN)/python -m pytest tests/unit
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
