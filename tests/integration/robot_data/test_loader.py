@@ -15,9 +15,9 @@ from auraison.sdg import plan, publish, run_chunk
 from auraison.settings import Settings
 
 
-def generate(settings: Settings, run_id: str, seed: int) -> dict:
+def generate(settings: Settings, run_id: str, seed: int, transfer: bool = False) -> dict:
     """One generating run without Ray: the job's own chunk function, then its publish step."""
-    chunk = run_chunk(plan("mazes", 2, 2, seed), settings, run_id, transfer=False)
+    chunk = run_chunk(plan("mazes", 2, 2, seed), settings, run_id, transfer=transfer)
     return publish(settings, "acme", "mazes", run_id, chunk["episodes"], chunk["frames"], {"seed": seed})
 
 
@@ -38,7 +38,7 @@ def test_a_fixed_version_reads_the_same_rows_after_an_append(tmp_path: Path) -> 
     version, first = read(settings, v1)
     _, second = read(settings, v1)
     assert version == v1 and first.num_rows > 0 and first.equals(second)
-    v2 = generate(settings, "run-b", seed=5)["version"]  # a new version of the same dataset
+    v2 = generate(settings, "run-b", seed=5, transfer=True)["version"]  # a new version, transferred
     assert v2 > v1
     _, after = read(settings, v1)
     assert after.equals(first)  # time travel: the appended run is invisible at v1
@@ -46,6 +46,9 @@ def test_a_fixed_version_reads_the_same_rows_after_an_append(tmp_path: Path) -> 
     assert latest_version == v2 and latest.num_rows > first.num_rows
     assert set(latest.column("run_id").to_pylist()) == {"run-a", "run-b"}
     assert set(first.column("run_id").to_pylist()) == {"run-a"}
+    runs, transfers = latest.column("run_id").to_pylist(), latest.column("transfer").to_pylist()
+    by_run = dict(zip(runs, transfers, strict=True))
+    assert by_run == {"run-a": "", "run-b": "local (stand-in)"}  # frames through world_transfer, named
     assert {"x", "y", "yaw", "v", "w", "outcome", "image"} <= set(first.column_names)  # labels
     lake = Lake(settings)
     try:
