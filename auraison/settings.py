@@ -148,6 +148,12 @@ class LakeSettings(BaseModel):
     target_file_size_mb: float = Field(
         128, gt=0, description="`lake maintain` merges small files up to about this size, never into one"
     )
+    ann_min_docs: int = Field(
+        50_000,
+        ge=0,
+        description="search through an in-memory HNSW index (vss) once a tenant has this many vectors "
+        "of one embedder; below it, exact cosine",
+    )
 
 
 class BusSettings(BaseModel):
