@@ -43,7 +43,7 @@ function explain(status: number, detail: string): string {
   if (status === 403) return `Not allowed: ${detail}`;
   if (status === 409) return detail;
   if (status === 429) return `The control plane is busy: ${detail}. Try again in a moment.`;
-  if (status === 503) return `A service is down: ${detail}. Start it (\`auraison services up\`, or the simulator: \`auraison sim\`) and retry.`;
+  if (status === 503) return `A service is down: ${detail}. Start it (\`auraison services up\`, or the simulator: \`auraison sim run\`) and retry.`;
   if (status === 404) return `Not found in your tenant: ${detail}`;
   return detail || `HTTP ${status}`;
 }

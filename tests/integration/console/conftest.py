@@ -69,7 +69,7 @@ def _need_browser_and_build() -> None:
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
     _need_browser_and_build()
-    with SimThread("maze_small", speed=2.0) as sim:
+    with SimThread("maze_small", speed=4.0) as sim:
         settings = Settings(
             home=tmp_path / "home",
             robot={"rosbridge_url": sim.url},
