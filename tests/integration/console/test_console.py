@@ -77,11 +77,11 @@ def test_sign_in_every_page_and_only_the_callers_tenant(console: Console, browse
     shot(page, "signin")
     page.close()
 
+    H = {"Authorization": f"Bearer {con.keys['owner']}"}
     asked = con.run(_drive(con, tenant="globex"))  # globex's agent asks: acme never sees it
     assert "apr_" in asked, asked
 
     page = sign_in(browser, con, con.keys["owner"])
-    H = {"Authorization": f"Bearer {con.keys['owner']}"}
     assert page.get_by_test_id("who").inner_text().startswith("acme · owner · person")
     page.wait_for_selector("[data-testid=pose]", timeout=WAIT_MS)
     page.wait_for_selector("canvas[data-testid=map]", timeout=WAIT_MS)
@@ -93,7 +93,13 @@ def test_sign_in_every_page_and_only_the_callers_tenant(console: Console, browse
 
     page.click("text=Agents & runs")
     page.wait_for_selector("text=No agents registered", timeout=WAIT_MS)
-    shot(page, "agents-empty")
+    with httpx.Client(base_url=con.url, timeout=60, headers=H) as http:
+        agent = http.post("/agents", json={"spec": {"name": "navigator", "version": "1.2.0"}}).json()
+    page.reload()
+    row = page.locator("[data-testid=agents] tr", has_text=agent["agent_id"])
+    row.wait_for(timeout=WAIT_MS)
+    assert "navigator" in row.inner_text() and "registered" in row.inner_text()
+    shot(page, "agents")
 
     with httpx.Client(base_url=con.url, timeout=60, headers=H) as http:  # an experiment, two runs
         exp = http.post("/experiments", json={"name": "lr-sweep"}).json()["experiment_id"]
