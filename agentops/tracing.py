@@ -95,6 +95,22 @@ _STATUS = {s: s.name.lower() for s in StatusCode}
 
 
 _EMPTY: dict[str, Any] = {}
+
+
+def _hex_ids(ids: list[int | None], size: int) -> pa.Array:
+    """Ids as lowercase hex text, vectorised: the ints become one byte string, hex-encoded in
+    one call, and the Arrow string array is laid over it (fixed offsets; ``None`` is null)."""
+    n = len(ids)
+    nulls = [i is None for i in ids]
+    raw = b"".join((i or 0).to_bytes(size, "big") for i in ids)
+    data = pa.py_buffer(raw.hex().encode())
+    offsets = pa.py_buffer(np.arange(0, (n + 1) * 2 * size, 2 * size, dtype=np.int32).tobytes())
+    validity = None
+    if any(nulls):
+        validity = pa.py_buffer(np.packbits(~np.array(nulls), bitorder="little").tobytes())
+    return pa.Array.from_buffers(pa.string(), n, [validity, offsets, data])
+
+
 _CONTROL = re.compile(rb"[\x00-\x1f]")
 
 
@@ -213,9 +229,9 @@ class SpanColumns:
     def to_arrow(self) -> pa.Table:
         attrs = self.attrs
         columns: dict[str, pa.Array] = {
-            "trace_id": pa.array([f"{t:032x}" for t in self.trace], pa.string()),
-            "span_id": pa.array([f"{s:016x}" for s in self.span], pa.string()),
-            "parent_id": pa.array([None if p is None else f"{p:016x}" for p in self.parent], pa.string()),
+            "trace_id": _hex_ids(self.trace, 16),
+            "span_id": _hex_ids(self.span, 8),
+            "parent_id": _hex_ids(self.parent, 8),
             "name": pa.array(self.name, pa.string()),
             "kind": pa.array([_KIND[k] for k in self.kind], pa.string()),
             "start_ns": pa.array(self.start, pa.int64()),

@@ -90,9 +90,11 @@ def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_pa
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
     sink.down = True
+    proc.batch = 10**9  # no full batch wakes the drain thread: this test drains, alone
     for i in range(25):
         with tracer.start_as_current_span(f"s{i}"):
             pass
+    proc.batch = 10
     assert not proc.force_flush(5_000)
     first_id = sink.writes[0][0]
     assert sink.writes == [(first_id, False)]  # first try; the rest went to the spool untried
