@@ -233,7 +233,7 @@ class Row:
 class Chaos:
     """The workload's fixed parts: the simulator, the proxies, a fresh database, the lake."""
 
-    def __init__(self, work: Path, speed: float = 8.0, lease_s: float = 0.5) -> None:
+    def __init__(self, work: Path, speed: float = 8.0, lease_s: float = 0.5, jobs: bool = True) -> None:
         from tests.simthread import SimThread  # the suite runs from the repository root
         from tests.tcpproxy import TcpProxy
 
@@ -262,7 +262,7 @@ class Chaos:
         store = Store(via)
         store.engine.pool._timeout = 2  # a new deployment is told of an outage quickly
         self.probe_billing = Billing(store)
-        self.jobs = JobFlow(self) if ray_up() else None
+        self.jobs = JobFlow(self) if jobs and ray_up() else None
 
     def dsn(self, port: int) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{self.db}"
@@ -377,13 +377,24 @@ class JobFlow:
         self.marks = chaos.work / "jobs-ran.txt"
         self.marks.touch()
         self._log = (chaos.work / "dispatcher.log").open("ab")
-        env = chaos.env() | {"AURAISON_REDIS__KEY_PREFIX": chaos.bus_prefix}
-        self.proc = subprocess.Popen(
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = self.c.env() | {"AURAISON_REDIS__KEY_PREFIX": self.c.bus_prefix}
+        return subprocess.Popen(
             [sys.executable, "-m", "auraison", "control", "dispatch", "--name", "chaos"],
             stdout=self._log,
             stderr=self._log,
             env=env,
         )
+
+    def ensure(self) -> bool:
+        """Start the dispatcher again if an earlier row killed it (True: it had died), so each
+        row is measured on its own; the row that killed it has already been marked."""
+        if self.proc.poll() is None:
+            return False
+        self.proc = self._start()
+        return True
 
     def settings(self) -> Settings:
         return Settings(
@@ -510,6 +521,8 @@ class RowRun:
         spans0, used0 = c.spans(), c.used()
         self.job_ids: list[str] = []
         self.unqueued: list[str] = []
+        if c.jobs is not None and c.jobs.ensure():
+            row.notes.append("the dispatcher had died in an earlier row: started again for this one")
         self.job("before")
         halts0 = len(c.sim.call(lambda: list(c.sim.sim.watchdog.halts)))
         try:
@@ -542,7 +555,7 @@ class RowRun:
         """Every job queued in the row ran exactly once (after the dispatcher recovered)."""
         c, row = self.c, self.row
         if c.jobs is None:
-            row.notes.append("no Ray head on this machine: jobs not measured")
+            row.notes.append("jobs not measured (no Ray head on this machine, or --no-jobs)")
             return
         row.jobs = len(self.job_ids)
         wait_for(lambda: set(self.job_ids) <= set(c.jobs.ran()), DEADLINE_S)
@@ -718,8 +731,8 @@ def table(rows: list[Row], lease_s: float) -> str:
     return "\n".join(lines)
 
 
-def run(rows: list[str], speed: float, lease_s: float, work: Path) -> list[Row]:
-    chaos = Chaos(work, speed=speed, lease_s=lease_s)
+def run(rows: list[str], speed: float, lease_s: float, work: Path, jobs: bool = True) -> list[Row]:
+    chaos = Chaos(work, speed=speed, lease_s=lease_s, jobs=jobs)
     out = []
     try:
         for name in rows:
@@ -739,6 +752,7 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=8.0, help="simulator speed (× real time)")
     ap.add_argument("--lease", type=float, default=0.5, help="robot.motion_lease_s of the workload")
     ap.add_argument("--work", type=Path, help="keep the logs in this folder (default: a temporary one)")
+    ap.add_argument("--no-jobs", action="store_true", help="leave out the Ray job stream")
     args = ap.parse_args()
     names = [n.strip() for n in args.rows.split(",") if n.strip()]
     unknown = set(names) - FAULTS.keys()
@@ -750,7 +764,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="auraison-chaos-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        rows = run(names, args.speed, args.lease, work)
+        rows = run(names, args.speed, args.lease, work, jobs=not args.no_jobs)
         print(table(rows, args.lease))
     for plane, cost in SEED.items():
         print(f"  seed, {plane} plane down: {cost}")
