@@ -48,7 +48,9 @@ class Reporter:
     def send(self, report: RunReport) -> bool | None:
         """True: taken; False: refused for good (4xx); None: not reachable now (retry)."""
         # Every report carries the run itself: a control plane that lost it takes it back.
-        report = report.model_copy(update={"registration": self.launch.registration})
+        where = {"pid": os.getpid()} if self.launch.registration.where == "local" else {}
+        registration = self.launch.registration.model_copy(update=where)
+        report = report.model_copy(update={"registration": registration})
         if self.launch.report_url:
             return self._http(report)
         return self._store(report)
@@ -67,6 +69,14 @@ class Reporter:
             log.warning("report refused", status=resp.status_code, detail=resp.text[:500])
             return False
         return None
+
+    def prepare(self) -> None:
+        """Open what reporting needs (the control store's plane) ahead of the first report."""
+        if not self.launch.report_url and self._plane is None:
+            from auraison.mcp_servers.cluster.service import ControlPlane
+            from auraison.settings import load_settings
+
+            self._plane = ControlPlane(load_settings())
 
     def _store(self, report: RunReport) -> bool | None:
         from auraison.errors import AuraisonError, Unavailable
@@ -181,6 +191,7 @@ class Supervisor:
         # Headless, the first request would otherwise go out while the plugin's gateway is still
         # starting (a cold Python process): its tools would not be there yet.
         env.setdefault("CLAUDE_CODE_MCP_STARTUP_WAIT_MS", "120000")
+        env.setdefault("MCP_TIMEOUT", "120000")  # a cold gateway on a loaded machine is slow to start
         out = self._file(stack, "claude.jsonl", "wb")
         return await asyncio.create_subprocess_exec(
             _claude(),
@@ -212,6 +223,8 @@ class Supervisor:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Ready to report before the agent starts: an end reported on a stop must fit its grace.
+        warm = asyncio.create_task(asyncio.to_thread(self.reporter.prepare))
         stopped = False
         async with contextlib.AsyncExitStack() as stack:
             try:
@@ -224,13 +237,16 @@ class Supervisor:
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 if not ended.done():
-                    stopped = True
                     await _end(proc, self.launch.stop_grace_s)
+                # A stop signals the whole process group: the agent may end first, by SIGTERM.
+                stopped = stop.is_set() or proc.returncode == -signal.SIGTERM
                 stopping.cancel()
                 beats.cancel()
                 report = self._result(proc.returncode, stopped)
         path = self.run_dir / "result.json"
         path.write_text(report.model_dump_json())  # the end, kept even if no one hears of it
+        with contextlib.suppress(Exception):  # a store away now is the retries' business
+            await warm
         await self._deliver(report)
         return 0
 

@@ -168,6 +168,8 @@ class RunRegistration(BaseModel):
     trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     created: float
     callback_url: str | None = Field(None, max_length=2000)
+    pid: int | None = Field(None, description="the supervisor's process, for a local run")
+    submission_id: str | None = Field(None, max_length=100, description="the Ray job, for a run on Ray")
 
 
 class RunReport(BaseModel):

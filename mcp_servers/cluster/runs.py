@@ -176,12 +176,16 @@ class LocalLauncher:
         return {"pid": proc.pid}
 
     def alive(self, row: dict[str, Any]) -> bool | None:
+        if row["pid"] is None:
+            return None  # re-registered without its process: it tells by reporting
         proc = self._procs.get(row["pid"])
         if proc is not None:
             return proc.poll() is None
         return _pid_alive(row["pid"])
 
     def stop(self, row: dict[str, Any], grace_s: float) -> None:
+        if row["pid"] is None:
+            return
         _signal_group(row["pid"], signal.SIGTERM)  # the supervisor and its agent: one group
         self._wait_gone(row, grace_s)
         _signal_group(row["pid"], signal.SIGKILL)  # whatever is left after the grace
@@ -345,6 +349,7 @@ class AgentRunService:
             trace_id=trace_id,
             created=now,
             callback_url=str(req.callback_url) if req.callback_url else None,
+            submission_id=run_id if spec.cluster else None,
         )
         definition = spec.definition or (spec.name if spec.name in ("navigator", "analyst") else "operator")
         launch = RunLaunch(
@@ -455,6 +460,8 @@ class AgentRunService:
             callback_done=False,
             stop_requested=False,
             created=reg.created,
+            pid=reg.pid,
+            submission_id=reg.submission_id,
         )
         self.events.emit("agent_run.reregistered", run_id, reg.tenant, {"lease_id": reg.lease_id})
 
@@ -589,7 +596,8 @@ class AgentRunService:
         self.state.update(agent_runs, "run_id", run_id, stop_requested=True)
         row["stop_requested"] = True
         self.events.emit("agent_run.stop_requested", run_id, tenant, {})
-        self._launcher(row).stop(row, self.stop_grace_s)
+        # The supervisor's own grace for its agent, and time to report, before SIGKILL.
+        self._launcher(row).stop(row, 2 * self.stop_grace_s + 5)
         fresh = self._row(tenant, run_id)
         if not RunStatus(fresh["status"]).is_terminal():
             self._finish(fresh, RunStatus.STOPPED, {"message": "stopped (the supervisor did not report)"})

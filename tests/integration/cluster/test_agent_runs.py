@@ -231,7 +231,7 @@ def test_the_cli_runs_an_agent_and_a_run_can_be_stopped(tmp_path: Path) -> None:
     run_dir = settings.data_dir / "agent-runs" / doomed.run_id
     until(lambda: (run_dir / "agent.log").exists(), "the supervisor to start its agent")
     stopped = plane.agent_run_stop(ADMIN_CALLER, doomed.run_id)
-    assert stopped.status == RunStatus.STOPPED and stopped.message == "stopped"  # reported on its way out
+    assert stopped.status == RunStatus.STOPPED and stopped.message == "stopped"  # it reported on its way out
     with pytest.raises(ProcessLookupError):
         os.killpg(doomed.pid, 0)  # the supervisor and its agent are gone
     billing = Billing.from_settings(settings)
