@@ -2,20 +2,21 @@
 
 Vectors are stored per (document, model) so that a lake can hold embeddings from more than one
 embedder; a search compares only vectors of the embedder it uses. Similarity is exact cosine
-(``list_cosine_similarity`` over the tenant's vectors): right for corpora up to some hundred
-thousand documents; past that, an ANN index is the next step.
+(``list_cosine_similarity`` over the tenant's vectors) up to ``lake.ann_min_docs`` vectors; past
+that, an HNSW index (``vector_index.py``) answers once built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .catalog import ALIAS, Lake
 from .embeddings import Embedder
+from .vector_index import INDEXES
 from .writer import append
 
 
@@ -63,18 +64,58 @@ def add_documents(lake: Lake, embedder: Embedder, tenant: str, docs: list[Docume
     return {"documents": added, "embeddings": embedded, "doc_ids": ids, "embedder": embedder.description}
 
 
-def search(lake: Lake, embedder: Embedder, tenant: str, query: str, k: int = 5) -> dict[str, Any]:
-    """The ``k`` documents of ``tenant`` nearest to ``query`` by cosine similarity."""
-    vector = embedder.embed([query])[0].tolist()
-    rows = lake.execute(
-        "SELECT d.doc_id, list_cosine_similarity(e.vector, ?::FLOAT[]) AS score, d.source, d.text, "
-        "d.metadata "
-        f"FROM {ALIAS}.embeddings e JOIN {ALIAS}.documents d ON d.doc_id = e.doc_id AND d.tenant = e.tenant "
-        "WHERE e.tenant = ? AND e.model = ? ORDER BY score DESC LIMIT ?",
-        [vector, tenant, embedder.model, k],
-    ).fetchall()
+def search(
+    lake: Lake,
+    embedder: Embedder,
+    tenant: str,
+    query: str,
+    k: int = 5,
+    method: Literal["auto", "exact", "hnsw"] = "auto",
+) -> dict[str, Any]:
+    """The ``k`` documents of ``tenant`` nearest to ``query`` by cosine similarity. ``auto``: the
+    HNSW index once it is built for a tenant past ``lake.ann_min_docs`` vectors (see
+    ``vector_index``), else exact; the answer says which answered."""
+    vector = embedder.embed([query])[0]
+    found = None
+    if method != "exact":
+        found = INDEXES.nearest(lake, tenant, embedder.model, vector, k, wait=method == "hnsw")
+    if found is None:
+        rows = exact(lake, tenant, embedder.model, vector.tolist(), k)
+        used = "exact"
+    else:
+        rows = _documents(lake, tenant, found)
+        used = "hnsw"
     hits = [
         Hit(doc_id=r[0], score=float(r[1]), source=r[2] or "", text=r[3], metadata=json.loads(r[4] or "{}"))
         for r in rows
     ]
-    return {"hits": [h.model_dump() for h in hits], "embedder": embedder.description}
+    return {"hits": [h.model_dump() for h in hits], "embedder": embedder.description, "method": used}
+
+
+def exact(lake: Lake, tenant: str, model: str, vector: list[float], k: int) -> list[tuple]:
+    """Exact cosine over every vector of the tenant and model, joined with the documents."""
+    return lake.transact(
+        lambda con: con.execute(
+            "SELECT d.doc_id, list_cosine_similarity(e.vector, ?::FLOAT[]) AS score, d.source, d.text, "
+            f"d.metadata FROM {ALIAS}.embeddings e "
+            f"JOIN {ALIAS}.documents d ON d.doc_id = e.doc_id AND d.tenant = e.tenant "
+            "WHERE e.tenant = ? AND e.model = ? ORDER BY score DESC LIMIT ?",
+            [vector, tenant, model, k],
+        ).fetchall()
+    )
+
+
+def _documents(lake: Lake, tenant: str, found: list[tuple[str, float]]) -> list[tuple]:
+    """The documents of the index's hits, in the index's order, with its scores."""
+    if not found:
+        return []
+    ids = [doc_id for doc_id, _ in found]
+    rows = lake.transact(
+        lambda con: con.execute(
+            f"SELECT doc_id, source, text, metadata FROM {ALIAS}.documents "
+            f"WHERE tenant = ? AND doc_id IN ({', '.join('?' * len(ids))})",
+            [tenant, *ids],
+        ).fetchall()
+    )
+    by_id = {r[0]: r for r in rows}
+    return [(d, score, *by_id[d][1:]) for d, score in found if d in by_id]

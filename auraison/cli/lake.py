@@ -199,7 +199,7 @@ def lake_search(
         return
     rows = [[f"{h['score']:.3f}", h["source"], h["text"][:80]] for h in out["hits"]]
     console().print(table(["score", "source", "text"], rows))
-    console().print(f"[dim]embedder: {out['embedder']}[/]")
+    console().print(f"[dim]embedder: {out['embedder']}; {out['method']} search[/]")
 
 
 @lake_app.command("register")
