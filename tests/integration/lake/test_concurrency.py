@@ -221,3 +221,21 @@ def test_only_lost_commits_count_as_transient() -> None:
     assert transient(wrapped)
     assert not transient(duckdb.BinderException('Referenced column "x" not found'))
     assert not transient(ValueError("database is locked"))
+
+
+def test_an_open_lake_holds_no_lock_between_statements(tmp_path: Path) -> None:
+    """After a write and a query, another connection can lock the catalog file exclusively."""
+    import sqlite3
+
+    lake = Lake(Settings(home=tmp_path / "home"))
+    try:
+        assert append(lake, "events", [{"event_id": "e1", "tenant": "acme"}]) == 1
+        assert run_query(lake, "SELECT count(*) FROM events", "acme")["rows"] == [[1]]
+        other = sqlite3.connect(lake.catalog_file, timeout=0)  # fail at once if anything holds a lock
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        lake.close()
