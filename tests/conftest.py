@@ -74,6 +74,31 @@ def pg_dsn() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real local Ray head on free ports, started once per test session (the control-plane
+    and robot-data tests share it) and stopped afterwards."""
+    from auraison.errors import ServiceError
+    from auraison.services.local import LocalServices
+
+    for attempt in range(2):  # ports are picked free, then bound by Ray: another process may win
+        home = tmp_path_factory.mktemp("rayhome")
+        ports = {"head_port": free_port(), "dashboard_port": free_port(), "num_cpus": 2}
+        settings = Settings(home=home, ray=ports)
+        services = LocalServices(settings)
+        try:
+            services.up(("ray",))
+            break
+        except ServiceError:
+            services.down(("ray",))
+            if attempt:
+                raise
+    try:
+        yield f"http://127.0.0.1:{settings.ray.dashboard_port}"
+    finally:
+        services.down(("ray",))
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real SeaweedFS S3 server of this test session, on free ports, stopped afterwards."""
     from auraison.errors import ServiceError
