@@ -3,16 +3,21 @@ still the same rows after another run appends a new version (DuckLake time trave
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
+from auraison.cli.root import app
 from auraison.errors import NotFound, UserError
 from auraison.lakehouse.catalog import Lake
 from auraison.lakehouse.loader import DatasetLoader, versions
 from auraison.sdg import plan, publish, run_chunk
 from auraison.settings import Settings
+
+ACME = {"AURAISON_AGENTOPS__TENANT": "acme"}
 
 
 def generate(settings: Settings, run_id: str, seed: int, transfer: bool = False) -> dict:
@@ -32,8 +37,8 @@ def read(settings: Settings, version: int | None = None) -> tuple[int, pa.Table]
         lake.close()
 
 
-def test_a_fixed_version_reads_the_same_rows_after_an_append(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home")
+def test_a_fixed_version_reads_the_same_rows_after_an_append(home: Path) -> None:
+    settings = Settings(home=home)
     v1 = generate(settings, "run-a", seed=0)["version"]
     version, first = read(settings, v1)
     _, second = read(settings, v1)
@@ -59,3 +64,9 @@ def test_a_fixed_version_reads_the_same_rows_after_an_append(tmp_path: Path) -> 
             DatasetLoader(lake, "acme", "mazes", v1 - 1)
     finally:
         lake.close()
+    listed = CliRunner().invoke(app, ["sdg", "versions", "--dataset", "mazes", "--json"], env=ACME)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == [
+        {"version": v1, "runs": ["run-a"]},
+        {"version": v2, "runs": ["run-a", "run-b"]},
+    ]
