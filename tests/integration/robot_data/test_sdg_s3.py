@@ -33,10 +33,8 @@ def test_sdg_files_land_in_the_bucket(
     lake = Lake(settings)
     try:
         frames = DatasetLoader(lake, "acme", "mazes", out["version"]).table()
-        (rows,) = lake.execute(
         labels = f"{out['location']}/frames.parquet"
         (rows,) = lake.execute("SELECT count(*) FROM read_parquet(?)", [labels]).fetchone()
-        ).fetchone()
     finally:
         lake.close()
     assert frames.num_rows == len(chunk["frames"]) == rows
