@@ -236,8 +236,8 @@ SPAN_COLUMNS = {
 
 def query_trace_file(settings: Any, sql: str, tenant: str, limit: int) -> dict[str, Any]:
     """``sql`` over the tenant's rows of the JSONL trace file, as a table named ``spans`` with
-    the lake's columns: where the embedded profile keeps spans (``agentops.lake_sink`` off: an
-    embedded DuckLake file is single-process, and every gateway and agent process traces)."""
+    the lake's columns: where spans are kept when ``agentops.lake_sink`` is off (the JSONL file
+    is written by every process in any case)."""
     import duckdb
 
     from auraison.agentops.factory import trace_file
@@ -282,7 +282,7 @@ def add_console(app: FastAPI, rt: "Runtime", who_dep: Any, execute: Execute) -> 
     ) -> list[dict[str, Any]]:
         """``sql`` over the caller's rows only (the lake's sandbox), decided as ``lake_query``
         with exactly these arguments; rows as objects. ``spans``: a query over the spans table,
-        which the embedded profile keeps in the JSONL trace file instead of the lake."""
+        read from the JSONL trace file instead when spans do not go to the lake."""
 
         def run() -> Awaitable[dict[str, Any]]:
             if spans and not rt.settings.agentops.lake_sink:

@@ -255,7 +255,7 @@ export default function AgentsPage() {
       <section className="card">
         <h2>Traces</h2>
         <p className="muted">
-          Each run is a trace: the lake&apos;s <code>spans</code> table (the JSONL trace file in the embedded profile),
+          Each run is a trace: the lake&apos;s <code>spans</code> table (or the JSONL trace file when spans skip the lake),
           your tenant only.{" "}
           <label className="inline">
             <input type="checkbox" checked={onlyAgents} onChange={(e) => setOnlyAgents(e.target.checked)} /> agent runs
