@@ -88,6 +88,8 @@ class Reporter:
 
                 self._plane = ControlPlane(load_settings())
             self._plane.runs.report(self.launch.run_id, self.launch.report_token, report)
+            if report.status.is_terminal():
+                self._plane.runs.drain()  # its webhook goes out before this process ends
         except Unavailable as exc:
             self._plane = None
             log.warning("control store unreachable; the run goes on", error=str(exc))

@@ -294,6 +294,7 @@ class AgentRunService:
             "ray": RayLauncher(jobs),
         }
         self.stop_grace_s = STOP_GRACE_S
+        self._callbacks: list[threading.Thread] = []
 
     # ------------------------------------------------------------------------ records
     def remember(self, tenant: str, agent_id: str, spec: AgentSpec) -> None:
@@ -534,8 +535,17 @@ class AgentRunService:
             {"tool_calls": row["tool_calls"], "trace_id": row.get("trace_id"), "message": row["message"]},
         )
         if row["callback_url"]:
-            threading.Thread(target=self._callback, args=(row,), daemon=True).start()
+            thread = threading.Thread(target=self._callback, args=(row,), daemon=True)
+            self._callbacks = [t for t in self._callbacks if t.is_alive()] + [thread]
+            thread.start()
         return True
+
+    def drain(self, timeout_s: float = 60.0) -> None:
+        """Wait for the webhooks this process is sending (a supervisor that recorded its run's
+        end itself calls this before it exits, or its daemon threads would die unsent)."""
+        deadline = time.monotonic() + timeout_s
+        for thread in list(self._callbacks):
+            thread.join(max(deadline - time.monotonic(), 0))
 
     def _callback(self, row: dict[str, Any]) -> None:
         secret = self.settings.control.webhook_secret

@@ -188,11 +188,15 @@ async def _pause() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_an_agent_whose_spec_names_a_cluster_runs_as_a_ray_job(tmp_path: Path, ray_head: str) -> None:
+def test_an_agent_whose_spec_names_a_cluster_runs_as_a_ray_job(tmp_path: Path, ray_head: str, hook) -> None:
+    """The supervisor runs as the Ray job's entrypoint and, started with no API in between,
+    records the run's end in the control store itself and sends its signed webhook."""
+    url, got, arrived = hook
     settings = run_settings(tmp_path, ray_head)
     plane = ControlPlane(settings)
     on_ray = plane.agent_register(ADMIN_CALLER, AgentSpec(name="raid", cluster="local"))
-    ray_run = plane.agent_run(ADMIN_CALLER, on_ray.agent_id, AgentRunRequest(prompt=PROMPT))
+    request = AgentRunRequest(prompt=PROMPT, callback_url=url)
+    ray_run = plane.agent_run(ADMIN_CALLER, on_ray.agent_id, request)
     assert ray_run.where == "ray:local" and ray_run.submission_id == ray_run.run_id and ray_run.pid is None
     finished = plane.runs.wait("acme", ray_run.run_id, SLOW)
     logs = plane.job_logs(ADMIN_CALLER, ray_run.run_id).logs  # the supervisor's, from Ray
@@ -200,6 +204,8 @@ def test_an_agent_whose_spec_names_a_cluster_runs_as_a_ray_job(tmp_path: Path, r
     # Ray sees its job (the supervisor) end once the run's end was reported.
     until(lambda: plane.job_status(ADMIN_CALLER, ray_run.run_id).status == "SUCCEEDED", "the Ray job's end")
     assert used_tool_calls(settings) == 1
+    assert arrived.is_set() and len(got) == 1  # sent before the supervisor (the job) ended
+    assert webhooks.verify("k", *got[0]) and json.loads(got[0][0])["run"]["run_id"] == ray_run.run_id
 
 
 @pytest.mark.timeout(300)
