@@ -104,7 +104,8 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
     api_port = free_port()
     proxy = TcpProxy("127.0.0.1", api_port).start()
     settings = run_settings(tmp_path, api_url=f"http://127.0.0.1:{proxy.port}")
-    engine = Runtime(settings).engine
+    rt = Runtime(settings)  # this process's one runtime: its engine, and the lake its spans go to
+    engine = rt.engine
     api = Api(settings, api_port, engine).start()
     try:
         async with httpx.AsyncClient(
@@ -158,11 +159,10 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
     assert done["tool_calls"] == 1 and done["input_tokens"] > 0 and done["output_tokens"] > 0
     assert done["model"] == "offline stand-in" and "No approvals are pending" in done["output"]
     assert done["trace_id"] == run["trace_id"] and done["lease_id"] == run["lease_id"]
-    from auraison.lakehouse.catalog import Lake  # the agent process traced into the lake
-
-    lake = Lake(settings)
-    traced = lake.execute("SELECT count(*) FROM lake.spans WHERE trace_id = ?", [run["trace_id"]]).fetchone()
-    lake.close()
+    # The agent process traced into the lake, read through this process's one attached lake.
+    query = "SELECT count(*) FROM lake.spans WHERE trace_id = ?"
+    traced = rt.lake.execute(query, [run["trace_id"]]).fetchone()
+    await rt.aclose()
     assert traced[0] > 0  # the agent's own spans are under the run's trace
 
     assert used_tool_calls(settings) == 1  # the grant of 20 settled at what was used
