@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
 
-from auraison.cli.root import app
 from auraison.errors import NotFound, UserError
 from auraison.lakehouse.catalog import Lake
 from auraison.lakehouse.loader import DatasetLoader, versions
 from auraison.sdg import plan, publish, run_chunk
 from auraison.settings import Settings
+from tests.unit.test_cli import run
 
 ACME = {"AURAISON_AGENTOPS__TENANT": "acme"}
 
@@ -64,8 +63,9 @@ def test_a_fixed_version_reads_the_same_rows_after_an_append(home: Path) -> None
             DatasetLoader(lake, "acme", "mazes", v1 - 1)
     finally:
         lake.close()
-    listed = CliRunner().invoke(app, ["sdg", "versions", "--dataset", "mazes", "--json"], env=ACME)
-    assert listed.exit_code == 0, listed.output
+    # (a subprocess: the CLI configures logging for its own process)
+    listed = run(home, "sdg", "versions", "--dataset", "mazes", "--json", env=ACME)
+    assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == [
         {"version": v1, "runs": ["run-a"]},
         {"version": v2, "runs": ["run-a", "run-b"]},
