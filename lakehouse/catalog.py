@@ -226,8 +226,19 @@ class Lake:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        """One statement (retried like ``transact`` when its commit meets another writer)."""
-        return self.transact(lambda con: con.execute(sql, params or []))
+        """One statement (retried like ``transact`` when its commit meets another writer), on a
+        cursor of its own: the caller fetches its rows after the lock is released, and on the
+        shared connection another thread's statement (the span sink's, say) would replace them."""
+
+        def run(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+            cur = con.cursor()
+            try:
+                return cur.execute(sql, params or [])
+            except BaseException:
+                cur.close()
+                raise
+
+        return self.transact(run)
 
     def snapshots(self) -> list[dict[str, Any]]:
         rows = self.transact(
