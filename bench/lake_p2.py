@@ -152,7 +152,7 @@ def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
         sdk_wall.append(wall / n * 1e6)
         sdk_cpu.append(cpu / n * 1e6)
         spool = Path(tempfile.mkdtemp()) / "spool"
-        idle = SinkProcessor(LakeTraceSink(None), spool, batch=n + 1, interval_s=3600)  # type: ignore[arg-type]
+        idle = SinkProcessor(LakeTraceSink(None), spool, batch=n + 1, max_buffer=n + 1, interval_s=3600)  # type: ignore[arg-type]
         buffered = TracerProvider()
         buffered.add_span_processor(idle)  # on_end only: the drain never runs
         alone.append(make_spans(buffered, n)[1] / n * 1e6 - sdk_cpu[-1])
