@@ -758,8 +758,11 @@ def main() -> None:
     unknown = set(names) - FAULTS.keys()
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; known: {', '.join(FAULTS)}")
+    import logging
+
     from ._common import machine
 
+    logging.getLogger("nats.aio.client").setLevel(logging.CRITICAL)  # a cut NATS is the point here
     print(f"R1 chaos: {machine()}; sim ×{args.speed}, motion lease {args.lease} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="auraison-chaos-") as tmp:
         work = args.work or Path(tmp)

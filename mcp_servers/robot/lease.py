@@ -18,7 +18,9 @@ halves, because the process that holds it may be the one that dies:
   a real robot needs the same few lines as a ROS node next to Nav2.
 
 What the lease does not cover: a caller on the gateway's HTTP transport whose network to the
-gateway is cut while the gateway itself stays up — the gateway keeps renewing for it.
+gateway is cut while the gateway itself stays up — the gateway keeps renewing for it. Anyone who
+can publish on the topic can also renew or release a lease: through the gateway that is ros-mcp's
+``ros_publish``, which the default policy holds for a person's approval.
 """
 
 from __future__ import annotations
