@@ -146,7 +146,10 @@ class LakeSettings(BaseModel):
         8, ge=1, le=100, description="tries of a lake write that meets a commit conflict or a busy catalog"
     )
     target_file_size_mb: float = Field(
-        128, gt=0, description="`lake maintain` merges small files up to about this size, never into one"
+        4,
+        gt=0,
+        description="`lake maintain` merges small files up to about this size, never into one (small "
+        "files keep narrow time ranges cheap; raise it for full scans over S3)",
     )
     ann_min_docs: int = Field(
         50_000,
