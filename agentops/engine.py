@@ -403,6 +403,10 @@ class AgentOps:
             self._m_calls.add(1, {"tool": call.tool, "decision": "shed"})
             self._record(call, exc.decision)
             raise
+        except BaseException:  # the limiter itself failed: what was reserved goes back
+            if lease is not None:
+                await self.ledger.release(lease)
+            raise
         labels = {"tool": call.tool, "tenant": i.tenant}
         self._m_wait.record(permit.wait_s * 1000, labels)
         self._m_depth.record(permit.depth, labels)

@@ -3,6 +3,11 @@
 The script refills a token bucket and counts in-flight permits in a sorted set whose scores
 are lease deadlines (a crashed holder's permit expires instead of leaking). Waiting for a
 concurrency slot happens in the caller's process, in priority order, retrying the script.
+
+When Redis cannot be reached the same limits hold per process (``InProcessLimiter``) until it
+answers again: a shared limiter's outage must not halt running agents (the first principle),
+and it must not admit without any bound either. Redis is tried again at most once a second
+while it is away, so a cut costs no call more than the client's short timeouts.
 """
 
 from __future__ import annotations
@@ -14,8 +19,13 @@ import itertools
 import time
 import uuid
 
-from .backpressure import Limiter, Permit, Stats, shed
+import structlog
+
+from .backpressure import InProcessLimiter, Limiter, Permit, Stats, shed
 from .policy import Limit
+
+log = structlog.get_logger("auraison.agentops.backpressure")
+RETRY_SHARED_S = 1.0
 
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -54,13 +64,15 @@ class RedisLimiter(Limiter):
     def __init__(self, url: str, prefix: str = "auraison:", lease_s: float = 300.0) -> None:
         import redis.asyncio as aioredis
 
-        self.r = aioredis.Redis.from_url(url)
+        self.r = aioredis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
         self.prefix = prefix + "limits:"
         self.lease_ms = int(lease_s * 1000)
         self._script = self.r.register_script(_ACQUIRE)
         self._waiters: dict[str, list[tuple[int, int, asyncio.Event]]] = {}
         self._seq = itertools.count()
         self.stats = Stats()
+        self._local = InProcessLimiter()
+        self._away_until: float | None = None  # Redis unreachable: per-process limits until then
 
     async def _try(self, key: str, limit: Limit, permit_id: str) -> tuple[bool, str, float]:
         rate = limit.rate_per_s or 0
@@ -72,6 +84,26 @@ class RedisLimiter(Limiter):
         return bool(ok), why.decode() if isinstance(why, bytes) else why, retry_ms / 1000
 
     async def acquire(self, key: str, limit: Limit) -> Permit:
+        from redis import exceptions as redis_errors
+
+        if self._away_until is not None and time.monotonic() < self._away_until:
+            return await self._local.acquire(key, limit)
+        try:
+            permit = await self._acquire_shared(key, limit)
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            if self._away_until is None:
+                log.warning(
+                    "shared limiter unreachable: limits hold per process until Redis answers",
+                    error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+            self._away_until = time.monotonic() + RETRY_SHARED_S
+            return await self._local.acquire(key, limit)
+        if self._away_until is not None:
+            log.info("shared limiter back: limits are shared again")
+            self._away_until = None
+        return permit
+
+    async def _acquire_shared(self, key: str, limit: Limit) -> Permit:
         if limit.never_wait:
             self.stats.admitted[key] += 1
             return Permit(key)

@@ -81,3 +81,37 @@ async def test_shared_rate_limit_and_crash_safe_leases(clean: str) -> None:
     assert (await a.acquire("t:robot:stop", Limit(never_wait=True))).wait_s == 0
     for lim in (a, b, short):
         await lim.close()
+
+
+async def test_a_redis_outage_keeps_the_limits_per_process(clean: str, monkeypatch) -> None:
+    """Redis cut: calls are still admitted (agents go on) within the same limits, held per
+    process; once Redis answers again, permits are shared again."""
+    from auraison.agentops import redis_limiter
+    from tests.tcpproxy import TcpProxy
+
+    monkeypatch.setattr(redis_limiter, "RETRY_SHARED_S", 0.0)  # try Redis again on every call
+    proxy = TcpProxy("127.0.0.1", 6379).start()
+    lim = RedisLimiter(f"redis://127.0.0.1:{proxy.port}/0", clean)
+    limit = Limit(concurrency=1, queue=0, max_wait_s=0)
+    inflight = f"{clean}limits:inflight:k"
+    r = redis.Redis.from_url(URL)
+    try:
+        shared = await lim.acquire("k", limit)
+        assert r.zcard(inflight) == 1
+        shared.release()  # its ZREM is a task of this loop: wait until Redis has it
+        deadline = time.monotonic() + 10
+        while r.zcard(inflight) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert r.zcard(inflight) == 0
+        proxy.stop()
+        held = await lim.acquire("k", limit)  # admitted by the process's own bulkhead
+        with pytest.raises(ToolShed):
+            await lim.acquire("k", limit)  # …which still bounds it
+        held.release()
+        proxy.start()  # the same port: Redis is back
+        again = await lim.acquire("k", limit)
+        assert r.zcard(inflight) == 1  # shared again
+        again.release()
+    finally:
+        proxy.stop()
+        await lim.close()
