@@ -147,16 +147,34 @@ async def test_gateway_answers_while_the_cli_reads_and_writes(tmp_path: Path) ->
         assert both.structured_content["rows"] == [["cli", 7], ["robot.arrived", 5]]
 
 
+OLD_LAYOUT = """
+import json, sys
+from pathlib import Path
+from auraison.lakehouse.catalog import Lake
+from auraison.lakehouse.writer import append
+from auraison.settings import Settings
+
+lake = Lake(Settings(home=Path(sys.argv[1])), catalog="duckdb")
+spans = [{"span_id": f"s{i}", "tenant": "acme", "attributes": {"i": i}} for i in range(300)]
+append(lake, "spans", spans[:200])
+append(lake, "spans", spans[200:])
+append(lake, "spans", [{"span_id": "tiny", "tenant": "acme"}])  # inlined in the catalog
+print(json.dumps(lake.snapshots()))
+lake.close()
+"""
+
+
 def _old_layout_lake(home: Path) -> list[dict]:
-    lake = Lake(Settings(home=home), catalog="duckdb")
-    try:
-        spans = [{"span_id": f"s{i}", "tenant": "acme", "attributes": {"i": i}} for i in range(300)]
-        append(lake, "spans", spans[:200])
-        append(lake, "spans", spans[200:])
-        append(lake, "spans", [{"span_id": "tiny", "tenant": "acme"}])  # inlined in the catalog
-        return lake.snapshots()
-    finally:
-        lake.close()
+    """A lake of the previous version (DuckDB catalog file), written by a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", OLD_LAYOUT, str(home)],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_an_old_duckdb_catalog_moves_to_sqlite_with_its_history(tmp_path: Path) -> None:
