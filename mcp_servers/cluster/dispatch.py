@@ -13,6 +13,7 @@ import structlog
 
 from auraison.errors import AuraisonError
 
+from .clusters import ClusterUnavailable
 from .jobs import JobService
 from .models import JobInfo, JobRequest
 from .queue import JobQueue, QueueItem
@@ -43,7 +44,7 @@ class Dispatcher:
         payload = delivery.item.payload
         try:
             req = JobRequest.model_validate(payload["request"])
-            info = await asyncio.to_thread(self.jobs.submit, payload["tenant"], req)
+            info = await self._submit(payload["tenant"], req, delivery.item.job_id)
         except Exception as exc:  # a bad job must not stop the dispatcher
             log.warning(
                 "dispatch failed", job=delivery.item.job_id, attempt=delivery.deliveries, error=str(exc)
@@ -52,3 +53,21 @@ class Dispatcher:
             return None
         await self.queue.ack(delivery)
         return info
+
+    async def _submit(self, tenant: str, req: JobRequest, job_id: str) -> JobInfo:
+        """Submit, holding the job while the cluster is away (a Ray head restarting): an outage
+        says nothing against the job, so it must not use up the job's deliveries — a nack per
+        failed try would dead-letter every job dispatched during a short outage. The hold ends
+        before the queue's visibility timeout (then a nack, and the job waits in the queue); a
+        second dispatcher that reclaims it meanwhile is harmless, Ray takes a submission id once."""
+        hold_until = asyncio.get_running_loop().time() + self.queue.config.visibility_s * 0.8
+        backoff = 0.25
+        while True:
+            try:
+                return await asyncio.to_thread(self.jobs.submit, tenant, req)
+            except ClusterUnavailable as exc:
+                if asyncio.get_running_loop().time() + backoff > hold_until:
+                    raise
+                log.warning("cluster away: holding the job", job=job_id, retry_in_s=backoff, error=str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
