@@ -112,8 +112,17 @@ def control_dispatch(
 
     async def loop() -> None:
         dispatcher = Dispatcher(queue, plane.jobs, name)
+        backoff = 0.5
         while True:
-            info = await dispatcher.run_once()
+            try:
+                info = await dispatcher.run_once()
+            except Exception as exc:  # the queue is away (NATS/Redis cut): wait for it, then go on
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                console().print(f"queue unreachable ({first}); retrying in {backoff:g} s")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.5
             if info is not None:
                 console().print(f"{info.submission_id}: {info.status}")
 

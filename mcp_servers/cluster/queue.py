@@ -363,8 +363,12 @@ class NatsQueue(JobQueue):
         self._fetched: deque = deque()
 
     async def _connect(self):
-        if self._js is not None:
+        if self._js is not None and self._nc is not None and not self._nc.is_closed:
             return self._js
+        # First use, or the client gave up reconnecting (NATS was away longer than its tries):
+        # connect afresh, so a consumer recovers when NATS returns, with no restart by hand.
+        self._js = self._sub = None
+        self._fetched.clear()  # deliveries of the old connection are redelivered after ack_wait
         import nats
         from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
 

@@ -5,8 +5,10 @@ consumer killed mid-job whose job is reclaimed and completes exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -188,3 +190,37 @@ async def test_a_consumer_killed_mid_job_is_reclaimed_and_completes_once(queue_f
     await q.ack(d)
     assert await q.lease("survivor", timeout_s=1.5) is None  # not delivered a third time
     assert completed == {"job-train": 1}
+
+
+async def test_a_nats_consumer_comes_back_when_nats_does(redis_prefix: str) -> None:
+    """NATS cut for longer than the client's reconnect tries: calls fail while it is away, and
+    the same queue object leases again once it answers (no restart by hand), losing nothing."""
+    from tests.tcpproxy import TcpProxy
+
+    proxy = TcpProxy("127.0.0.1", 4222).start()
+    cfg = QueueConfig(name=f"q{uuid.uuid4().hex[:8]}")
+    queue = NatsQueue(f"nats://127.0.0.1:{proxy.port}", redis_prefix.replace(":", "_"), cfg)
+    direct = NatsQueue("nats://127.0.0.1:4222", redis_prefix.replace(":", "_"), cfg)
+    try:
+        assert await queue.enqueue(job(1))
+        proxy.stop()
+        deadline = time.monotonic() + 60
+        while not queue._nc.is_closed and time.monotonic() < deadline:  # it spends its reconnect tries
+            with contextlib.suppress(Exception):
+                await queue.lease("w", timeout_s=0.5)
+        assert queue._nc.is_closed  # the client gave up: what the dispatcher used to die of
+        assert await direct.enqueue(job(2))  # the stream goes on filling meanwhile
+        proxy.start()
+        got = []
+        for _ in range(20):
+            if (d := await queue.lease("w", timeout_s=0.5)) is not None:
+                got.append(d.item.job_id)
+                await queue.ack(d)
+            if len(got) == 2:
+                break
+        assert sorted(got) == ["job-1", "job-2"]
+    finally:
+        proxy.stop()
+        await direct.destroy()
+        await direct.close()
+        await queue.close()
