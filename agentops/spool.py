@@ -105,12 +105,33 @@ class Spool:
         return path
 
     def segments(self) -> list[Path]:
-        return sorted(self.dir.glob("*.jsonl"))
+        """Segments to replay, oldest first: unclaimed ones, and ones a process that has since
+        died had claimed."""
+        free = list(self.dir.glob("*.jsonl"))
+        orphans = [p for p in self.dir.glob("*.jsonl.*.claimed") if not _alive(int(p.suffixes[-2][1:]))]
+        return sorted(free + orphans, key=lambda p: p.name)
+
+    def claim(self, segment: Path) -> Path | None:
+        """Take ``segment`` for this process (an atomic rename), so that of several processes
+        replaying one spool — the hook's spans wait for whichever traces next — one commits it;
+        ``None`` when another process took it first."""
+        original = _original(segment)
+        target = original.with_name(f"{original.name}.{os.getpid()}.claimed")
+        try:
+            segment.rename(target)
+        except FileNotFoundError:
+            return None
+        return target
+
+    @staticmethod
+    def release(claimed: Path) -> None:
+        """Give a claimed segment back (its replay failed): the next drain tries it again."""
+        claimed.rename(_original(claimed))
 
     @staticmethod
     def batch_id(segment: Path) -> str:
         """The batch id a segment was written with (older segments: one from its name)."""
-        stem = segment.stem
+        stem = _original(segment).stem
         _, sep, rest = stem.partition("-")
         return rest if sep and rest else f"spool-{stem}"
 
@@ -120,3 +141,23 @@ class Spool:
 
     def rows(self) -> int:
         return sum(sum(1 for _ in p.open()) for p in self.segments())
+
+
+def _original(segment: Path) -> Path:
+    """``<name>.jsonl`` from ``<name>.jsonl.<pid>.claimed`` (or the name itself)."""
+    name = segment.name
+    if name.endswith(".claimed"):
+        name = name[: name.index(".jsonl.") + len(".jsonl")]
+    return segment.with_name(name)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process's own claim: in hand while it replays
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -410,16 +410,20 @@ class SinkProcessor(SpanProcessor):
 
     def _replay(self) -> bool:
         for seg in self.spool.segments():
-            try:
-                rows = Spool.read(seg)
-            except FileNotFoundError:  # another process replayed it
+            claimed = self.spool.claim(seg)
+            if claimed is None:  # another process is replaying it
                 continue
             try:
-                self.sink.write(rows_to_arrow(rows), Spool.batch_id(seg), True)
+                rows = Spool.read(claimed)
+            except FileNotFoundError:  # taken over meanwhile
+                continue
+            try:
+                self.sink.write(rows_to_arrow(rows), Spool.batch_id(claimed), True)
             except Exception:
                 self.sink_failures += 1
+                Spool.release(claimed)
                 return False
-            seg.unlink(missing_ok=True)
+            claimed.unlink(missing_ok=True)
             log.info("trace spool replayed", rows=len(rows), segment=seg.name)
         return True
 

@@ -4,6 +4,8 @@ JSON built column-wise equals json.dumps, and batches keep their ids through the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -106,3 +108,17 @@ def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_pa
     assert sink.writes[1] == (first_id, True)  # replayed under the same id, looked up
     assert sum(t.num_rows for t in sink.batches.values()) == 25 and not proc.spool.segments()
     provider.shutdown()
+
+
+def test_one_process_of_many_replays_a_segment_and_a_dead_ones_claim_comes_back(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    seg = spool.append([{"span_id": "a"}], "b-1")
+    claimed = spool.claim(seg)
+    assert claimed is not None and spool.claim(seg) is None  # the second replayer skips it
+    assert spool.segments() == [] and Spool.batch_id(claimed) == "b-1"  # in hand, same id
+    Spool.release(claimed)
+    assert spool.segments() == [seg]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    orphan = seg.rename(seg.with_name(f"{seg.name}.{int(dead.stdout)}.claimed"))
+    (back,) = spool.segments()  # a claim whose process died is replayed by the next one
+    assert back == orphan and Spool.batch_id(back) == "b-1" and Spool.read(back) == [{"span_id": "a"}]
