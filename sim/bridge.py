@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from auraison.geometry.pose import yaw_of
 
 from . import interfaces, rosapi
-from .engine import ACTION, LEASE_TOPIC, TOPICS, Simulation
+from .engine import ACTION, ESTOP_TOPIC, LEASE_TOPIC, TOPICS, Simulation
 from .navigator import Goal
 
 log = logging.getLogger("auraison.sim.bridge")
@@ -349,6 +349,11 @@ class RosbridgeServer:
             return self._cmd_vel(conn, frame, msg)
         if topic == LEASE_TOPIC:
             return self._lease(conn, frame, msg)
+        if topic == ESTOP_TOPIC:
+            parsed = self._parse(conn, frame, "std_msgs/String", msg)
+            if parsed is not None:
+                self.sim.estop(str(parsed["data"])[:200])
+            return None
         if topic == "/goal_pose":
             goal = self._parse(conn, frame, "geometry_msgs/PoseStamped", msg)
             if goal is not None:

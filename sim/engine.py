@@ -29,6 +29,7 @@ NODE = "/turtlebot3_sim"
 ACTION = "/navigate_to_pose"
 ACTION_TYPE = "nav2_msgs/action/NavigateToPose"
 LEASE_TOPIC = "/auraison/motion_lease"  # the robot plane's dead-man heartbeat (see MotionWatchdog)
+ESTOP_TOPIC = "/auraison/estop"  # an e-stop from any client halts every motion, whoever sent it
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ TOPICS: dict[str, TopicInfo] = {
     "/rosout": TopicInfo("rcl_interfaces/msg/Log", (NODE, "/bt_navigator"), ()),
     "/parameter_events": TopicInfo("rcl_interfaces/msg/ParameterEvent", (NODE,), ()),
     LEASE_TOPIC: TopicInfo("std_msgs/msg/String", (), ("/motion_watchdog",)),
+    ESTOP_TOPIC: TopicInfo("std_msgs/msg/String", (), ("/motion_watchdog",)),
     f"{ACTION}/_action/status": TopicInfo(
         "action_msgs/msg/GoalStatusArray", ("/bt_navigator",), (), latched=True, hidden=True
     ),
@@ -295,6 +297,19 @@ class Simulation:
             self.watchdog.renew(holder, self.t, ttl)
         else:
             self.watchdog.release(holder)
+
+    def estop(self, by: str) -> None:
+        """An e-stop on ``/auraison/estop``: cancel the active goal, whoever sent it, and zero the
+        velocity. A client's own stop can cancel only the goal it sent (a Nav2 goal belongs to
+        its sender); the console's e-stop must stop a goal a gateway or an agent run sent too."""
+        goal = self.nav.active
+        if goal is not None:
+            self.cancel(goal.goal_id)
+        self.cmd, self.cmd_time, self._nav_cmd = (0.0, 0.0), -math.inf, None
+        self.events.publish(
+            "/rosout",
+            m.log(self.stamp_time(), 30, "motion_watchdog", f"e-stop by {by or 'a client'}: robot halted"),
+        )
 
     def _lease_halt(self, holder: str, renewed_at: float) -> None:
         """A lease holder went silent: cancel the goal and zero the velocity, and say why."""

@@ -45,6 +45,9 @@ log = structlog.get_logger("auraison.robot")
 
 NODE = "/turtlebot3_sim"
 ACTION = "/navigate_to_pose"
+ESTOP_TOPIC = "/auraison/estop"
+"""The robot's own e-stop (``std_msgs/String``, the reason): the robot side — the simulator's
+motion watchdog — cancels any goal and zeroes the velocity, whichever client sent the goal."""
 ACTION_TYPE = "nav2_msgs/action/NavigateToPose"
 STATUS = {4: "succeeded", 5: "canceled", 6: "aborted"}
 SECTORS = ("front", "front-left", "left", "back-left", "back", "back-right", "right", "front-right")
@@ -500,5 +503,7 @@ class RobotService:
         self._stop.set()
         self.estop_at = time.time()
         await self._halt()
+        # The robot's own e-stop: a goal another process sent (a gateway, an agent run) halts too.
+        await self.client.publish(ESTOP_TOPIC, "std_msgs/msg/String", {"data": "robot plane e-stop"})
         await self.cancel()
         return await self.state()

@@ -259,7 +259,8 @@ def test_robot_moves_on_the_map_while_an_agent_navigates_then_estop_and_trace(
 
 def test_a_goal_another_process_sent_shows_as_the_robot_reports_it(console: Console, browser: Any) -> None:
     """A goal sent over another rosbridge connection (a CLI run, a Claude Code gateway) shows
-    on the map with the robot's own navigation state and progress, and its end."""
+    on the map with the robot's own navigation state and progress; the console's e-stop ends
+    it (the robot's own e-stop, not only the control plane's goals)."""
     from auraison.mcp_servers.robot.models import Pose
     from auraison.runtime import Runtime
 
@@ -275,7 +276,7 @@ def test_a_goal_another_process_sent_shows_as_the_robot_reports_it(console: Cons
     )
     assert "another process" in page.locator(".facts").inner_text()
     shot(page, "robot-other-process")
-    con.run(other.robot.stop())  # that process's own stop ends its goal
+    page.click("[data-testid=estop]")  # the console's e-stop ends a goal it did not send
     assert going.result(60).status == "canceled"
     page.wait_for_function(
         "document.querySelector('[data-testid=nav-state]').innerText === 'canceled'", timeout=WAIT_MS
