@@ -16,7 +16,6 @@ Exactly once, two ways:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -24,6 +23,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from .catalog import ALIAS, Lake, LakeUnavailable
@@ -133,41 +133,38 @@ def append_batches(
     if not batches:
         return 0
     _ensure_batches(lake)
-    try:
-        with lake.lock:
-            con = lake.con
-            con.execute("BEGIN")
-            try:
-                ids = [b for b, _ in batches]
-                marks = ", ".join("?" for _ in ids)
-                seen: set[str] = set()
-                if not fresh:
-                    sql = f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})"
-                    seen = {r[0] for r in con.execute(sql, ids).fetchall()}
-                new: dict[str, pa.Table] = {}
-                for bid, data in batches:
-                    if bid not in seen and bid not in new:
-                        new[bid] = data
-                if not new:
-                    con.execute("ROLLBACK")
-                    return 0
-                data = next(iter(new.values())) if len(new) == 1 else pa.concat_tables(new.values())
-                con.register("_batch", data)
-                try:
-                    con.execute(_insert_sql(table, "_batch", dedupe=False))
-                finally:
-                    con.unregister("_batch")
-                now = time.time_ns()
-                con.executemany(
-                    f"INSERT INTO {ALIAS}.{BATCHES} VALUES (?, ?, ?, ?)",
-                    [[bid, table, t.num_rows, now] for bid, t in new.items()],
-                )
-                con.execute("COMMIT")
-                return data.num_rows
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    con.execute("ROLLBACK")  # leave no aborted transaction behind for the retry
-                raise
+
+    def commit(con: duckdb.DuckDBPyConnection) -> int:
+        con.execute("BEGIN")
+        ids = [b for b, _ in batches]
+        marks = ", ".join("?" for _ in ids)
+        seen: set[str] = set()
+        if not fresh:
+            sql = f"SELECT batch_id FROM {ALIAS}.{BATCHES} WHERE batch_id IN ({marks})"
+            seen = {r[0] for r in con.execute(sql, ids).fetchall()}
+        new: dict[str, pa.Table] = {}
+        for bid, data in batches:
+            if bid not in seen and bid not in new:
+                new[bid] = data
+        if not new:
+            con.execute("ROLLBACK")
+            return 0
+        data = next(iter(new.values())) if len(new) == 1 else pa.concat_tables(new.values())
+        con.register("_batch", data)
+        try:
+            con.execute(_insert_sql(table, "_batch", dedupe=False))
+        finally:
+            con.unregister("_batch")
+        now = time.time_ns()
+        con.executemany(
+            f"INSERT INTO {ALIAS}.{BATCHES} VALUES (?, ?, ?, ?)",
+            [[bid, table, t.num_rows, now] for bid, t in new.items()],
+        )
+        con.execute("COMMIT")
+        return data.num_rows
+
+    try:  # a commit that lost to another process's is rolled back and tried again (transact)
+        return lake.transact(commit)
     except Exception as exc:
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
@@ -179,18 +176,22 @@ def append_arrow(lake: Lake, table: str, data: pa.Table, batch_id: str | None = 
         return 0
     if batch_id is not None:
         return append_batches(lake, table, [(batch_id, data)])
-    try:
-        with lake.lock:
-            lake.con.register("_batch", data)
-            try:
-                before = lake.con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0]
-                lake.con.execute(_insert_sql(table, "_batch", dedupe=True))
-                return lake.con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0] - before
-            finally:
-                lake.con.unregister("_batch")
+
+    def insert(con: duckdb.DuckDBPyConnection) -> int:
+        con.register("_batch", data)
+        try:
+            con.execute("BEGIN")
+            before = con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0]
+            con.execute(_insert_sql(table, "_batch", dedupe=True))
+            added = con.execute(f"SELECT count(*) FROM {ALIAS}.{table}").fetchone()[0] - before
+            con.execute("COMMIT")
+            return added
+        finally:
+            con.unregister("_batch")
+
+    try:  # retried like every lake write when its commit meets another writer's
+        return lake.transact(insert)
     except Exception as exc:
-        with lake.lock, contextlib.suppress(Exception):
-            lake.con.execute("ROLLBACK")  # leave no aborted transaction behind for the retry
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
 
