@@ -17,33 +17,25 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind, StatusCode
 
-from .spool import LIFTED, SPAN_COLUMNS, Spool, new_batch_id
+from .spool import LIFTED, Spool, new_batch_id
+
+if TYPE_CHECKING:  # the Arrow side (span_arrow) loads with the first batch written
+    import pyarrow as pa
 
 log = structlog.get_logger("auraison.agentops.tracing")
 
-__all__ = ["SPAN_SCHEMA", "JsonlExporter", "SinkProcessor", "SpanColumns", "Spool", "build_provider"]
-
-_INT = {"start_ns", "end_ns", "input_tokens", "output_tokens"}
-SPAN_SCHEMA = pa.schema(
-    [(c, pa.int64() if c in _INT else pa.float64() if c == "cost" else pa.string()) for c in SPAN_COLUMNS]
-)
-"""The lake's ``spans`` table as Arrow (``attributes`` is JSON text)."""
+__all__ = ["JsonlExporter", "SinkProcessor", "SpanColumns", "Spool", "build_provider"]
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -69,115 +61,7 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
     return row
 
 
-def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
-    try:
-        return pa.array(values, type=type_)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an attribute of an unexpected type
-        if type_ == pa.string():
-            return pa.array([v if v is None or isinstance(v, str) else _encode(v) for v in values], type_)
-        if type_ == pa.float64():
-            return pa.array([None if v is None else float(v) for v in values], type_)
-        return pa.array([None if v is None else int(v) for v in values], type_)
-
-
-def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    """``spans`` rows (the spool's, a caller's dicts) as an Arrow table of ``SPAN_SCHEMA``."""
-    arrays = []
-    for field in SPAN_SCHEMA:
-        values = [r.get(field.name) for r in rows]
-        if field.name == "attributes":
-            values = [v if v is None or isinstance(v, str) else _encode(v) for v in values]
-        arrays.append(_array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
-
-
-_KIND = {k: k.name.lower() for k in SpanKind}
-_STATUS = {s: s.name.lower() for s in StatusCode}
-
-
 _EMPTY: dict[str, Any] = {}
-
-
-def _hex_ids(ids: list[int | None], size: int) -> pa.Array:
-    """Ids as lowercase hex text, vectorised: the ints become one byte string, hex-encoded in
-    one call, and the Arrow string array is laid over it (fixed offsets; ``None`` is null)."""
-    n = len(ids)
-    nulls = [i is None for i in ids]
-    raw = b"".join((i or 0).to_bytes(size, "big") for i in ids)
-    data = pa.py_buffer(raw.hex().encode())
-    offsets = pa.py_buffer(np.arange(0, (n + 1) * 2 * size, 2 * size, dtype=np.int32).tobytes())
-    validity = None
-    if any(nulls):
-        validity = pa.py_buffer(np.packbits(~np.array(nulls), bitorder="little").tobytes())
-    return pa.Array.from_buffers(pa.string(), n, [validity, offsets, data])
-
-
-_CONTROL = re.compile(rb"[\x00-\x1f]")
-
-
-def _json_values(values: list[Any]) -> pa.Array:
-    """One attribute's values (one key, many spans) as JSON text, vectorised where the type
-    allows: strings are escaped by Arrow compute, numbers and booleans cast; anything else
-    (sequences, a string holding control characters, mixed types, an int beyond 64 bits) is
-    encoded value by value."""
-    first = type(values[0])
-    if all(type(v) is first for v in values):
-        try:
-            if (out := _json_typed(first, values)) is not None:
-                return out
-        except (pa.ArrowException, OverflowError):
-            pass
-    return pa.array([_encode(v) for v in values], pa.string())
-
-
-def _json_typed(first: type, values: list[Any]) -> pa.Array | None:
-    if first is str:
-        arr = pa.array(values, pa.string())
-        data = arr.buffers()[2]
-        raw = data.to_pybytes() if data is not None else b""
-        if _CONTROL.search(raw):
-            return None
-        if b"\\" in raw:
-            arr = pc.replace_substring(arr, "\\", "\\\\")
-        if b'"' in raw:
-            arr = pc.replace_substring(arr, '"', '\\"')
-        return pc.binary_join_element_wise('"', arr, '"', "")
-    if first is bool:
-        return pc.cast(pa.array(values, pa.bool_()), pa.string())
-    if first is int:
-        return pc.cast(pa.array(values, pa.int64()), pa.string())
-    if first is float:
-        arr = pa.array(values, pa.float64())
-        if pc.all(pc.is_finite(arr)).as_py():
-            return pc.cast(arr, pa.string())
-    return None
-
-
-def json_column(attrs: list[dict[str, Any]]) -> pa.Array:
-    """Each span's attributes as a JSON object, built column-wise: spans with the same keys
-    (in the same order) are encoded together, one Arrow compute pass per key — the per-span
-    ``json.dumps`` this replaces cost more than the lake's insert of the whole row."""
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, a in enumerate(attrs):
-        groups.setdefault(tuple(a), []).append(i)
-    parts: list[pa.Array] = []
-    order: list[int] = []
-    for keys, idx in groups.items():
-        order.extend(idx)
-        if not keys:
-            parts.append(pa.array(["{}"] * len(idx), pa.string()))
-            continue
-        columns = zip(*[tuple(attrs[i].values()) for i in idx], strict=True)
-        pieces: list[Any] = []
-        for n, (key, values) in enumerate(zip(keys, columns, strict=True)):
-            pieces.append(("{" if n == 0 else ",") + _encode(key) + ":")
-            pieces.append(_json_values(list(values)))
-        pieces.append("}")
-        parts.append(pc.binary_join_element_wise(*pieces, ""))
-    if len(parts) == 1:
-        return parts[0]
-    joined = pa.concat_arrays(parts)
-    return joined.take(np.argsort(np.array(order, dtype=np.int64), kind="stable"))
 
 
 class SpanColumns:
@@ -233,31 +117,13 @@ class SpanColumns:
         that triggers cost ~40% of the conversion (nothing here makes a cycle)."""
         enabled = gc.isenabled()
         gc.disable()
+        from .span_arrow import columns_to_arrow
+
         try:
-            return self._to_arrow()
+            return columns_to_arrow(self)
         finally:
             if enabled:
                 gc.enable()
-
-    def _to_arrow(self) -> pa.Table:
-        attrs = self.attrs
-        columns: dict[str, pa.Array] = {
-            "trace_id": _hex_ids(self.trace, 16),
-            "span_id": _hex_ids(self.span, 8),
-            "parent_id": _hex_ids(self.parent, 8),
-            "name": pa.array(self.name, pa.string()),
-            "kind": pa.array([_KIND[k] for k in self.kind], pa.string()),
-            "start_ns": pa.array(self.start, pa.int64()),
-            "end_ns": pa.array(self.end, pa.int64()),
-            "status": pa.array([_STATUS[s] for s in self.status], pa.string()),
-        }
-        for column, attr in LIFTED.items():
-            columns[column] = _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
-        try:
-            columns["attributes"] = json_column(attrs)
-        except (pa.ArrowException, OverflowError):  # e.g. an int beyond 64 bits
-            columns["attributes"] = pa.array([_encode(a) for a in attrs], pa.string())
-        return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 
 class JsonlExporter(SpanExporter):
@@ -280,7 +146,7 @@ class JsonlExporter(SpanExporter):
 
 class TraceSink(Protocol):
     """Where spans land for good (the lakehouse implements it). ``write`` commits one Arrow
-    table of ``SPAN_SCHEMA`` rows, raises on failure, and is exactly once by ``batch_id``: a
+    table of ``span_arrow.SPAN_SCHEMA`` rows, raises on failure, and is exactly once by ``batch_id``: a
     batch written again (a replay after an outage) adds nothing. ``replay`` is false on a
     batch's first try (its id is new: the sink may skip looking it up)."""
 
@@ -352,12 +218,18 @@ class SinkProcessor(SpanProcessor):
         return cols, rows
 
     def _tables(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> pa.Table | None:
+        from .span_arrow import rows_to_arrow
+
         parts = [cols.to_arrow()] if len(cols) else []
         if rows:
             parts.append(rows_to_arrow(rows))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        if len(parts) == 1:
+            return parts[0]
+        import pyarrow as pa
+
+        return pa.concat_tables(parts)
 
     def _spill(self) -> None:
         """The drain is behind: the whole buffer goes to the spool in one write, never dropped."""
@@ -395,6 +267,8 @@ class SinkProcessor(SpanProcessor):
             self._settled(*running)
 
     def _parts(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> Iterator[pa.Table]:
+        from .span_arrow import rows_to_arrow
+
         for lo in range(0, len(cols), self.batch):
             yield cols.slice(lo, lo + self.batch).to_arrow()
         for lo in range(0, len(rows), self.batch):
@@ -430,6 +304,8 @@ class SinkProcessor(SpanProcessor):
                 rows = Spool.read(claimed)
             except FileNotFoundError:  # taken over meanwhile
                 continue
+            from .span_arrow import rows_to_arrow
+
             try:
                 self.sink.write(rows_to_arrow(rows), Spool.batch_id(claimed), True)
             except Exception:

@@ -12,8 +12,9 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from auraison.agentops.span_arrow import SPAN_SCHEMA, json_column
 from auraison.agentops.spool import Spool
-from auraison.agentops.tracing import SPAN_SCHEMA, SinkProcessor, SpanColumns, json_column, span_to_row
+from auraison.agentops.tracing import SinkProcessor, SpanColumns, span_to_row
 
 
 class Keep(SpanProcessor):
