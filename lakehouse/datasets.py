@@ -13,30 +13,17 @@ import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from auraison.errors import UserError
 from auraison.settings import Settings
 
 from .catalog import Lake
+from .models import DatasetSpec
 from .writer import append
 
 Progress = Callable[[float, float, str], None]
 READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
-
-
-class DatasetSpec(BaseModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")
-    location: str = Field(
-        min_length=1,
-        max_length=1000,
-        pattern=r"^[^\x00-\x1f\x7f]+$",  # no control characters (a NUL is no path; fuzzer find)
-        description="s3://bucket/path/*.parquet or a local path",
-    )
-    format: Literal["parquet", "csv", "json"] | None = Field(None, description="default: from the extension")
-    lineage: dict[str, Any] = Field({}, description="where it came from: job id, source datasets, …")
 
 
 def allowed_roots(settings: Settings) -> list[Path]:

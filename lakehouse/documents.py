@@ -12,27 +12,11 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
 from .catalog import ALIAS, Lake
 from .embeddings import Embedder
+from .models import Document, Hit
 from .vector_index import INDEXES
 from .writer import append
-
-
-class Document(BaseModel):
-    text: str = Field(min_length=1, max_length=100_000)
-    source: str = Field("", max_length=500)
-    metadata: dict[str, Any] = {}
-    doc_id: str | None = Field(None, max_length=100, description="default: a hash of tenant, source and text")
-
-
-class Hit(BaseModel):
-    doc_id: str
-    score: float
-    source: str
-    text: str
-    metadata: dict[str, Any]
 
 
 def doc_id_for(tenant: str, doc: Document) -> str:

@@ -14,11 +14,18 @@ from pydantic import BaseModel, Field
 
 from auraison.errors import NotFound, UserError
 from auraison.lakehouse.catalog import ALIAS, Lake
-from auraison.lakehouse.writer import append
 from auraison.settings import Settings
 
 from .models import RunSummary
 from .plot import line_chart
+
+
+def append(lake: Lake, table: str, rows: list[dict[str, Any]]) -> int:
+    """The lake's exactly-once append, loaded with the first write (Arrow is not needed to
+    declare the cluster plane's tools: the gateway starts without it)."""
+    from auraison.lakehouse.writer import append as lake_append
+
+    return lake_append(lake, table, rows)
 
 
 class Metric(BaseModel):

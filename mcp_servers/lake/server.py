@@ -15,14 +15,12 @@ from pydantic import BaseModel, Field
 
 from auraison.agentops.factory import default_identity
 from auraison.agentops.middleware import current_identity
-from auraison.lakehouse import datasets, documents
-from auraison.lakehouse.catalog import ALIAS, Lake, LakeUnavailable
-from auraison.lakehouse.sandbox import QueryRejected, run_query
+from auraison.lakehouse.models import DatasetSpec, Document
 from auraison.lakehouse.tables import TABLES
-from auraison.lakehouse.writer import append
 from auraison.mcp_servers.toolcall import in_thread, plane_tool, serve_tools
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # DuckDB, Arrow and the embedder load with the plane's first call
+    from auraison.lakehouse.catalog import Lake
     from auraison.runtime import Runtime
 
 READ = ToolAnnotations(readOnlyHint=True, destructiveHint=False)
@@ -38,6 +36,8 @@ class Event(BaseModel):
 def get_lake(rt: Runtime) -> Lake:
     """The runtime's one lake; a lake that is down is a clear tool error, and the next call
     tries again."""
+    from auraison.lakehouse.catalog import LakeUnavailable
+
     try:
         return rt.lake
     except LakeUnavailable as exc:
@@ -52,6 +52,8 @@ def tenant(rt: Runtime) -> str:
 @plane_tool(READ)
 def list_tables(rt: Runtime) -> list[dict[str, Any]]:
     """The lake's tables with their row counts (your tenant's rows for tenant tables)."""
+    from auraison.lakehouse.sandbox import run_query
+
     # one sandboxed query for all of them (each sandboxed query opens a database of its own)
     sql = " UNION ALL ".join(f"SELECT '{name}' AS t, count(*) AS n FROM {name}" for name in TABLES)
     counts = dict(run_query(get_lake(rt), sql, tenant(rt), limit=len(TABLES))["rows"])
@@ -61,6 +63,8 @@ def list_tables(rt: Runtime) -> list[dict[str, Any]]:
 @plane_tool(READ)
 def describe_table(rt: Runtime, table: Annotated[str, Field(pattern=r"^[a-z_]+$")]) -> list[dict[str, str]]:
     """Columns and types of one table."""
+    from auraison.lakehouse.catalog import ALIAS
+
     if table not in TABLES:
         raise ToolError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
     rows = get_lake(rt).execute(f"DESCRIBE {ALIAS}.{table}").fetchall()
@@ -77,6 +81,8 @@ def query(
     version: Annotated[int | None, Field(ge=0, description="read the lake as of this snapshot")] = None,
 ) -> dict[str, Any]:
     """Run one read-only SELECT (time travel with ``version``); rows beyond ``limit`` are cut."""
+    from auraison.lakehouse.sandbox import QueryRejected, run_query
+
     try:
         return run_query(get_lake(rt), sql, tenant(rt), limit, version)
     except QueryRejected as exc:
@@ -95,6 +101,9 @@ def append_events(
     events: Annotated[list[Event], Field(min_length=1, max_length=10_000)],
 ) -> dict[str, int]:
     """Append events to the cross-plane event log (one commit)."""
+    from auraison.lakehouse.catalog import LakeUnavailable
+    from auraison.lakehouse.writer import append
+
     now = time.time_ns()
     rows = [
         {"event_id": uuid.uuid4().hex, "ts_ns": now, "tenant": tenant(rt), **e.model_dump()} for e in events
@@ -113,22 +122,28 @@ async def search(
 ) -> dict[str, Any]:
     """Your tenant's documents nearest in meaning to ``query`` (cosine similarity of
     embeddings); the answer names the embedder used."""
+    from auraison.lakehouse import documents
+
     return await _guarded(documents.search, get_lake(rt), rt.embedder, tenant(rt), query, k)
 
 
 @plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False))
 async def add_documents(
     rt: Runtime,
-    docs: Annotated[list[documents.Document], Field(min_length=1, max_length=1000)],
+    docs: Annotated[list[Document], Field(min_length=1, max_length=1000)],
 ) -> dict[str, Any]:
     """Store documents and their embeddings for ``search`` (a document already stored is skipped)."""
+    from auraison.lakehouse import documents
+
     return await _guarded(documents.add_documents, get_lake(rt), rt.embedder, tenant(rt), docs)
 
 
 @plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=True))
-async def register_dataset(rt: Runtime, spec: datasets.DatasetSpec, ctx: Context) -> dict[str, Any]:
+async def register_dataset(rt: Runtime, spec: DatasetSpec, ctx: Context) -> dict[str, Any]:
     """Register data already in S3 (or in an allowed local folder) as a named dataset, with
     its schema, row count and lineage; reports progress file by file."""
+    from auraison.lakehouse import datasets
+
     loop = asyncio.get_running_loop()
 
     def progress(done: float, total: float, message: str) -> None:
