@@ -94,7 +94,7 @@ def check_duckdb_extensions(settings: Settings, fix: bool = False) -> Row:
         )
     finally:
         con.close()
-    return Row("duckdb extensions", True, True, "ducklake, httpfs, postgres load offline")
+    return Row("duckdb extensions", True, True, f"{', '.join(ext.EXTENSIONS)} load offline")
 
 
 def check_ros_mcp(settings: Settings, fix: bool = False) -> Row:
