@@ -128,11 +128,7 @@ async def navigate_to(
     """Drive to a place or x/y (Nav2): plans first and refuses unreachable goals without moving;
     reports progress while driving; returns the outcome, distance travelled and time."""
     goal = _goal(rt.robot, place, x, y, yaw)
-
-    async def progress(done: float, total: float | None, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return await guarded(rt.robot.navigate(goal, progress, timeout_s))
+    return await guarded(rt.robot.navigate(goal, ctx.report_progress, timeout_s))
 
 
 @plane_tool(MOVES)
@@ -147,12 +143,8 @@ async def navigate_safely(
     """Predict → transfer → reason before driving: executes only a route judged safe, tries
     a wider-clearance re-plan and a detour via a place on no-go, else asks for a human."""
     goal = _goal(rt.robot, place, x, y, yaw)
-
-    async def progress(done: float, total: float | None, message: str) -> None:
-        await ctx.report_progress(done, total, message)
-
     fence = geofence_for(rt.engine, current_identity(default_identity(rt.settings)))
-    return await guarded(navigate_safely_loop(rt.robot, rt.world, goal, progress, fence))
+    return await guarded(navigate_safely_loop(rt.robot, rt.world, goal, ctx.report_progress, fence))
 
 
 @plane_tool(MOVES)

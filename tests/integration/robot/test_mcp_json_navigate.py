@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 from fastmcp import Client
@@ -57,6 +59,11 @@ async def test_navigate_skill_sequence_through_the_gateway_over_stdio(tmp_path: 
     from auraison.settings import Settings
 
     lake = Lake(Settings(home=tmp_path))
-    names = {r[0] for r in lake.execute("SELECT DISTINCT name FROM lake.spans").fetchall()}
+    deadline = time.monotonic() + 60  # the gateway flushes its last spans as it exits, after stdin closes
+    while True:
+        names = {r[0] for r in lake.execute("SELECT DISTINCT name FROM lake.spans").fetchall()}
+        if "execute_tool robot_navigate_safely" in names or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
     lake.close()
     assert "execute_tool robot_navigate_safely" in names  # AgentOps traced every call
