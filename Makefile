@@ -38,7 +38,10 @@ demo: install
 	$(BIN)/auraison doctor --fix || true
 	$(BIN)/auraison demo --to kitchen --out out
 
-test: install lint
+test: install lint  # everything but the two `slow` corpora (their benchmarks run them in full)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: install lint  # …and the slow corpora: 500 generated lake escapes, 510 random drive sequences
 	$(BIN)/python -m pytest
 
 test-unit: install  # the tier that needs no service: in-memory fakes, SQLite, in-process servers
