@@ -18,16 +18,30 @@ ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 @contextmanager
 def lake_factory(layout: str) -> Iterator[callable]:
-    """Yields ``new_lake()``; each call is a fresh, empty lake of ``layout``."""
+    """Yields ``new_lake()``; each call is a fresh, empty lake of ``layout``. Every lake's home
+    (its data and its ~235 MB copy of the DuckDB extensions) is removed afterwards: a P2 run
+    makes dozens of lakes, and they once filled the disk."""
+    with (
+        tempfile.TemporaryDirectory(prefix="auraison-bench-lakes-") as root,
+        _factory(layout, Path(root)) as new_lake,
+    ):
+        yield new_lake
+
+
+@contextmanager
+def _factory(layout: str, root: Path) -> Iterator[callable]:
+    def home() -> Path:
+        return Path(tempfile.mkdtemp(dir=root))
+
     if layout == "embedded":
-        yield lambda: Lake(Settings(home=Path(tempfile.mkdtemp())))
+        yield lambda: Lake(Settings(home=home()))
         return
     import psycopg
     from minio import Minio
 
     from auraison.services.local import LocalServices, free_weed_port
 
-    svc = LocalServices(Settings(home=Path(tempfile.mkdtemp()), s3={"port": free_weed_port()}))
+    svc = LocalServices(Settings(home=home(), s3={"port": free_weed_port()}))
     svc.up(("s3",))
     access, secret = svc.s3_credentials()
     endpoint = f"127.0.0.1:{svc.settings.s3.port}"
@@ -41,7 +55,7 @@ def lake_factory(layout: str) -> Iterator[callable]:
         databases.append(name)
         minio.make_bucket(name.replace("_", "-"))
         settings = Settings(
-            home=Path(tempfile.mkdtemp()),
+            home=home(),
             postgres={"dsn": ADMIN_DSN.rsplit("/", 1)[0] + "/" + name},
             s3={
                 "endpoint": endpoint,
