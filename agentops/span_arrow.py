@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import repeat
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,16 +57,25 @@ _STATUS = {s: s.name.lower() for s in StatusCode}
 
 
 def _hex_ids(ids: list[int | None], size: int) -> pa.Array:
-    """Ids as lowercase hex text, vectorised: the ints become one byte string, hex-encoded in
+    """Ids as lowercase hex text, vectorised: the ints become one byte string (64-bit ids
+    through Arrow and NumPy, 128-bit ones through ``int.to_bytes`` mapped in C), hex-encoded in
     one call, and the Arrow string array is laid over it (fixed offsets; ``None`` is null)."""
     n = len(ids)
-    nulls = [i is None for i in ids]
-    raw = b"".join((i or 0).to_bytes(size, "big") for i in ids)
+    validity = None
+    if size == 8:
+        arr = pa.array(ids, pa.uint64())
+        if arr.null_count:
+            validity = arr.buffers()[0]
+            arr = arr.fill_null(0)
+        raw = arr.to_numpy().astype(">u8").tobytes()
+    else:
+        if None in ids:
+            nulls = np.array([i is None for i in ids])
+            validity = pa.py_buffer(np.packbits(~nulls, bitorder="little").tobytes())
+            ids = [i or 0 for i in ids]
+        raw = b"".join(map(int.to_bytes, ids, repeat(size), repeat("big")))
     data = pa.py_buffer(raw.hex().encode())
     offsets = pa.py_buffer(np.arange(0, (n + 1) * 2 * size, 2 * size, dtype=np.int32).tobytes())
-    validity = None
-    if any(nulls):
-        validity = pa.py_buffer(np.packbits(~np.array(nulls), bitorder="little").tobytes())
     return pa.Array.from_buffers(pa.string(), n, [validity, offsets, data])
 
 
@@ -88,16 +99,8 @@ def _json_values(values: list[Any]) -> pa.Array:
 
 def _json_typed(first: type, values: list[Any]) -> pa.Array | None:
     if first is str:
-        arr = pa.array(values, pa.string())
-        data = arr.buffers()[2]
-        raw = data.to_pybytes() if data is not None else b""
-        if _CONTROL.search(raw):
-            return None
-        if b"\\" in raw:
-            arr = pc.replace_substring(arr, "\\", "\\\\")
-        if b'"' in raw:
-            arr = pc.replace_substring(arr, '"', '\\"')
-        return pc.binary_join_element_wise('"', arr, '"', "")
+        quoted = _escaped(pa.array(values, pa.string()))
+        return None if quoted is None else pc.binary_join_element_wise('"', quoted, '"', "")
     if first is bool:
         return pc.cast(pa.array(values, pa.bool_()), pa.string())
     if first is int:
@@ -136,23 +139,142 @@ def json_column(attrs: list[dict[str, Any]]) -> pa.Array:
     return joined.take(np.argsort(np.array(order, dtype=np.int64), kind="stable"))
 
 
+def _field_piece(prefix: str, values: pa.Array) -> pa.Array:
+    """``prefix`` + one attribute's JSON text (a struct field: one key, many spans; null where
+    a span lacks the key), by Arrow compute where the type allows (the GIL is released
+    meanwhile); other types (sequences, non-finite floats, strings holding control characters)
+    are encoded value by value."""
+    t = values.type
+    try:
+        if pa.types.is_string(t) and (quoted := _escaped(values)) is not None:
+            return pc.binary_join_element_wise(prefix + '"', quoted, '"', "")
+        if pa.types.is_boolean(t) or pa.types.is_integer(t):
+            return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), "")
+        if pa.types.is_floating(t) and pc.all(pc.is_finite(values)).as_py() is not False:
+            return pc.binary_join_element_wise(prefix, pc.cast(values, pa.string()), "")
+    except pa.ArrowException:
+        pass
+    encoded = pa.array([None if v is None else _encode(v) for v in values.to_pylist()], pa.string())
+    return pc.binary_join_element_wise(prefix, encoded, "")
+
+
+def _escaped(arr: pa.Array) -> pa.Array | None:
+    """Strings escaped for JSON by Arrow compute (backslash, quote); ``None`` when one holds a
+    control character (those need ``json``'s escapes)."""
+    data = arr.buffers()[2]
+    raw = data.to_pybytes() if data is not None else b""
+    if _CONTROL.search(raw):
+        return None
+    if b"\\" in raw:
+        arr = pc.replace_substring(arr, "\\", "\\\\")
+    if b'"' in raw:
+        arr = pc.replace_substring(arr, '"', '\\"')
+    return arr
+
+
+def struct_json(attrs: pa.StructArray) -> pa.Array:
+    """Each row of a struct array (the spans' attributes, one field per key) as a JSON object
+    of its non-null fields, all in Arrow compute: per key a ``,"key":value`` piece (null where
+    the span lacks the key), the pieces joined with nulls as empty text, braces around (the
+    first piece opens with the brace when every span has that key, else the leading comma is
+    cut)."""
+    n = len(attrs)
+    if attrs.type.num_fields == 0:
+        return pa.array(["{}"] * n, pa.string())
+    opens = attrs.field(0).null_count == 0
+    pieces = [
+        _field_piece(("{" if i == 0 and opens else ",") + _encode(field.name) + ":", attrs.field(i))
+        for i, field in enumerate(attrs.type)
+    ]
+    if opens:
+        return pc.binary_join_element_wise(*pieces, "}", "", null_handling="replace", null_replacement="")
+    body = pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(body, 1), "}", "")
+
+
+_PY_TYPE = {pa.int64(): int, pa.float64(): float, pa.bool_(): bool}
+_known: dict[str, pa.StructType] = {}
+"""The last batch's attribute struct type (``"type"``): the next batch converts against it
+(half the cost of inferring one) when it fits exactly."""
+
+
+def attrs_struct(attrs: list[dict[str, Any]]) -> pa.StructArray | None:
+    """The attribute dicts as one struct array (one field per key; Arrow converts in C), or
+    ``None`` when a key's values do not share a type (then per-key-set JSON). The last batch's
+    type is tried first and kept only if it fits exactly: no key dropped (the struct holds as
+    many values as the dicts), and every non-string field's values of the field's own Python
+    type (Arrow would silently turn 0.5 into 0 in an int64 field, ``True`` into 1.0)."""
+    known = _known.get("type")
+    if known is not None and (arr := _convert(attrs, known)) is not None:
+        return arr
+    try:
+        arr = pa.array(attrs)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None
+    if not pa.types.is_struct(arr.type):
+        return None
+    _known["type"] = arr.type
+    return arr
+
+
+def _convert(attrs: list[dict[str, Any]], type_: pa.StructType) -> pa.StructArray | None:
+    try:
+        arr = pa.array(attrs, type=type_)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None
+    n = len(arr)
+    held = sum(n - arr.field(i).null_count for i in range(type_.num_fields))
+    if held != sum(map(len, attrs)):  # a key the type lacks (dropped), or a None value
+        return None
+    for field in type_:
+        if pa.types.is_string(field.type):
+            continue  # a non-string value in a string field fails the conversion
+        want = _PY_TYPE.get(field.type)
+        got = set(map(type, map(methodcaller("get", field.name), attrs)))
+        got.discard(type(None))
+        if want is None or got - {want}:
+            return None
+    return arr
+
+
+def _lifted(attrs: pa.StructArray, attr: str, type_: pa.DataType) -> pa.Array:
+    idx = attrs.type.get_field_index(attr)
+    if idx < 0:
+        return pa.nulls(len(attrs), type_)
+    values = attrs.field(idx)
+    if values.type == type_:
+        return values
+    try:
+        return pc.cast(values, type_)
+    except pa.ArrowException:
+        return _array(values.to_pylist(), type_)
+
+
 def columns_to_arrow(cols: SpanColumns) -> pa.Table:
-    """Span column buffers as one Arrow table of ``SPAN_SCHEMA``."""
+    """Span column buffers as one Arrow table of ``SPAN_SCHEMA``. The attributes go through
+    Arrow once (``attrs_struct``): the lifted columns are its fields and the JSON text is built
+    from it by Arrow compute, so no Python loop runs per span beyond that conversion."""
     attrs = cols.attrs
     columns: dict[str, pa.Array] = {
         "trace_id": _hex_ids(cols.trace, 16),
         "span_id": _hex_ids(cols.span, 8),
         "parent_id": _hex_ids(cols.parent, 8),
         "name": pa.array(cols.name, pa.string()),
-        "kind": pa.array([_KIND[k] for k in cols.kind], pa.string()),
+        "kind": pa.array(list(map(_KIND.__getitem__, cols.kind)), pa.string()),
         "start_ns": pa.array(cols.start, pa.int64()),
         "end_ns": pa.array(cols.end, pa.int64()),
-        "status": pa.array([_STATUS[s] for s in cols.status], pa.string()),
+        "status": pa.array(list(map(_STATUS.__getitem__, cols.status)), pa.string()),
     }
-    for column, attr in LIFTED.items():
-        columns[column] = _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
-    try:
-        columns["attributes"] = json_column(attrs)
-    except (pa.ArrowException, OverflowError):  # e.g. an int beyond 64 bits
-        columns["attributes"] = pa.array([_encode(a) for a in attrs], pa.string())
+    struct = attrs_struct(attrs)
+    if struct is not None:
+        for column, attr in LIFTED.items():
+            columns[column] = _lifted(struct, attr, SPAN_SCHEMA.field(column).type)
+        columns["attributes"] = struct_json(struct)
+    else:
+        for column, attr in LIFTED.items():
+            columns[column] = _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
+        try:
+            columns["attributes"] = json_column(attrs)
+        except (pa.ArrowException, OverflowError):  # e.g. an int beyond 64 bits
+            columns["attributes"] = pa.array([_encode(a) for a in attrs], pa.string())
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)

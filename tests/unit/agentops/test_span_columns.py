@@ -12,7 +12,7 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from auraison.agentops.span_arrow import SPAN_SCHEMA, json_column
+from auraison.agentops.span_arrow import SPAN_SCHEMA, attrs_struct, json_column, struct_json
 from auraison.agentops.spool import Spool
 from auraison.agentops.tracing import SinkProcessor, SpanColumns, span_to_row
 
@@ -69,6 +69,28 @@ def test_attributes_json_column_wise_equals_json_dumps() -> None:
     ]
     out = json_column(attrs).to_pylist()
     assert [json.loads(o) for o in out] == [json.loads(json.dumps(a)) for a in attrs]
+
+
+def test_attributes_json_through_one_struct_equals_json_dumps_batch_after_batch() -> None:
+    """The drain's path: the dicts become one Arrow struct (the last batch's type tried first),
+    the JSON is built from it by Arrow compute. A later batch that does not fit the cached type
+    exactly (a new key, a float where ints were, a bool where floats were, a string where a
+    sequence was) must not be coerced into it; a key absent from some spans stays absent."""
+    batches = [
+        [{"a": "x", "n": 1, "f": 0.25, "s": ("p", "q")}, {"n": 2}, {}],
+        [{"a": 'q"uo\\te', "n": 3, "f": 1.5, "s": ("r",)}, {"a": "ünï", "f": 2.0}],
+        [{"a": "y", "n": 0.5, "f": True, "s": "not a list"}],  # each value of another type
+        [{"a": "z", "n": 4, "f": 0.5, "new": "key"}, {"n": 5, "b": False}],
+        [{"n": 6, "a": "tab\there"}, {"f": float("nan")}],
+        [{"a": "x", "n": 1, "f": 0.25}],
+    ]
+    for attrs in batches:
+        struct = attrs_struct(attrs)
+        out = (struct_json(struct) if struct is not None else json_column(attrs)).to_pylist()
+        assert [json.loads(o) for o in out] == [json.loads(json.dumps(a)) for a in attrs], attrs
+        if attrs[0].get("f") is True:  # not coerced into the cached int64/double/list fields
+            assert json.loads(out[0]) == {"a": "y", "n": 0.5, "f": True, "s": "not a list"}
+            assert json.loads(out[0])["f"] is True
 
 
 class BatchSink:
