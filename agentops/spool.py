@@ -108,7 +108,7 @@ class Spool:
         """Segments to replay, oldest first: unclaimed ones, and ones a process that has since
         died had claimed."""
         free = list(self.dir.glob("*.jsonl"))
-        orphans = [p for p in self.dir.glob("*.jsonl.*.claimed") if not _alive(int(p.suffixes[-2][1:]))]
+        orphans = [p for p in self.dir.glob("*.jsonl.*.claimed") if not pid_alive(int(p.suffixes[-2][1:]))]
         return sorted(free + orphans, key=lambda p: p.name)
 
     def claim(self, segment: Path) -> Path | None:
@@ -151,7 +151,9 @@ def _original(segment: Path) -> Path:
     return segment.with_name(name)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (what it left behind is still its own): a zombie —
+    exited, not yet reaped by its parent — does not."""
     if pid == os.getpid():
         return True  # this process's own claim: in hand while it replays
     try:
@@ -160,4 +162,9 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False  # gone since the signal
+    except (OSError, IndexError):
+        return True

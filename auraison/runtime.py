@@ -21,6 +21,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from auraison.settings import Settings
@@ -132,8 +133,11 @@ class Runtime:
         from auraison.mcp_servers.billing.grants import GrantLedger
 
         block = self.settings.agentops.quota_block
+        journal = grant_journal(self.settings)
         # The store opens on the first grant (a gateway starts while the management plane is down).
-        return self._once("grants", lambda: GrantLedger(lambda: self.billing, block=block), _close_ledger)
+        return self._once(
+            "grants", lambda: GrantLedger(lambda: self.billing, block=block, journal=journal), _close_ledger
+        )
 
     @property
     def billing(self) -> Billing:
@@ -245,6 +249,11 @@ async def _call(closer: Closer) -> None:
     result = closer()
     if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
         await result
+
+
+def grant_journal(settings: Settings) -> Path:
+    """Where this home's grant ledgers journal their blocks' spend (``GrantLedger``'s journal)."""
+    return settings.run_dir / "grants"
 
 
 async def _close_ledger(ledger: GrantLedger) -> None:

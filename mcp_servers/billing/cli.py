@@ -192,9 +192,17 @@ def management_migrate(
 
 @management_app.command("expire")
 def management_expire(as_json: JsonOpt = False) -> None:
-    """Expire leases past their deadline now (reservations also do this as they go)."""
-    expired = _billing().expire_due()
+    """Settle the quota blocks of this home's processes that died holding them (from their
+    journals: what they used is counted), then expire leases past their deadline (reservations
+    also do this as they go)."""
+    from auraison.runtime import grant_journal
+
+    from .grants import GrantLedger
+
+    billing = _billing()
+    settled = GrantLedger(billing, journal=grant_journal(get_settings())).settle_orphans()
+    expired = billing.expire_due()
     if as_json:
-        print_json({"expired": expired})
+        print_json({"expired": expired, "settled": settled})
     else:
-        console().print(f"expired {expired} leases")
+        console().print(f"settled {settled} blocks of dead processes; expired {expired} leases")

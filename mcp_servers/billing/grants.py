@@ -7,20 +7,34 @@ or the process closes. So: the database sees one reservation per block; a manage
 refuses only new blocks, while calls covered by the current one continue until it is spent or
 its lease expires (the issue's "existing leases honoured"); and the tenant's limit still holds,
 because every block was granted by the atomic ledger.
+
+A process killed outright (SIGKILL, OOM) settles nothing, and its block's lease would expire
+with its usage never counted. So a ledger given a ``journal`` folder writes each block's spend
+there before the call it paid for returns (one line appended per call; no fsync: the threat is
+the process dying, not the machine), and removes the file once the block is settled. A block
+whose process is gone is settled from its file — committing an expired lease still counts what
+it used, and settling twice is a no-op — by the next ledger on that folder (its first grant) or
+by ``auraison management expire``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import IO
 
 import structlog
 
 from auraison.agentops.quotas import Lease, QuotaExceeded, QuotaLedger, QuotaUnavailable
+from auraison.agentops.spool import pid_alive
 from auraison.errors import AuraisonError
 from auraison.identity import Identity
 
@@ -40,6 +54,7 @@ class _Block:
     spent: Decimal = Decimal(0)
     held: Decimal = Decimal(0)
     retired: bool = False
+    journal: IO[str] | None = None  # the spend, line by line, until settled (``GrantLedger.journal``)
 
     @property
     def free(self) -> Decimal:
@@ -54,7 +69,11 @@ class _Account:
 
 class GrantLedger(QuotaLedger):
     def __init__(
-        self, billing: Billing | Callable[[], Billing], block: float = 50, agent: str | None = None
+        self,
+        billing: Billing | Callable[[], Billing],
+        block: float = 50,
+        agent: str | None = None,
+        journal: Path | None = None,
     ) -> None:
         # A factory opens the store on the first grant, in a worker thread: a gateway starts
         # while the management plane is down, and its event loop never waits on a connect.
@@ -64,6 +83,8 @@ class GrantLedger(QuotaLedger):
         self._accounts: dict[tuple[str, str], _Account] = {}
         self._local: dict[str, _Block] = {}
         self._unsettled: list[_Block] = []  # spent blocks whose settlement met an outage
+        self.journal = journal
+        self._orphans_settled = journal is None
 
     def _store_reserve(self, principal: Identity, tenant: str, dimension: str, size: Decimal) -> LeaseInfo:
         return self._billing().reserve(principal, tenant, dimension, size, agent=self.agent)
@@ -96,7 +117,11 @@ class GrantLedger(QuotaLedger):
         block = self._local.pop(lease.lease_id, None)
         if block is not None:
             block.held -= Decimal(str(lease.amount))
-            block.spent += min(Decimal(str(actual)), Decimal(str(lease.amount)))
+            spent = min(Decimal(str(actual)), Decimal(str(lease.amount)))
+            block.spent += spent
+            if block.journal is not None and spent:
+                block.journal.write(f"{spent}\n")
+                block.journal.flush()  # in the kernel's hands before the call returns
             await self._settle_if_done(block)
 
     async def release(self, lease: Lease) -> None:
@@ -126,7 +151,7 @@ class GrantLedger(QuotaLedger):
             except AuraisonError as exc:  # refused by the store (unknown tenant, …)
                 raise QuotaUnavailable(tenant, dimension, str(exc)) from None
             ttl = (lease.expires_at - utcnow()).total_seconds()
-            return _Block(lease, time.monotonic() + max(ttl - 5, 0))
+            return _Block(lease, time.monotonic() + max(ttl - 5, 0), journal=self._open_journal(lease))
         raise QuotaExceeded(tenant, dimension, float(last.remaining), float(want))
 
     async def _retire(self, block: _Block) -> None:
@@ -144,8 +169,59 @@ class GrantLedger(QuotaLedger):
             # counts its usage, so a late settlement loses nothing.
             log.warning("grant settlement deferred", lease=lease.id, spent=str(block.spent), error=str(exc))
             self._unsettled.append(block)
+            return
+        _drop_journal(block)
 
     async def _settle_pending(self) -> None:
         pending, self._unsettled = self._unsettled, []
         for block in pending:
             await self._settle_if_done(block)
+        if not self._orphans_settled:  # once a process: the management plane answers again
+            self._orphans_settled = True
+            await asyncio.to_thread(self.settle_orphans)
+
+    # ---------------------------------------------------------------- the journal
+    def _open_journal(self, lease: LeaseInfo) -> IO[str] | None:
+        if self.journal is None:
+            return None
+        self.journal.mkdir(parents=True, exist_ok=True)
+        f = (self.journal / f"{lease.id}.{os.getpid()}.spend").open("a")
+        f.write(json.dumps({"lease": lease.id, "tenant": lease.tenant, "agent": self.agent}) + "\n")
+        f.flush()
+        return f
+
+    def settle_orphans(self) -> int:
+        """Settle the blocks of processes that died holding them, from their journals; how many
+        were settled. Blocking (the store's calls): run it in a thread from async code."""
+        if self.journal is None or not self.journal.is_dir():
+            return 0
+        settled = 0
+        for path in sorted(self.journal.glob("*.spend")):
+            if pid_alive(int(path.suffixes[-2][1:])):
+                continue  # its own process settles it
+            try:
+                head, *lines = path.read_text().splitlines()
+            except (FileNotFoundError, ValueError):
+                continue  # another process settled it first; or empty: the header never landed
+            meta = json.loads(head)
+            spent = sum((Decimal(x) for x in lines if x), Decimal(0))
+            lease = meta["lease"]
+            principal = Identity(tenant=meta["tenant"], role=Role.agent, user_id=meta["agent"])
+            try:
+                self._billing().commit(principal, meta["tenant"], lease, spent)
+            except AuraisonError as exc:  # the management plane is away: tried again next time
+                log.warning("orphan grant not settled", lease=lease, spent=str(spent), error=str(exc))
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            log.info("orphan grant settled", lease=lease, spent=str(spent))
+            settled += 1
+        return settled
+
+
+def _drop_journal(block: _Block) -> None:
+    """A settled block's journal has done its work."""
+    if block.journal is not None:
+        block.journal.close()
+        Path(block.journal.name).unlink(missing_ok=True)
+        block.journal = None

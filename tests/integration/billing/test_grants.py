@@ -3,8 +3,11 @@ while calls covered by an existing grant continue; API keys work against the HTT
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 import uuid
@@ -23,7 +26,7 @@ from auraison.mcp_servers.billing.grants import GrantLedger
 from auraison.mcp_servers.billing.server import build_server as billing_plane
 from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable, Store
-from auraison.runtime import Runtime
+from auraison.runtime import Runtime, grant_journal
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.planes import lake_plane
@@ -106,6 +109,65 @@ async def test_a_grant_larger_than_what_is_left_shrinks_to_fit(tmp_path: Path) -
     await ledger.commit(lease, 2)
     await ledger.close()
     assert billing.quota_get(ADMIN, "small")[0].used == 2
+
+
+KILLED_MIDWAY = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from auraison.mcp_servers.billing.grants import GrantLedger
+from auraison.mcp_servers.billing.service import Billing
+from auraison.settings import Settings
+
+async def main():
+    billing = Billing.from_settings(Settings(home=Path(sys.argv[1])))
+    ledger = GrantLedger(billing, block=10, journal=Path(sys.argv[2]))
+    for _ in range(3):  # three calls answered, each paid from the one block of 10
+        await ledger.commit(await ledger.reserve("acme", 1), 1)
+    await ledger.reserve("acme", 1)  # a fourth in flight: never answered, never billed
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no settlement
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_process_s_block_is_settled_from_its_journal(tmp_path: Path) -> None:
+    """A process SIGKILLed holding a block settles nothing itself; `auraison management
+    expire`, or else the next ledger on the same journal, counts the calls it answered (not the
+    one in flight), once, and leaves alone the journal of a process that still runs."""
+    billing = Billing.from_settings(Settings(home=tmp_path))
+    billing.tenant_create(ADMIN, "acme", plan="pro")
+    journal = grant_journal(Settings(home=tmp_path))
+
+    def killed_midway() -> Path:
+        child = [sys.executable, "-c", KILLED_MIDWAY, str(tmp_path), str(journal)]
+        assert subprocess.run(child, timeout=120).returncode == -signal.SIGKILL
+        (left,) = journal.glob("*.spend")
+        return left
+
+    left = killed_midway()
+    assert billing.quota_get(ADMIN, "acme")[0].used == 0  # unbilled, so far
+    env = {**os.environ, "AURAISON_HOME": str(tmp_path)}
+    cli = [sys.executable, "-m", "auraison", "management", "expire", "--json"]
+    out = await asyncio.to_thread(subprocess.run, cli, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"expired": 0, "settled": 1} and not left.exists()
+    assert billing.quota_get(ADMIN, "acme")[0].used == 3
+
+    left = killed_midway()
+    ledger = GrantLedger(billing, block=5, journal=journal)  # the next process on this home
+    mine = await ledger.reserve("acme", 1)  # its first grant settles the dead one's block
+    assert not left.exists()
+    tool_calls = billing.quota_get(ADMIN, "acme")[0]
+    assert (tool_calls.used, tool_calls.reserved) == (6, 5)
+    committed = billing.reservations_list(ADMIN, "acme", "committed")
+    assert sorted(x.actual for x in committed) == [3, 3]
+
+    (own,) = journal.glob("*.spend")  # this process's open block: alive, so not an orphan
+    assert ledger.settle_orphans() == 0 and own.exists()
+    await ledger.commit(mine, 1)
+    await ledger.close()
+    assert not own.exists()  # settled by its own process: the journal goes with it
+    assert billing.quota_get(ADMIN, "acme")[0].used == 7
 
 
 @pytest.fixture
