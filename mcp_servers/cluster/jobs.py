@@ -99,6 +99,11 @@ class JobService:
                     delay = min(delay * 2, 4.0)
                     continue
                 raise UserError(f"Ray refused the job: {text.splitlines()[0]}") from None
+            except OSError as exc:  # requests' ConnectionError: the head went away since the client was made
+                address = self.clusters.address(req.cluster)
+                raise ClusterUnavailable(
+                    f"cluster {req.cluster} ({address}) is not reachable: {str(exc).splitlines()[0][:200]}"
+                ) from None
         self.state.upsert(
             jobs,
             "submission_id",

@@ -74,3 +74,34 @@ async def test_a_job_that_cannot_be_submitted_is_dead_lettered(tmp_path: Path, r
     assert [i.job_id for i in await queue.dead_letters()] == ["nowhere"]
     with pytest.raises(Exception, match="needs a submission_id"):
         await enqueue_job(queue, "acme", JobRequest(entrypoint="true"))
+
+
+async def test_a_head_cut_after_the_first_job_holds_the_next_instead_of_dead_lettering(
+    tmp_path: Path, ray_head: str
+) -> None:
+    """The Jobs API client is made while the head answers; when the head is then cut, a
+    submission's connection error is the cluster being away (held, retried), never the job's
+    fault (a nack per try, then the dead-letter queue)."""
+    from urllib.parse import urlsplit
+
+    from tests.tcpproxy import TcpProxy
+
+    proxy = TcpProxy("127.0.0.1", urlsplit(ray_head).port or 0).start()
+    plane = ControlPlane(control_settings(tmp_path, f"http://127.0.0.1:{proxy.port}"), grantor=None)
+    queue = InProcessQueue(QueueConfig(max_deliveries=1, visibility_s=30.0))
+    dispatcher = Dispatcher(queue, plane.jobs, "cut")
+    for sid in ("cut-1", "cut-2"):
+        await enqueue_job(queue, "acme", JobRequest(entrypoint="python -c 'print(1)'", submission_id=sid))
+    assert (await dispatcher.run_once(timeout_s=5)).submission_id == "cut-1"  # the client is made
+    proxy.stop()
+    try:
+        held = asyncio.create_task(dispatcher.run_once(timeout_s=5))
+        # Without the hold, the refused submission is nacked (and, at one delivery,
+        # dead-lettered) within milliseconds; held, it is still in hand seconds later.
+        done, _ = await asyncio.wait({held}, timeout=3)
+        assert not done, held.result()
+    finally:
+        proxy.start()  # the same port: the held submission goes through
+    info = await asyncio.wait_for(held, 60)
+    assert info is not None and info.submission_id == "cut-2"
+    assert await queue.dead_letters() == [] and await queue.depth() == 0
