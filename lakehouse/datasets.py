@@ -41,19 +41,22 @@ def _files(lake: Lake, settings: Settings, location: str) -> list[str]:
             f"unsupported location {location!r}", "use s3://… or a path inside lake.dataset_roots"
         )
     path = Path(location).expanduser()
-    roots = allowed_roots(settings)
     matches = sorted(globlib.glob(str(path))) if globlib.has_magic(str(path)) else [str(path)]
-    files = []
-    for m in matches:
-        real = Path(m).resolve()  # symlinks resolved: no escaping a root through a link
-        if not any(real.is_relative_to(root) for root in roots):
-            raise UserError(
-                f"{m} is outside the allowed dataset roots",
-                f"move it under one of {', '.join(map(str, roots))} or add a root to lake.dataset_roots",
-            )
-        if real.is_file():
-            files.append(str(real))
-    return files
+    reals = (allowed_path(settings, m) for m in matches)
+    return [str(real) for real in reals if real.is_file()]
+
+
+def allowed_path(settings: Settings, path: str | Path) -> Path:
+    """``path`` resolved (symlinks too: no escaping a root through a link), if it lies inside
+    one of the allowed dataset roots; a tool may read local files there and nowhere else."""
+    real = Path(path).expanduser().resolve()
+    roots = allowed_roots(settings)
+    if not any(real.is_relative_to(root) for root in roots):
+        raise UserError(
+            f"{path} is outside the allowed dataset roots",
+            f"move it under one of {', '.join(map(str, roots))} or add a root to lake.dataset_roots",
+        )
+    return real
 
 
 def register_dataset(

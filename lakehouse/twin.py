@@ -87,8 +87,8 @@ def read_bag(bag: Path) -> dict[str, Any]:
         raise NotFound(f"no recording at {bag}")
     out: dict[str, Any] = {"meta": {}, "observed": [], "maps": {}, "predictions": []}
     with bag.open("rb") as f:
-        reader = make_reader(f, decoder_factories=[DecoderFactory()])
         try:
+            reader = make_reader(f, decoder_factories=[DecoderFactory()])
             for record in reader.iter_metadata():
                 if record.name == "auraison.recording":
                     out["meta"] = dict(record.metadata)

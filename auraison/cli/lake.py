@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from auraison.errors import UserError
 
+from .act import act, caller, tenant_for
 from .agents import _print_progress
 from .output import JsonOpt, console, err_console, print_json, table
 from .state import get_settings
 
+if TYPE_CHECKING:
+    from auraison.identity import Identity
+    from auraison.runtime import Runtime
+
 lake_app = typer.Typer(help="The lakehouse: tables, read-only queries, snapshots.", no_args_is_help=True)
 
-TenantOpt = Annotated[str | None, typer.Option(help="whose rows (default: the settings' tenant)")]
+TenantOpt = Annotated[
+    str | None, typer.Option(help="whose rows (default: yours; another tenant's: a person, admin role)")
+]
 
 
 def _lake():
@@ -41,7 +48,7 @@ def lake_query(
     """One read-only SELECT over the lake (the same sandbox agents get)."""
     from auraison.lakehouse.sandbox import run_query
 
-    res = run_query(_lake(), sql, tenant or get_settings().agentops.tenant, limit, version)
+    res = run_query(_lake(), sql, tenant_for(caller(), tenant), limit, version)
     if as_json:
         print_json(res)
         return
@@ -168,16 +175,19 @@ def lake_install_model() -> None:
 def lake_add_docs(
     files: Annotated[list[Path], typer.Argument(help="text or markdown files, one document each")],
     tenant: Annotated[
-        str | None, typer.Option(help="whose documents (default: the settings' tenant)")
+        str | None, typer.Option(help="whose documents (default: yours; another's: a person, admin role)")
     ] = None,
 ) -> None:
     """Store documents and their embeddings for `lake search`."""
     from auraison.lakehouse.documents import Document, add_documents
-    from auraison.lakehouse.embeddings import build_embedder
 
-    settings = get_settings()
     docs = [Document(text=f.read_text(), source=str(f)) for f in files]
-    out = add_documents(_lake(), build_embedder(settings), tenant or settings.agentops.tenant, docs)
+    args = {"docs": [d.model_dump(mode="json", exclude_defaults=True) for d in docs]}
+    out = act(
+        "lake_add_documents",
+        args,
+        lambda rt, who: add_documents(rt.lake, rt.embedder, tenant_for(who, tenant), docs),
+    )
     console().print(f"{out['documents']} new documents, {out['embeddings']} embeddings ({out['embedder']})")
 
 
@@ -192,8 +202,7 @@ def lake_search(
     from auraison.lakehouse.documents import search
     from auraison.lakehouse.embeddings import build_embedder
 
-    settings = get_settings()
-    out = search(_lake(), build_embedder(settings), tenant or settings.agentops.tenant, query, k)
+    out = search(_lake(), build_embedder(get_settings()), tenant_for(caller(), tenant), query, k)
     if as_json:
         print_json(out)
         return
@@ -214,9 +223,13 @@ def lake_register(
     """Register a dataset (schema, rows, lineage) in the lake's `datasets` table."""
     from auraison.lakehouse.datasets import DatasetSpec, register_dataset
 
-    settings = get_settings()
     spec = DatasetSpec(name=name, location=location, format=fmt)
-    out = register_dataset(_lake(), settings, tenant or settings.agentops.tenant, spec, _print_progress)
+
+    def register(rt: Runtime, who: Identity) -> dict:
+        return register_dataset(rt.lake, rt.settings, tenant_for(who, tenant), spec, _print_progress)
+
+    args = {"spec": spec.model_dump(mode="json", exclude_defaults=True)}
+    out = act("lake_register_dataset", args, register)
     console().print(
         f"{out['dataset_id']}: {out['rows']} rows in {out['files']} files, {len(out['columns'])} columns"
     )

@@ -175,15 +175,9 @@ def robot_record(
         summary_data = summary.model_dump(mode="json")
     result: dict[str, Any] = {"recording": summary_data}
     if register:
-        from auraison.lakehouse.twin import register_recording
+        from .twin import register as register_recording
 
-        from .lake import _lake
-
-        lake = _lake()
-        try:
-            result["lake"] = register_recording(lake, settings, settings.agentops.tenant, out)
-        finally:
-            lake.close()
+        result["lake"] = register_recording(out)
     if as_json:
         print_json(result)
         return

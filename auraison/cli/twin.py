@@ -4,12 +4,14 @@ was, where the world plane predicted it would be, and how far off (``lakehouse/t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from auraison.errors import UserError
+
+from .act import act, caller
 from .output import JsonOpt, console, print_json, show
-from .state import get_settings
 
 twin_app = typer.Typer(help="The digital twin: recorded runs, predicted vs observed.", no_args_is_help=True)
 
@@ -23,10 +25,25 @@ def twin_runs(as_json: JsonOpt = False) -> None:
 
     lake = _lake()
     try:
-        rows = twin.runs(lake, get_settings().agentops.tenant)
+        rows = twin.runs(lake, caller().tenant)
     finally:
         lake.close()
     show(rows, ["run_id", "world", "outcome", "duration_s"], as_json, "twin runs")
+
+
+def register(bag: Path) -> dict[str, Any]:
+    """A recording into the lake as the ``lake_register_recording`` tool, under AgentOps (the
+    bag is the shell's own file; the lake rows are the platform's)."""
+    from auraison.lakehouse.twin import register_recording
+
+    if not bag.is_file():
+        raise UserError(f"no recording at {bag}", "record one with `auraison robot record --out F`")
+    path = bag.resolve()
+    return act(
+        "lake_register_recording",
+        {"bag": str(path)},
+        lambda rt, who: register_recording(rt.lake, rt.settings, who.tenant, path),
+    )
 
 
 @twin_app.command("ingest")
@@ -35,16 +52,7 @@ def twin_ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a recording: a lake dataset and the twin's rows (again: nothing is added twice)."""
-    from auraison.lakehouse.twin import register_recording
-
-    from .lake import _lake
-
-    settings = get_settings()
-    lake = _lake()
-    try:
-        out = register_recording(lake, settings, settings.agentops.tenant, bag)
-    finally:
-        lake.close()
+    out = register(bag)
     if as_json:
         print_json(out)
     else:
@@ -66,7 +74,7 @@ def twin_compare(
 
     lake = _lake()
     try:
-        cmp = twin.compare(lake, get_settings().agentops.tenant, run, points=points)
+        cmp = twin.compare(lake, caller().tenant, run, points=points)
     finally:
         lake.close()
     if as_json:

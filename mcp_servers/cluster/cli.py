@@ -32,36 +32,20 @@ ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see
 
 
 def _plane() -> tuple[ControlPlane, Identity]:
-    """The control plane of this process's runtime, and who runs the command: the platform
-    admin when a person is proven (a terminal, or a person's key), else — an agent's shell —
-    the same agent principal as the stdio gateway (``auraison.principals.local_caller``)."""
-    from auraison.principals import local_caller
+    """The control plane of this process's runtime, and who runs the command
+    (``auraison.cli.act.caller``)."""
+    from auraison.cli.act import caller
     from auraison.runtime import Runtime
 
-    settings = get_settings()
-    return Runtime(settings).control, local_caller(settings)
+    return Runtime(get_settings()).control, caller()
 
 
 def _act(tool: str, args: dict[str, Any], fn: Callable[..., T]) -> T:
-    """Run an acting command as the MCP tool of the same name and arguments, under the one
-    engine: the policy, approvals (an approval asked here binds the same call over MCP or
-    HTTP), quotas, limits and traces apply to the CLI too. ``fn(plane, who)`` does the work."""
-    import asyncio
+    """An acting command as the MCP tool of the same name, under the one engine
+    (``auraison.cli.act.act``); ``fn(plane, who)`` does the work."""
+    from auraison.cli.act import act
 
-    from auraison.agentops.decision import ToolCall
-    from auraison.runtime import Runtime
-
-    plane, who = _plane()
-    rt = Runtime(get_settings(), control=plane)
-    call = ToolCall(identity=who, tool=tool, args=args, point="cli")
-
-    async def go() -> T:
-        try:
-            return await rt.engine.execute(call, lambda: asyncio.to_thread(fn, plane, who))
-        finally:
-            await rt.aclose()
-
-    return asyncio.run(go())
+    return act(tool, args, lambda rt, who: fn(rt.control, who))
 
 
 def _shared_queue(plane: ControlPlane):

@@ -102,14 +102,15 @@ def append_events(
 ) -> dict[str, int]:
     """Append events to the cross-plane event log (one commit)."""
     from auraison.lakehouse.catalog import LakeUnavailable
-    from auraison.lakehouse.writer import append
+    from auraison.lakehouse.writer import append, new_batch_id
 
     now = time.time_ns()
     rows = [
         {"event_id": uuid.uuid4().hex, "ts_ns": now, "tenant": tenant(rt), **e.model_dump()} for e in events
     ]
     try:
-        return {"appended": append(get_lake(rt), "events", rows)}
+        # the event ids were made just now: a fresh batch, no scan of the events' keys
+        return {"appended": append(get_lake(rt), "events", rows, new_batch_id(), fresh=True)}
     except LakeUnavailable as exc:
         raise ToolError(f"lake unavailable: {exc}") from None
 
@@ -152,6 +153,26 @@ async def register_dataset(rt: Runtime, spec: DatasetSpec, ctx: Context) -> dict
     return await _guarded(datasets.register_dataset, get_lake(rt), rt.settings, tenant(rt), spec, progress)
 
 
+@plane_tool(ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+async def register_recording(
+    rt: Runtime,
+    bag: Annotated[
+        str,
+        Field(min_length=1, max_length=1000, description="a recording (.mcap) inside the dataset roots"),
+    ],
+) -> dict[str, Any]:
+    """Register a robot recording (a ROS 2 bag in MCAP, from `robot record` or a run's bag): a
+    dataset with its world, duration, places visited and outcome, and the digital twin's rows
+    (map, observed and predicted state); registering it again adds nothing twice."""
+    from auraison.lakehouse import twin
+    from auraison.lakehouse.datasets import allowed_path
+
+    def register(lake: Lake, who: str) -> dict[str, Any]:
+        return twin.register_recording(lake, rt.settings, who, allowed_path(rt.settings, bag))
+
+    return await _guarded(register, get_lake(rt), tenant(rt))
+
+
 TOOLS = (
     list_tables,
     describe_table,
@@ -161,6 +182,7 @@ TOOLS = (
     search,
     add_documents,
     register_dataset,
+    register_recording,
 )
 
 

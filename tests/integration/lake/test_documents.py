@@ -162,3 +162,25 @@ def test_schema_evolves_from_version_1(tmp_path: Path) -> None:
     assert "tenant" in [r[0] for r in lake.execute(f"DESCRIBE {ALIAS}.embeddings").fetchall()]
     assert lake.execute(f"SELECT max(version) FROM {ALIAS}.schema_version").fetchone()[0] == 2
     lake.close()
+
+
+async def test_register_recording_reads_only_recordings_inside_the_roots(tmp_path: Path) -> None:
+    """The lake plane's `register_recording` tool opens local files inside the dataset roots
+    only, and says plainly what is wrong with a file that is not a recording."""
+    settings = Settings(home=tmp_path)
+    rt = Runtime(settings)
+    root = Path(settings.data_dir) / "datasets"
+    root.mkdir(parents=True)
+    (root / "junk.mcap").write_bytes(b"not a bag")
+    cases = {
+        "/etc/passwd": "outside the allowed dataset roots",
+        str(root / "junk.mcap"): "is not a readable recording: not a valid MCAP file",
+        str(root / "none.mcap"): "no recording at",
+    }
+    async with Client(build_server(rt)) as c:
+        for path, said in cases.items():
+            res = await c.call_tool("register_recording", {"bag": path}, raise_on_error=False)
+            assert res.is_error and said in res.content[0].text, res.content[0].text
+    tables = rt.lake.execute(f"SELECT count(*) FROM {ALIAS}.twin_runs").fetchone()
+    assert tables == (0,)
+    await rt.aclose()
