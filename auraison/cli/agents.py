@@ -224,8 +224,9 @@ def agents_register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register (or update) an agent in the settings' tenant."""
-    from auraison.mcp_servers.cluster.cli import _act
     from auraison.mcp_servers.cluster.models import AgentSpec
+
+    from .control import _act
 
     fields = {
         "name": name,
@@ -243,7 +244,7 @@ def agents_register(
 @agents_app.command("list")
 def agents_list(as_json: JsonOpt = False) -> None:
     """The tenant's registered agents."""
-    from auraison.mcp_servers.cluster.cli import _plane
+    from .control import _plane
 
     plane, who = _plane()
     show(plane.agent_list(who), ["agent_id", "name", "version", "state"], as_json, "agents")
@@ -261,8 +262,9 @@ def agents_run(
     """Start a run of a registered agent as a supervised job (a local subprocess, or a Ray job
     when its spec names a cluster); with --wait, follow it to its end (exit 1 unless it
     succeeded). The run goes on if this command ends first."""
-    from auraison.mcp_servers.cluster.cli import _act, _plane
     from auraison.mcp_servers.cluster.models import AgentRunRequest, RunStatus
+
+    from .control import _act, _plane
 
     agent_id = _agent_id(agent)
     req = AgentRunRequest(prompt=prompt, quota_tool_calls=quota)
@@ -301,7 +303,7 @@ def agents_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """The tenant's agent runs, newest first."""
-    from auraison.mcp_servers.cluster.cli import _plane
+    from .control import _plane
 
     plane, who = _plane()
     rows = plane.agent_runs(who, _agent_id(agent) if agent else None, limit)
@@ -311,7 +313,7 @@ def agents_runs(
 @agents_app.command("status")
 def agents_status(run_id: RunArg, as_json: JsonOpt = False) -> None:
     """A run's status, tokens, tool calls, trace id and (once ended) output."""
-    from auraison.mcp_servers.cluster.cli import _plane
+    from .control import _plane
 
     plane, who = _plane()
     _show_run(plane.agent_run_status(who, run_id), as_json)
@@ -320,7 +322,7 @@ def agents_status(run_id: RunArg, as_json: JsonOpt = False) -> None:
 @agents_app.command("stop")
 def agents_stop(run_id: RunArg, as_json: JsonOpt = False) -> None:
     """Stop a run: SIGTERM to its agent, SIGKILL after a grace; it ends STOPPED."""
-    from auraison.mcp_servers.cluster.cli import _act
+    from .control import _act
 
     info = _act("cluster_agent_run_stop", {"run_id": run_id}, lambda p, w: p.agent_run_stop(w, run_id))
     _show_run(info, as_json)

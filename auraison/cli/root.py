@@ -1,6 +1,6 @@
 """The root ``auraison`` app: global options, ``doctor``, and the wiring of every command group.
 
-The plane CLIs (sim, billing, cluster) are registered lazily: their modules are imported only
+The heavier groups (sim, management, control) are registered lazily: their modules are imported only
 when one of their commands runs (or a test walks the tree), so ``auraison --help`` does not pay
 for pydantic models, SQLAlchemy or Ray it will not use."""
 
@@ -23,24 +23,24 @@ from .state import get_settings, state
 LAZY_GROUPS: dict[str, tuple[str, str, str]] = {
     "sim": ("auraison.sim.cli", "app", "The TurtleBot3 maze simulator (rosbridge v2 on a WebSocket)."),
     "tenants": (
-        "auraison.mcp_servers.billing.cli",
+        "auraison.cli.management",
         "tenants_app",
         "Tenants, their users, quotas, usage and invoices (management plane).",
     ),
-    "keys": ("auraison.mcp_servers.billing.cli", "keys_app", "API keys: issue (shown once), list, revoke."),
+    "keys": ("auraison.cli.management", "keys_app", "API keys: issue (shown once), list, revoke."),
     "management": (
-        "auraison.mcp_servers.billing.cli",
+        "auraison.cli.management",
         "management_app",
         "The management store: schema migrations and lease expiry.",
     ),
     "control": (
-        "auraison.mcp_servers.cluster.cli",
+        "auraison.cli.control",
         "control_app",
         "The control plane: its HTTP API and KubeRay manifests.",
     ),
-    "jobs": ("auraison.mcp_servers.cluster.cli", "jobs_app", "Ray jobs: submit, watch, logs, stop."),
+    "jobs": ("auraison.cli.control", "jobs_app", "Ray jobs: submit, watch, logs, stop."),
     "clusters": (
-        "auraison.mcp_servers.cluster.cli",
+        "auraison.cli.control",
         "clusters_app",
         "Ray clusters: list, status, start/stop the local head.",
     ),

@@ -56,9 +56,10 @@ def sdg_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit the synthetic-data job (as the `cluster_job_submit` tool, under AgentOps)."""
-    from auraison.mcp_servers.cluster.cli import _act, _plane
     from auraison.mcp_servers.cluster.models import JobRequest
     from auraison.mcp_servers.cluster.state import TERMINAL
+
+    from .control import _act, _plane
 
     settings = get_settings()
     if not 1 <= len(dataset) <= 100 or not all(c.isalnum() or c in "_.-" for c in dataset):

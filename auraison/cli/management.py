@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auraison.cli.output import JsonOpt, console, print_json
-from auraison.cli.output import show as _show
-from auraison.cli.state import get_settings
+from auraison.mcp_servers.billing.dimensions import Dimension, Role
 
-from .dimensions import Dimension, Role
+from .output import JsonOpt, console, print_json
+from .output import show as _show
+from .state import get_settings
 
 if TYPE_CHECKING:
-    from .service import Billing
+    from auraison.mcp_servers.billing.service import Billing
 
 tenants_app = typer.Typer(
     help="Tenants, their users, quotas, usage and invoices (management plane).", no_args_is_help=True
@@ -30,7 +30,7 @@ TenantArg = Annotated[str, typer.Argument(help="the tenant's id")]
 
 def _billing(migrate: bool = True) -> Billing:
     """The management plane's service (imported here: SQLAlchemy is not needed for `--help`)."""
-    from .service import Billing
+    from auraison.mcp_servers.billing.service import Billing
 
     return Billing.from_settings(get_settings(), migrate=migrate)
 
@@ -195,9 +195,8 @@ def management_expire(as_json: JsonOpt = False) -> None:
     """Settle the quota blocks of this home's processes that died holding them (from their
     journals: what they used is counted), then expire leases past their deadline (reservations
     also do this as they go)."""
+    from auraison.mcp_servers.billing.grants import GrantLedger
     from auraison.runtime import grant_journal
-
-    from .grants import GrantLedger
 
     billing = _billing()
     settled = GrantLedger(billing, journal=grant_journal(get_settings())).settle_orphans()

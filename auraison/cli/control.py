@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from auraison.cli.output import JsonOpt, console, print_json, show, show_one
-from auraison.cli.state import get_settings
+from .output import JsonOpt, console, print_json, show, show_one
+from .state import get_settings
 
 if TYPE_CHECKING:  # imported by the commands: Ray, SQLAlchemy and pydantic are not needed for --help
     from auraison.identity import Identity
-
-    from .service import ControlPlane
+    from auraison.mcp_servers.cluster.service import ControlPlane
 
 T = TypeVar("T")
 
@@ -34,8 +33,9 @@ ClusterNameOpt = Annotated[str, typer.Option("--name", help="a cluster name (see
 def _plane() -> tuple[ControlPlane, Identity]:
     """The control plane of this process's runtime, and who runs the command
     (``auraison.cli.act.caller``)."""
-    from auraison.cli.act import caller
     from auraison.runtime import Runtime
+
+    from .act import caller
 
     return Runtime(get_settings()).control, caller()
 
@@ -43,15 +43,14 @@ def _plane() -> tuple[ControlPlane, Identity]:
 def _act(tool: str, args: dict[str, Any], fn: Callable[..., T]) -> T:
     """An acting command as the MCP tool of the same name, under the one engine
     (``auraison.cli.act.act``); ``fn(plane, who)`` does the work."""
-    from auraison.cli.act import act
+    from .act import act
 
     return act(tool, args, lambda rt, who: fn(rt.control, who))
 
 
 def _shared_queue(plane: ControlPlane):
     from auraison.errors import UserError
-
-    from .queue import build_queue
+    from auraison.mcp_servers.cluster.queue import build_queue
 
     if plane.settings.bus.backend == "inprocess":
         raise UserError(
@@ -70,9 +69,8 @@ def control_serve(
     """Serve the control plane's HTTP API (OpenAPI at /docs; bearer tokens or API keys)."""
     import uvicorn
 
+    from auraison.mcp_servers.cluster.http_api import build_app
     from auraison.runtime import Runtime
-
-    from .http_api import build_app
 
     console().print(f"control plane API on http://{host}:{port} (OpenAPI: /docs; console: /console/)")
     app = build_app(Runtime(get_settings()), reconcile=reconcile)  # its lifespan closes the runtime
@@ -88,7 +86,7 @@ def control_dispatch(
     idempotently by submission id. Ctrl-C stops it."""
     import asyncio
 
-    from .dispatch import Dispatcher
+    from auraison.mcp_servers.cluster.dispatch import Dispatcher
 
     plane, _ = _plane()
     queue = _shared_queue(plane)
@@ -118,7 +116,7 @@ def control_manifests(
     out: Annotated[Path, typer.Option(help="folder for the RayCluster YAML files")] = Path("infra/kuberay"),
 ) -> None:
     """Render the KubeRay RayCluster manifests (ros-dev-gpu, torch-dev-gpu), validated."""
-    from .kuberay import write_all
+    from auraison.mcp_servers.cluster.kuberay import write_all
 
     for path in write_all(out):
         console().print(f"wrote {path}")
@@ -135,8 +133,8 @@ def jobs_submit(
     wait: Annotated[bool, typer.Option("--wait", help="follow the job until it ends")] = False,
 ) -> None:
     """Submit a Ray job; with --wait, follow its status and print its logs at the end."""
-    from .models import JobRequest
-    from .state import TERMINAL
+    from auraison.mcp_servers.cluster.models import JobRequest
+    from auraison.mcp_servers.cluster.state import TERMINAL
 
     runtime_env = {"working_dir": str(working_dir)} if working_dir else {}
     req = JobRequest(
@@ -175,8 +173,8 @@ def jobs_enqueue(
     """Queue a job for the dispatchers (`auraison control dispatch`) instead of submitting it."""
     import asyncio
 
-    from .dispatch import enqueue_job
-    from .models import JobRequest
+    from auraison.mcp_servers.cluster.dispatch import enqueue_job
+    from auraison.mcp_servers.cluster.models import JobRequest
 
     plane, who = _plane()
     queue = _shared_queue(plane)
