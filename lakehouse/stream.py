@@ -8,13 +8,17 @@ records their batch ids (``writer.append_batches``), and only then acknowledged 
 XDEL so the stream does not grow). A consumer that dies mid-batch leaves its entries pending;
 another consumer takes them over with XAUTOCLAIM once they have been idle for ``min_idle_ms``
 and commits them again — batches already in the lake are skipped by id, whatever the grouping.
-A producer that retries an XADD (a lost reply, a spool replay) repeats the batch id, so that is
+A consumer that was only slow commits at the same time as the one that reclaimed its entries:
+both commits update ``writer.FENCE``'s one row, so DuckLake refuses the later one, which runs
+again and finds the ids (``writer.append_batches``). A producer that retries an XADD (a lost
+reply, a spool replay) repeats the batch id — given, or derived from the rows' keys — so that is
 exactly once too. Entries of the older one-row-per-entry format (``row``: JSON) still load; their
 stream entry id is their batch id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -58,18 +62,29 @@ def _check(table: str, row: dict[str, Any]) -> None:
         raise UserError(f"a {table} row needs {', '.join(missing)} (its exactly-once key)")
 
 
+def keyed_batch_id(table: str, rows: list[dict[str, Any]]) -> str:
+    """A batch id from the rows' keys (``tables.KEYS``): the same rows, the same id."""
+    digest = hashlib.sha256(table.encode())
+    for row in rows:
+        for k in KEYS[table]:
+            digest.update(b"\0" + str(row[k]).encode())
+    return f"{table}:{digest.hexdigest()[:32]}"
+
+
 class StreamProducer:
     def __init__(self, client: redis.Redis, stream: str) -> None:
         self.client = client
         self.stream = stream
 
     def add(self, table: str, rows: list[dict[str, Any]], batch_id: str | None = None) -> list[str]:
-        """XADD ``rows`` as one batch entry; returns the entry ids."""
+        """XADD ``rows`` as one batch entry; returns the entry ids. Without ``batch_id`` the id
+        is derived from the rows' keys, so a retried XADD of the same rows (a lost reply) is the
+        same batch and commits once."""
         for row in rows:
             _check(table, row)
         if not rows:
             return []
-        return [self.add_arrow(table, to_arrow(table, rows), batch_id)]
+        return [self.add_arrow(table, to_arrow(table, rows), batch_id or keyed_batch_id(table, rows))]
 
     def add_arrow(self, table: str, data: pa.Table, batch_id: str | None = None) -> str:
         """XADD one batch (an Arrow table of ``table``'s columns) under ``batch_id``."""
@@ -103,6 +118,7 @@ class StreamIngestor:
         self.block_ms = block_ms
         self.min_idle_ms = min_idle_ms
         self.before_ack: Callable[[], None] | None = None  # a test's crash point
+        self.before_commit: Callable[[], None] | None = None  # a test's point to let another consumer in
         try:
             client.xgroup_create(stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -141,13 +157,21 @@ class StreamIngestor:
                 eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 row = to_arrow(table, [json.loads(fields[b"row"])])
                 by_table[table].append((f"{self.stream}:{eid}", row))
-        added = {table: append_batches(self.lake, table, batches) for table, batches in by_table.items()}
+        added = {
+            table: append_batches(self.lake, table, batches, before_commit=self._once())
+            for table, batches in by_table.items()
+        }
         if self.before_ack is not None:
             self.before_ack()
         ids = [i for i, _ in raw]
         self.client.xack(self.stream, GROUP, *ids)
         self.client.xdel(self.stream, *ids)
         return added
+
+    def _once(self) -> Callable[[], None] | None:
+        """``before_commit``, run on the first commit attempt only (a retried commit runs again)."""
+        hook, self.before_commit = self.before_commit, None
+        return hook
 
     def pending(self) -> int:
         return self.client.xpending(self.stream, GROUP)["pending"]

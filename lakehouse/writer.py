@@ -5,12 +5,14 @@ as an Arrow table (DuckDB scans Arrow without copying: the limit of what a write
 
 Exactly once, two ways:
 
-* by **batch id** (the trace sink, the ingestion stream): the commit that adds a batch's rows
+* by **batch id** (the trace sink and its spool, the ingestion stream, events a tool appends
+  under ids it has just made): the commit that adds a batch's rows
   also records its id in the small ``ingest_batches`` table, in one transaction; a batch whose
   id is there already adds nothing. The check is one equality lookup in a table with one row
   per *commit*, so its cost does not grow with the data table (a key scan at 100M rows does);
-* by the table's **key** (``tables.KEYS``; callers without batch ids, e.g. documents, events
-  appended by a tool): rows whose key is already there are dropped. This scans the key column,
+* by the table's **key** (``tables.KEYS``; callers without batch ids: documents, whose ids are
+  content hashes added again on purpose, and JSONL files loaded again): rows whose key is
+  already there are dropped. This scans the key column,
   so it is for small tables and small batches; high-volume writers give batch ids.
 """
 
@@ -20,7 +22,7 @@ import json
 import time
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import duckdb
@@ -35,6 +37,9 @@ _BATCHES_DDL = (
     f"CREATE TABLE IF NOT EXISTS {ALIAS}.{BATCHES} "
     "(batch_id VARCHAR, table_name VARCHAR, rows BIGINT, committed_ns BIGINT)"
 )
+FENCE = "ingest_fence"
+"""One row that every replayed commit updates (see ``append_batches``)."""
+_FENCE_DDL = f"CREATE TABLE IF NOT EXISTS {ALIAS}.{FENCE} (commits BIGINT)"
 _ready: weakref.WeakSet[Lake] = weakref.WeakSet()
 
 _ARROW = {
@@ -88,8 +93,17 @@ def to_arrow(table: str, rows: list[dict[str, Any]]) -> pa.Table:
 
 def _ensure_batches(lake: Lake) -> None:
     if lake not in _ready:
-        with lake.lock:
-            lake.con.execute(_BATCHES_DDL)
+
+        def create(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN")
+            con.execute(_BATCHES_DDL)
+            con.execute(_FENCE_DDL)
+            con.execute(
+                f"INSERT INTO {ALIAS}.{FENCE} SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {ALIAS}.{FENCE})"
+            )
+            con.execute("COMMIT")
+
+        lake.transact(create)
         _ready.add(lake)
 
 
@@ -122,14 +136,26 @@ def _insert_sql(table: str, source: str, dedupe: bool) -> str:
 
 
 def append_batches(
-    lake: Lake, table: str, batches: list[tuple[str, pa.Table]], *, fresh: bool = False
+    lake: Lake,
+    table: str,
+    batches: list[tuple[str, pa.Table]],
+    *,
+    fresh: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> int:
     """Commit the batches (``(batch_id, rows)``) not committed before, in one transaction that
     also records their ids; returns the rows added (0 for a replay).
 
     ``fresh``: the writer made these ids just now and tries them for the first time, so no
     commit can hold them yet and the lookup is skipped (its ids are still recorded, for the
-    replay of a commit whose answer was lost). Replays and stream deliveries are never fresh."""
+    replay of a commit whose answer was lost). Replays and stream deliveries are never fresh.
+
+    A replay also updates the one ``ingest_fence`` row in the same transaction. Two replays of
+    the same batch that overlap in time (a stream consumer slow past ``min_idle_ms`` and the one
+    that reclaimed its entries) would otherwise both find the id absent and both commit: DuckLake
+    lets concurrent inserts commit side by side. Both updating one row is a DuckLake conflict:
+    the later commit fails, ``Lake.transact`` runs it again, and the lookup now finds the id.
+    ``before_commit`` runs just before COMMIT (a test's point to let another writer in)."""
     if not batches:
         return 0
     _ensure_batches(lake)
@@ -149,6 +175,8 @@ def append_batches(
         if not new:
             con.execute("ROLLBACK")
             return 0
+        if not fresh:
+            con.execute(f"UPDATE {ALIAS}.{FENCE} SET commits = commits + 1")
         data = next(iter(new.values())) if len(new) == 1 else pa.concat_tables(new.values())
         con.register("_batch", data)
         try:
@@ -160,6 +188,8 @@ def append_batches(
             f"INSERT INTO {ALIAS}.{BATCHES} VALUES (?, ?, ?, ?)",
             [[bid, table, t.num_rows, now] for bid, t in new.items()],
         )
+        if before_commit is not None:
+            before_commit()
         con.execute("COMMIT")
         return data.num_rows
 
@@ -169,13 +199,15 @@ def append_batches(
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
 
-def append_arrow(lake: Lake, table: str, data: pa.Table, batch_id: str | None = None) -> int:
-    """Insert an Arrow table in one commit, exactly once by ``batch_id`` if given, else by the
-    table's key (if it has one); returns the rows added."""
+def append_arrow(
+    lake: Lake, table: str, data: pa.Table, batch_id: str | None = None, *, fresh: bool = False
+) -> int:
+    """Insert an Arrow table in one commit, exactly once by ``batch_id`` if given (``fresh``:
+    see ``append_batches``), else by the table's key (if it has one); returns the rows added."""
     if data.num_rows == 0:
         return 0
     if batch_id is not None:
-        return append_batches(lake, table, [(batch_id, data)])
+        return append_batches(lake, table, [(batch_id, data)], fresh=fresh)
 
     def insert(con: duckdb.DuckDBPyConnection) -> int:
         con.register("_batch", data)
@@ -195,11 +227,14 @@ def append_arrow(lake: Lake, table: str, data: pa.Table, batch_id: str | None = 
         raise LakeUnavailable(f"append to {table} failed ({lake.describe()}): {exc}") from exc
 
 
-def append(lake: Lake, table: str, rows: list[dict[str, Any]], batch_id: str | None = None) -> int:
-    """Insert ``rows`` (missing keys become NULL) in one commit; returns the rows added."""
+def append(
+    lake: Lake, table: str, rows: list[dict[str, Any]], batch_id: str | None = None, *, fresh: bool = False
+) -> int:
+    """Insert ``rows`` (missing keys become NULL) in one commit; returns the rows added. Rows
+    whose keys were made just now (new event ids) go in as a ``fresh`` batch: no key scan."""
     if not rows:
         return 0
-    return append_arrow(lake, table, to_arrow(table, rows), batch_id)
+    return append_arrow(lake, table, to_arrow(table, rows), batch_id, fresh=fresh)
 
 
 class LakeTraceSink:

@@ -65,6 +65,55 @@ def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
     lake.close()
 
 
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_a_slow_consumers_batches_reclaimed_meanwhile_commit_once(
+    tmp_path: Path, stream: str, catalog: str, request: pytest.FixtureRequest
+) -> None:
+    """A consumer slow past ``min_idle_ms``: it has read three batches, checked their ids (not
+    in the lake) and inserted them, but not yet committed, when another consumer reclaims the
+    same entries and commits them. DuckLake lets two concurrent inserts both commit (PostgreSQL
+    catalog), so without the fence row both would; with it the slow commit conflicts, runs
+    again, finds the ids, adds nothing."""
+    overrides: dict[str, object] = {"home": tmp_path}
+    if catalog == "postgres":
+        overrides["postgres"] = {"dsn": request.getfixturevalue("pg_dsn")}
+    settings = Settings(**overrides)
+    client = redis.Redis()
+    producer = StreamProducer(client, stream)
+    rows = spans(300)
+    for i in range(0, 300, 100):
+        producer.add("spans", rows[i : i + 100])
+    slow_lake, fast_lake = Lake(settings, catalog=catalog), Lake(settings, catalog=catalog)
+    slow = StreamIngestor(slow_lake, client, stream, consumer="slow", batch_entries=3, block_ms=100)
+    fast = StreamIngestor(
+        fast_lake, client, stream, consumer="fast", batch_entries=3, block_ms=100, min_idle_ms=0
+    )
+    reclaimed: dict[str, int] = {}
+    slow.before_commit = lambda: reclaimed.update(fast.run_once())
+    assert slow.run_once() == {"spans": 0}  # its retried commit found the batches there
+    assert reclaimed == {"spans": 300}  # the other consumer took them over and committed them
+    count, distinct = slow_lake.execute(
+        f"SELECT count(*), count(DISTINCT span_id) FROM {ALIAS}.spans"
+    ).fetchone()
+    assert (count, distinct) == (300, 300)
+    assert slow.pending() == 0 and client.xlen(stream) == 0
+    slow_lake.close()
+    fast_lake.close()
+
+
+def test_a_retried_xadd_of_the_same_rows_is_the_same_batch(tmp_path: Path, stream: str) -> None:
+    client = redis.Redis()
+    producer = StreamProducer(client, stream)
+    events = [{"event_id": f"e{i}", "type": "job.started", "tenant": "acme"} for i in range(5)]
+    producer.add("events", events)
+    producer.add("events", events)  # a lost XADD reply, sent again
+    lake = Lake(Settings(home=tmp_path))
+    writer = StreamIngestor(lake, client, stream, batch_entries=8, block_ms=100)
+    assert writer.run_once() == {"events": 5}
+    assert lake.execute(f"SELECT count(*) FROM {ALIAS}.events").fetchone()[0] == 5
+    lake.close()
+
+
 def test_the_producer_refuses_rows_that_cannot_be_exactly_once(stream: str) -> None:
     producer = StreamProducer(redis.Redis(), stream)
     with pytest.raises(UserError, match="only keyed tables"):
