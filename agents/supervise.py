@@ -141,9 +141,9 @@ class Supervisor:
         agentops = json.loads(env.get("AURAISON_AGENTOPS", "{}"))
         # The run's grant was taken by the control plane and settles at the run's tool calls:
         # the agent's own engine must not reserve a second time.
-        agentops |= {"quotas": "none", "tenant": self.launch.tenant, "role": "agent"}
+        agentops |= {"quotas": "none", "tenant": self.launch.registration.tenant, "role": "agent"}
         env["AURAISON_AGENTOPS"] = json.dumps(agentops)
-        env["TRACEPARENT"] = f"00-{self.launch.trace_id}-{os.urandom(8).hex()}-01"
+        env["TRACEPARENT"] = f"00-{self.launch.registration.trace_id}-{os.urandom(8).hex()}-01"
         return env
 
     async def _model_server(self, stack: contextlib.AsyncExitStack) -> dict[str, str]:
@@ -173,7 +173,7 @@ class Supervisor:
     async def _start_agent(self, stack: contextlib.AsyncExitStack) -> asyncio.subprocess.Process:
         env = self._agent_env()
         log_file = self._file(stack, "agent.log", "ab")
-        if self.launch.kind == "pydantic-ai":
+        if self.launch.registration.kind == "pydantic-ai":
             return await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -198,7 +198,7 @@ class Supervisor:
         return await asyncio.create_subprocess_exec(
             _claude(),
             "-p",
-            self.launch.prompt,
+            self.launch.registration.prompt,
             "--output-format",
             "stream-json",
             "--verbose",
@@ -267,7 +267,7 @@ class Supervisor:
             delay = min(delay * 2, 1.0)
 
     def _result(self, returncode: int | None, stopped: bool) -> RunReport:
-        if self.launch.kind == "pydantic-ai":
+        if self.launch.registration.kind == "pydantic-ai":
             got = _read_json(self.run_dir / "child.json") or {}
         else:
             got = claude_result(self.run_dir / "claude.jsonl")
@@ -280,7 +280,7 @@ class Supervisor:
         else:
             status = RunStatus.FAILED
             message = got.get("message") or f"the agent exited with {returncode} (see agent.log)"
-        trace_id = got.get("trace_id") or self.launch.trace_id
+        trace_id = got.get("trace_id") or self.launch.registration.trace_id
         return RunReport(
             status=status,
             trace_id=trace_id,
@@ -363,7 +363,7 @@ async def child(launch: RunLaunch, run_dir: Path) -> int:
 
     token = context.attach(propagate.extract({"traceparent": os.environ.get("TRACEPARENT", "")}))
     try:
-        res = await run(launch.definition, launch.prompt, settings=load_settings())
+        res = await run(launch.definition, launch.registration.prompt, settings=load_settings())
     finally:
         context.detach(token)
     summary = {

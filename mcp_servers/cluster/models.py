@@ -214,15 +214,12 @@ class AgentRunInfo(BaseModel):
 
 class RunLaunch(BaseModel):
     """What a run's supervisor is given (``run.json`` in the run's folder, readable by its owner
-    only): the task, where to report, and the control plane's settings as ``AURAISON_*``."""
+    only): the task, where to report, and the control plane's settings as ``AURAISON_*``. The
+    run's own facts (tenant, agent, kind, prompt, trace id: the agent's spans are its children)
+    are its ``registration``, sent back with every report."""
 
     run_id: str
-    tenant: str
-    agent: str
-    kind: AgentKind
     definition: str
-    prompt: str
-    trace_id: str = Field(description="the run's W3C trace id: the agent's spans are its children")
     report_url: str | None = Field(None, description="the control API; None: write to the control store")
     report_token: str
     registration: RunRegistration

@@ -223,7 +223,7 @@ class RayLauncher:
             entrypoint=shlex.join(supervisor_command(run_dir)),
             submission_id=run.run_id,
             cluster=where.removeprefix("ray:"),
-            metadata={"auraison_run": run.run_id, "auraison_agent": run.agent},
+            metadata={"auraison_run": run.run_id, "auraison_agent": run.registration.agent},
         )
         info = self.jobs.submit(tenant, req)
         return {"submission_id": info.submission_id}
@@ -355,12 +355,7 @@ class AgentRunService:
         definition = spec.definition or (spec.name if spec.name in ("navigator", "analyst") else "operator")
         launch = RunLaunch(
             run_id=run_id,
-            tenant=tenant,
-            agent=spec.name,
-            kind=spec.kind,
             definition=definition,
-            prompt=req.prompt,
-            trace_id=trace_id,
             report_url=report_url,
             report_token=token,
             registration=registration,

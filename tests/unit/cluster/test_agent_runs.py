@@ -106,7 +106,7 @@ def test_a_run_takes_its_grant_and_launches_a_supervisor(parts) -> None:
     assert accounts.grants == [("navigator", 30)]
     (run,) = launcher.launched
     assert run.run_id == info.run_id and run.definition == "navigator" and run.report_url == "http://api:1"
-    assert run.trace_id == info.trace_id and len(info.trace_id) == 32
+    assert run.registration.trace_id == info.trace_id and len(info.trace_id) == 32
     path = Path(service.settings.data_dir) / "agent-runs" / info.run_id / "run.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds the run's token and secrets
     assert json.loads(path.read_text())["env"]["AURAISON_HOME"] == str(service.settings.home)
