@@ -157,12 +157,14 @@ async def test_lake_tools_through_the_gateway(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, agentops={"approvals": "memory", "tenant": "acme"})
     rt = Runtime(settings, engine=AgentOps())
     async with Client(rt.gateway()) as c:
-        await c.call_tool(
-            "lake_append_events",
-            {"events": [{"plane": "user", "type": "robot.arrived", "subject": "kitchen"}]},
-        )
+        for _ in range(2):  # two calls, two events (each call's ids are new: one fresh batch each)
+            added = await c.call_tool(
+                "lake_append_events",
+                {"events": [{"plane": "user", "type": "robot.arrived", "subject": "kitchen"}]},
+            )
+            assert added.structured_content == {"appended": 1}
         res = await c.call_tool("lake_query", {"sql": "SELECT type, subject FROM events"})
-        assert res.structured_content["rows"] == [["robot.arrived", "kitchen"]]
+        assert res.structured_content["rows"] == [["robot.arrived", "kitchen"]] * 2
         tables = {
             t["table"] for t in (await c.call_tool("lake_list_tables", {})).structured_content["result"]
         }
