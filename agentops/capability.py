@@ -5,7 +5,11 @@
   ``ModelRetry`` with the hint (the model learns what to do instead); a call that needs a human
   becomes ``ApprovalRequired`` → ``DeferredToolRequests``; when the run resumes with
   ``DeferredToolResults`` approving it, the approval is recorded and the call runs;
-* ``wrap_model_request`` records a ``chat {model}`` span with token usage.
+* the run's spans are Pydantic AI's own instrumentation (``invoke_agent {agent}``,
+  ``chat {model}`` with token usage, ``execute_tool {tool}``) through the engine's tracer
+  provider — the process's one, exported to the lake and OTLP; ``agentops_capabilities`` puts it
+  beside this capability, which adds what Pydantic AI does not know to those spans
+  (``gen_ai.provider.name`` on the agent span, ``auraison.tenant``) and keeps the run's trace id.
 
 ``approval_deferral`` is the one place a needs-approval decision becomes a Pydantic AI deferral,
 for this capability (the engine's ``ApprovalPending``) and for agents whose tools pass the gateway
@@ -20,21 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GEN_AI_AGENT_NAME,
     GEN_AI_OPERATION_NAME,
     GEN_AI_PROVIDER_NAME,
-    GEN_AI_REQUEST_MODEL,
-    GEN_AI_RESPONSE_MODEL,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GenAiOperationNameValues,
 )
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import get_current_span
 from pydantic import ValidationError
 from pydantic_ai import ModelRetry
-from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.capabilities import AbstractCapability, Instrumentation
 from pydantic_ai.exceptions import ApprovalRequired
 from pydantic_ai.messages import ToolCallPart
+from pydantic_ai.models.instrumented import InstrumentationSettings
 from pydantic_ai.tools import RunContext, ToolDefinition
 
 from .approvals import approve_deferred
@@ -75,7 +74,9 @@ class AgentOpsCapability(AbstractCapability[Any]):
     identity: Identity = field(default_factory=Identity)
     agent_name: str = "agent"
     enforce_tools: bool = True
-    """False when the tools already pass the gateway (which enforces): spans and usage only."""
+    """False when the tools already pass the gateway (which enforces): span attributes only."""
+    trace_id: str | None = field(default=None, init=False)
+    """The trace id of the latest run (its ``invoke_agent`` span's), as 32 hex digits."""
 
     async def prepare_tools(
         self, ctx: RunContext[Any], tool_defs: list[ToolDefinition]
@@ -87,6 +88,7 @@ class AgentOpsCapability(AbstractCapability[Any]):
     async def wrap_tool_execute(
         self, ctx: RunContext[Any], *, call: ToolCallPart, tool_def: ToolDefinition, args: Any, handler: Any
     ) -> Any:
+        self._annotate("execute_tool")
         plain = args if isinstance(args, dict) else getattr(args, "model_dump", lambda: {})()
         tc = ToolCall(
             identity=self.identity,
@@ -112,30 +114,46 @@ class AgentOpsCapability(AbstractCapability[Any]):
             self.engine.approvals, tc.identity.tenant, tc.args_hash(), ctx.tool_call_metadata
         )
 
+    async def wrap_run(self, ctx: RunContext[Any], *, handler: Any) -> Any:
+        self._annotate("invoke_agent", {GEN_AI_PROVIDER_NAME: provider_name(ctx.model)})
+        ids = get_current_span().get_span_context()
+        self.trace_id = f"{ids.trace_id:032x}" if ids.is_valid else None
+        return await handler()
+
     async def wrap_model_request(self, ctx: RunContext[Any], *, request_context: Any, handler: Any) -> Any:
-        model = getattr(request_context.model, "model_name", "model")
-        with self.engine.tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
-            span.set_attributes(
-                {
-                    GEN_AI_OPERATION_NAME: GenAiOperationNameValues.CHAT.value,
-                    GEN_AI_PROVIDER_NAME: provider_name(request_context.model),
-                    GEN_AI_REQUEST_MODEL: model,
-                    GEN_AI_AGENT_NAME: self.agent_name,
-                    "auraison.tenant": self.identity.tenant,
-                }
-            )
-            response = await handler(request_context)
-            usage = getattr(response, "usage", None)
-            if usage is not None:
-                span.set_attributes(
-                    {
-                        GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens or 0,
-                        GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens or 0,
-                    }
-                )
-            if getattr(response, "model_name", None):
-                span.set_attribute(GEN_AI_RESPONSE_MODEL, response.model_name)
-            return response
+        self._annotate("chat")
+        return await handler(request_context)
+
+    def _annotate(self, operation: str, extra: dict[str, Any] | None = None) -> None:
+        """Add the tenant (and ``extra``) to the current span when it is Pydantic AI's span of
+        ``operation``: without the instrumentation beside us the current span is someone else's."""
+        span = get_current_span()
+        attrs = getattr(span, "attributes", None) or {}
+        if span.is_recording() and attrs.get(GEN_AI_OPERATION_NAME) == operation:
+            span.set_attributes({"auraison.tenant": self.identity.tenant, **(extra or {})})
+
+
+def agentops_capabilities(
+    engine: AgentOps,
+    identity: Identity | None = None,
+    agent_name: str = "agent",
+    *,
+    enforce_tools: bool = True,
+    content: bool = False,
+) -> list[AbstractCapability[Any]]:
+    """An agent's capabilities: the engine's enforcement and Pydantic AI's own instrumentation
+    through the engine's tracer provider (the process's one, set globally, whose meter provider
+    gets Pydantic AI's token-usage histogram). ``content``: record prompts, completions and
+    tool arguments and results on the spans — opt-in in the GenAI conventions (they may hold
+    personal data); without it the spans carry their structure only."""
+    instrumentation = InstrumentationSettings(
+        tracer_provider=engine.tracer_provider,
+        include_content=content,
+        include_binary_content=False,  # camera frames would bloat every span row in the lake
+        include_model_request_parameters=False,  # the tool schemas are in gen_ai.tool.definitions
+    )
+    cap = AgentOpsCapability(engine, identity or Identity(), agent_name, enforce_tools=enforce_tools)
+    return [Instrumentation(settings=instrumentation), cap]
 
 
 def provider_name(model: Any) -> str:

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from fastmcp import FastMCP
-from opentelemetry.trace import SpanKind
 from pydantic_ai import Agent, DeferredToolRequests
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.messages import ModelMessagesTypeAdapter
 from pydantic_ai.usage import UsageLimits
 
-from auraison.agentops.capability import AgentOpsCapability, provider_name
+from auraison.agentops.capability import agentops_capabilities
 from auraison.agentops.decision import Identity
 from auraison.agentops.engine import AgentOps
 from auraison.errors import AuraisonError, UserError
@@ -188,33 +187,27 @@ async def run(
             bag_rec = await _start_bag(rt, bag, held)
             on_call = _both(bag_rec.tool_call, on_call)
         recorder = RecordingToolset(deferring, redact=redact, image_dir=image_dir, on_call=on_call)
-        cap = AgentOpsCapability(engine, identity, agent, enforce_tools=False)
+        # Pydantic AI's instrumentation makes the run's spans (invoke_agent → chat, execute_tool →
+        # the MCP call → the gateway's decision → the plane); the capability adds the tenant.
+        instrumentation, cap = agentops_capabilities(
+            engine, identity, agent, enforce_tools=False, content=settings.agentops.record_content
+        )
         the_agent = Agent(
             model,
             instructions=instructions,
             toolsets=[recorder],
-            capabilities=[cap],
+            capabilities=[instrumentation, cap],
             name=agent,
             output_type=[str, DeferredToolRequests],
         )
         t0 = time.perf_counter()
-        with engine.tracer.start_as_current_span(f"invoke_agent {agent}", kind=SpanKind.INTERNAL) as span:
-            span.set_attributes(
-                {
-                    "gen_ai.operation.name": "invoke_agent",
-                    "gen_ai.provider.name": provider_name(model),
-                    "gen_ai.agent.name": agent,
-                    "auraison.tenant": identity.tenant,
-                }
-            )
-            ctx = span.get_span_context()
-            trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else None
-            result = await the_agent.run(
-                None if deferred is not None else (replay.prompt if replay is not None else prompt),
-                usage_limits=UsageLimits(request_limit=2000),
-                message_history=history,
-                deferred_tool_results=deferred,
-            )
+        result = await the_agent.run(
+            None if deferred is not None else (replay.prompt if replay is not None else prompt),
+            usage_limits=UsageLimits(request_limit=2000),
+            message_history=history,
+            deferred_tool_results=deferred,
+        )
+        trace_id = cap.trace_id
         wall = time.perf_counter() - t0
         # Still inside: usage is metered while the runtime's management store is open.
         if isinstance(toolset, ReplayToolset | ComparingToolset) and toolset.position != len(

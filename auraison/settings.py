@@ -211,6 +211,11 @@ class AgentOpsSettings(BaseModel):
         description="record each tool call's (redacted) arguments on its span as "
         "gen_ai.tool.call.arguments (opt-in in the GenAI conventions: they may hold personal data)",
     )
+    record_content: bool = Field(
+        False,
+        description="record prompts, completions, tool arguments and results on an agent run's "
+        "spans (Pydantic AI's include_content; opt-in in the GenAI conventions, as above)",
+    )
     trace_via: Literal["direct", "stream"] = Field(
         "direct",
         description="with lake_sink: write spans to the lake directly, or XADD them to the lake's Redis "

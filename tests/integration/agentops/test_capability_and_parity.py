@@ -24,7 +24,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from auraison.agentops import AgentOps, Identity
-from auraison.agentops.capability import AgentOpsCapability
+from auraison.agentops.capability import agentops_capabilities
 from auraison.agentops.engine import HUMAN_ONLY
 from auraison.agentops.hook import pre_tool_use
 from auraison.identity import PrincipalKind
@@ -93,7 +93,8 @@ def agent_for(
     agent = Agent(
         script(tool, args),
         output_type=[str, DeferredToolRequests],
-        capabilities=[AgentOpsCapability(engine, identity, "test-agent")],
+        capabilities=agentops_capabilities(engine, identity, "test-agent"),
+        name="test-agent",
     )
     ran = ran if ran is not None else []
 
@@ -169,12 +170,26 @@ async def test_model_request_span_has_usage() -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     engine = AgentOps(tracer_provider=provider)
     await agent_for(engine, Identity(), "robot_get_state", {}).run("state?")
-    names = [s.name for s in exporter.get_finished_spans()]
-    assert "execute_tool robot_get_state" in names
-    chat = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
-    assert len(chat) == 2 and chat[0].attributes["gen_ai.operation.name"] == "chat"
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    # Pydantic AI's own spans, through the engine's provider: one run, its model requests with
+    # usage, the tool as the agent saw it and, inside it, the engine's decision
+    (run,) = [s for s in spans if s.name == "invoke_agent test-agent"]
+    assert run.parent is None and run.attributes["gen_ai.provider.name"] == "function"
+    assert run.attributes["auraison.tenant"] == "default"
+    chat = [s for s in spans if s.name.startswith("chat ")]
+    assert len(chat) == 2 and all(c.parent.span_id == run.context.span_id for c in chat)
+    assert chat[0].attributes["gen_ai.operation.name"] == "chat"
     assert chat[0].attributes["gen_ai.usage.input_tokens"] > 0
     assert chat[0].attributes["gen_ai.agent.name"] == "test-agent"
+    assert chat[0].attributes["auraison.tenant"] == "default"
+    tools = [s for s in spans if s.name == "execute_tool robot_get_state"]
+    (decision,) = [s for s in tools if "auraison.decision" in s.attributes]
+    agent_side = by_id[decision.parent.span_id]
+    assert agent_side.name == "execute_tool robot_get_state"
+    assert agent_side.parent.span_id == run.context.span_id
+    assert "state?" not in chat[0].attributes["gen_ai.input.messages"]  # structure, not content:
+    assert "gen_ai.tool.call.arguments" not in agent_side.attributes  # content is opt-in
 
 
 def gateway_over_cluster(settings: Settings, engine: AgentOps):

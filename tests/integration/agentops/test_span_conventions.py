@@ -1,7 +1,8 @@
 """A real agent run (the offline stand-in model, the real gateway, the simulator), its spans
 read back from the lake, every one checked against the OpenTelemetry GenAI and MCP semantic
-conventions' required attributes — and the run shown as one tree (agent → model, agent → MCP
-call → tool decision → plane)."""
+conventions' required attributes — and the run shown as one tree (agent → model, agent → tool →
+MCP call → the gateway's decision → plane). The agent, model and agent-side tool spans are
+Pydantic AI's own instrumentation (through the process's provider), each made once."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
     GEN_AI_OPERATION_NAME,
     GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
     GEN_AI_TOOL_CALL_ARGUMENTS,
     GEN_AI_TOOL_CALL_ID,
     GEN_AI_TOOL_NAME,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
 )
 from opentelemetry.semconv._incubating.attributes.mcp_attributes import MCP_METHOD_NAME
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
@@ -32,8 +36,16 @@ from tests.simthread import SimThread
 REQUIRED: dict[str, tuple[str, ...]] = {
     # GenAI agent spans: operation, provider (required), and we always know the agent
     "invoke_agent": (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_AGENT_NAME),
-    # GenAI inference spans: operation, provider; the request model when it is known (always here)
-    "chat": (GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL),
+    # GenAI inference spans: operation, provider; the request model when it is known (always
+    # here), and the usage and response model Pydantic AI records (recommended, always known here)
+    "chat": (
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_RESPONSE_MODEL,
+        GEN_AI_USAGE_INPUT_TOKENS,
+        GEN_AI_USAGE_OUTPUT_TOKENS,
+    ),
     # GenAI tool execution spans: operation, and the tool's name and call id
     "execute_tool": (GEN_AI_OPERATION_NAME, GEN_AI_TOOL_NAME, GEN_AI_TOOL_CALL_ID),
     # MCP spans (client and server): the method; tools/call also names the tool
@@ -112,16 +124,28 @@ async def test_every_span_of_an_agent_run_meets_the_conventions(tmp_path: Path) 
     assert len(sent) == len(served) == len(res.tool_calls) == 3
     assert sorted(s["name"] for s in served) == sorted(f"tools/call {c['name']}" for c in res.tool_calls)
 
-    # agent → model; agent → MCP call → the gateway's decision → the plane's own tool
-    (tool,) = [s for s in spans if s["name"] == "execute_tool robot_navigate_safely"]
+    # Pydantic AI's spans, each once (the project makes no agent or chat span of its own): one
+    # run, four model requests under it, the tenant on both (the lake files spans by tenant)
+    root = spans[0]
+    assert [s for s in spans if s["name"].startswith("invoke_agent")] == [root]
+    assert root["attributes"]["gen_ai.agent.call.id"]  # Pydantic AI's run id: its span
+    assert root["attributes"][GEN_AI_PROVIDER_NAME] == "function"
+    chats = [s for s in spans if s["name"].startswith("chat ")]
+    assert len(chats) == 4 and all(c["parent_id"] == root["span_id"] for c in chats)
+    assert all(s["attributes"].get("auraison.tenant") == "acme" for s in (root, *chats))
+
+    # agent → tool (as the agent saw it) → MCP call → the gateway's decision → the plane's own tool
+    named = [s for s in spans if s["name"] == "execute_tool robot_navigate_safely"]
+    (tool,) = [s for s in named if MCP_METHOD_NAME in s["attributes"]]
+    (asked,) = [s for s in named if s is not tool]
+    assert asked["parent_id"] == root["span_id"] and asked in ancestors(tool)
+    assert asked["attributes"][GEN_AI_TOOL_CALL_ID] and "auraison.decision" not in asked["attributes"]
     assert tool["attributes"][MCP_METHOD_NAME] == "tools/call"
     assert tool["attributes"]["auraison.decision"] == "allow"
     server = by_id[tool["parent_id"]]
     assert (server["name"], server["kind"]) == ("tools/call robot_navigate_safely", "server")
     plane = [s for s in spans if tool in ancestors(s) and s["name"] == "tools/call navigate_safely"]
     assert plane, "the robot plane's own tool span hangs under the gateway's decision"
-    chats = [s for s in spans if s["name"].startswith("chat ")]
-    assert len(chats) == 4 and all(by_id[c["parent_id"]]["name"] == "invoke_agent navigator" for c in chats)
 
     # `auraison traces` shows the same run from the lake, as a tree (and --json)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AURAISON_")}
@@ -143,12 +167,12 @@ async def test_every_span_of_an_agent_run_meets_the_conventions(tmp_path: Path) 
 
     shown = names(root)
     assert len(shown) == len(spans) and shown[0] == (0, "invoke_agent navigator [internal]")
-    depth = {n: d for d, n in shown}
-    assert depth["chat auraison-offline [client]"] == 1
-    assert depth["tools/call robot_navigate_safely [client]"] == 1
-    tool = depth["execute_tool robot_navigate_safely [internal]"]
-    assert depth["tools/call robot_navigate_safely [server]"] == tool - 1
-    assert depth["tools/call navigate_safely [internal]"] > tool
+    at = {n: d for d, n in shown if n.startswith(("chat ", "tools/call robot_navigate_safely"))}
+    assert at["chat auraison-offline [client]"] == 1, shown
+    agent_side, engine_side = (d for d, n in shown if n == "execute_tool robot_navigate_safely [internal]")
+    assert agent_side == 1 and at["tools/call robot_navigate_safely [client]"] > agent_side, shown
+    assert at["tools/call robot_navigate_safely [server]"] == engine_side - 1, shown
+    assert max(d for d, n in shown if n == "tools/call navigate_safely [internal]") > engine_side, shown
     text = cli("show", "last")
     assert "invoke_agent navigator" in text and "execute_tool robot_navigate_safely" in text
     other = traces_cli(env | {"AURAISON_AGENTOPS__TENANT": "someone-else"}, "show", res.trace_id)
