@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
+from auraison.agentops.spool import pid_alive
 from auraison.errors import AuraisonError, Forbidden, NotFound, Unavailable
 from auraison.identity import Identity, PrincipalKind, Role
 from auraison.settings import Settings
@@ -139,19 +140,6 @@ def supervisor_command(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", SUPERVISOR, str(run_dir)]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by whoever started it) is not running
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 class LocalLauncher:
     """The supervisor as a subprocess of this machine, in a session of its own: the process
     that started it (a CLI command, an API server) may end first without ending the run."""
@@ -181,7 +169,7 @@ class LocalLauncher:
         proc = self._procs.get(row["pid"])
         if proc is not None:
             return proc.poll() is None
-        return _pid_alive(row["pid"])
+        return pid_alive(row["pid"])
 
     def stop(self, row: dict[str, Any], grace_s: float) -> None:
         if row["pid"] is None:
@@ -198,7 +186,7 @@ class LocalLauncher:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout_s)
             return
-        while _pid_alive(row["pid"]) and time.monotonic() < deadline:
+        while pid_alive(row["pid"]) and time.monotonic() < deadline:
             time.sleep(0.05)  # another process's child: it cannot be waited for, only polled
 
 
