@@ -62,6 +62,16 @@ class LakeUnavailable(Unavailable):
     """The catalog or the object store cannot be reached; the message says which."""
 
 
+def data_unreachable(lake: Lake, exc: BaseException) -> LakeUnavailable:
+    """A read of the lake's data files that failed on I/O (the object store cut or down), as a
+    clear error: which store, and that the same call may work later."""
+    where = f"S3 at {lake.settings.s3.endpoint}" if lake.storage == "s3" else "local disk"
+    return LakeUnavailable(
+        f"the lake's data files ({lake.data_path}, on {where}) cannot be read now: "
+        f"{str(exc).splitlines()[0][:160]}; queries work again once it is back (spans wait in the spool)"
+    )
+
+
 def transient(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or the DuckDB error it wraps) is a commit that lost to another writer."""
     while exc is not None:

@@ -42,7 +42,7 @@ import duckdb
 
 from auraison.errors import UserError
 
-from .catalog import ALIAS, Lake
+from .catalog import ALIAS, Lake, data_unreachable
 from .tables import TABLES, TENANT_COLUMN, tenancy
 
 FORBIDDEN_FUNCTIONS = re.compile(
@@ -251,7 +251,10 @@ def run_isolated(
     base = DATABASES.get(key)
     if base is None:
         # pinned to the snapshot just read, so a commit in between cannot slip in under this key
-        base, rows_held = _build(lake, plan.tables, tenant, snapshot, max_rows, version is not None)
+        try:
+            base, rows_held = _build(lake, plan.tables, tenant, snapshot, max_rows, version is not None)
+        except duckdb.IOException as exc:  # the data files' store (S3) is away: say so, not DuckDB's words
+            raise data_unreachable(lake, exc) from None
         DATABASES.put(key, base, rows_held)
     con = base.cursor()
     timer = threading.Timer(timeout_s, _interrupt, [con])

@@ -81,12 +81,15 @@ def query(
     version: Annotated[int | None, Field(ge=0, description="read the lake as of this snapshot")] = None,
 ) -> dict[str, Any]:
     """Run one read-only SELECT (time travel with ``version``); rows beyond ``limit`` are cut."""
+    from auraison.lakehouse.catalog import LakeUnavailable
     from auraison.lakehouse.sandbox import QueryRejected, run_query
 
     try:
         return run_query(get_lake(rt), sql, tenant(rt), limit, version)
     except QueryRejected as exc:
         raise ToolError(str(exc)) from None
+    except LakeUnavailable as exc:
+        raise ToolError(f"lake unavailable: {exc}") from None
 
 
 @plane_tool(READ)
