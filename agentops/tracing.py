@@ -32,6 +32,7 @@ from .spool import LIFTED, Spool, new_batch_id
 
 if TYPE_CHECKING:  # the Arrow side (span_arrow) loads with the first batch written
     import pyarrow as pa
+    from opentelemetry.sdk.metrics.export import MetricExporter
 
 log = structlog.get_logger("auraison.agentops.tracing")
 
@@ -352,6 +353,13 @@ def build_provider(
     return provider
 
 
+def otlp_url(endpoint: str, signal: str) -> str:
+    """The OTLP/HTTP URL of ``signal`` (``traces``, ``metrics``) at ``endpoint``: the collector's
+    base URL (``http://host:4318``) or its traces URL (``…/v1/traces``), as configured."""
+    base = endpoint.rstrip("/").removesuffix("/v1/traces")
+    return f"{base}/v1/{signal}"
+
+
 def processors(
     jsonl: Path | None = None,
     sink: TraceSink | None = None,
@@ -368,7 +376,7 @@ def processors(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        out.append(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        out.append(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_url(otlp_endpoint, "traces"))))
     return out
 
 
@@ -433,48 +441,41 @@ def process_provider() -> tuple[TracerProvider, _Router]:
 
 
 class Attached:
-    """Exporters one runtime attached to the process provider; ``close`` flushes and detaches
-    them (the provider itself lives as long as the process)."""
+    """Exporters one runtime attached to the process's providers — span processors to the tracer
+    provider's router, metric exporters to the meter provider's — until ``close``, which exports
+    what is pending (spans and a last collection of the metrics) and detaches them (the providers
+    live as long as the process)."""
 
-    def __init__(self, processors: Sequence[SpanProcessor]) -> None:
+    def __init__(
+        self,
+        processors: Sequence[SpanProcessor],
+        metric_exporters: Sequence[MetricExporter] = (),
+        metrics_interval_s: float = 60.0,
+    ) -> None:
+        from .metrics import process_meter_provider
+
         self.provider, self._router = process_provider()
         self.processors = list(processors)
         self._router.add(self.processors)
+        self.meter_provider, self._metrics = process_meter_provider(metrics_interval_s)
+        self.metric_exporters = list(metric_exporters)
+        self._metrics.add(self.metric_exporters)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return all([p.force_flush(timeout_millis) for p in self.processors])
+        done = all([p.force_flush(timeout_millis) for p in self.processors])
+        if self.metric_exporters:
+            done = self.meter_provider.force_flush(timeout_millis) and done
+        return done
 
     def close(self) -> None:
         self._router.remove(self.processors)
         for p in self.processors:
             p.force_flush()
             p.shutdown()
-
-
-_meters: Any = None
-
-
-def process_meter_provider(otlp_endpoint: str | None = None) -> Any:
-    """The process's one meter provider, set globally on first use: the engine's call, shed,
-    queue-wait and queue-depth instruments are exported over OTLP when an endpoint is
-    configured (``…/v1/traces`` becomes ``…/v1/metrics``). The first runtime's settings win."""
-    global _meters
-    from opentelemetry import metrics
-    from opentelemetry.sdk.metrics import MeterProvider
-
-    with _process_lock:
-        if _meters is None:
-            current = metrics.get_meter_provider()
-            if isinstance(current, MeterProvider):
-                _meters = current
-            else:
-                readers = []
-                if otlp_endpoint:
-                    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-                    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-                    endpoint = otlp_endpoint.replace("/v1/traces", "/v1/metrics")
-                    readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint)))
-                _meters = MeterProvider(metric_readers=readers)
-                metrics.set_meter_provider(_meters)
-        return _meters
+        if self.metric_exporters:
+            try:  # a last collection goes to every exporter attached, ours among them
+                self.meter_provider.force_flush()
+            finally:
+                self._metrics.remove(self.metric_exporters)
+                for e in self.metric_exporters:
+                    e.shutdown()

@@ -102,23 +102,30 @@ class Runtime:
         management plane through block grants (settled at close). It traces through the
         process's one tracer and meter providers (set globally: FastMCP's SERVER spans and
         Pydantic AI's instrumentation land with AgentOps's), to which this runtime attaches its
-        exporters — the lake, OTLP when configured — until it closes."""
+        exporters — spans to the lake, spans and metrics to OTLP when configured — until it closes
+        (and flushes them)."""
         from auraison.agentops.factory import build_agentops, span_processors, trace_sink
-        from auraison.agentops.tracing import Attached, process_meter_provider
+        from auraison.agentops.metrics import metric_exporters
+        from auraison.agentops.tracing import Attached
         from auraison.mcp_servers.robot.places import policy_view
 
         attached: list[Attached] = []
 
         def build() -> AgentOps:
+            ao = self.settings.agentops
             sink = trace_sink(self.settings, lambda: self.lake)
-            traces = Attached(span_processors(self.settings, sink))
-            attached.append(traces)
+            exported = Attached(
+                span_processors(self.settings, sink),
+                metric_exporters(ao.otlp_endpoint),
+                ao.metrics_interval_s,
+            )
+            attached.append(exported)
             engine = build_agentops(
                 self.settings,
                 sink=sink,
                 ledger=self.grant_ledger,
-                tracer_provider=traces.provider,
-                meter_provider=process_meter_provider(self.settings.agentops.otlp_endpoint),
+                tracer_provider=exported.provider,
+                meter_provider=exported.meter_provider,
             )
             # The robot plane shows the guardrails where a place name leads (its x/y).
             engine.arg_views["robot_*"] = policy_view(self.places)

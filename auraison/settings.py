@@ -205,7 +205,14 @@ class AgentOpsSettings(BaseModel):
     approvals: Literal["memory", "sqlite", "redis"] | None = None
     limiter: Literal["inprocess", "redis"] | None = None
     trace_file: Path | None = Field(None, description="default: <data_dir>/traces/spans.jsonl")
-    otlp_endpoint: str | None = Field(None, description="e.g. http://127.0.0.1:4318/v1/traces")
+    otlp_endpoint: str | None = Field(
+        None,
+        description="an OTLP/HTTP collector (http://127.0.0.1:4318, or its …/v1/traces URL): spans "
+        "go to …/v1/traces and the engine's and Pydantic AI's metrics to …/v1/metrics",
+    )
+    metrics_interval_s: float = Field(
+        60, gt=0, description="how often metrics are exported (and when a runtime closes)"
+    )
     record_tool_arguments: bool = Field(
         False,
         description="record each tool call's (redacted) arguments on its span as "
