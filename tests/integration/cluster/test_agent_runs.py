@@ -34,7 +34,7 @@ from auraison.mcp_servers.cluster.server import build_server
 from auraison.mcp_servers.cluster.service import ControlPlane
 from auraison.runtime import Runtime
 from auraison.settings import Settings
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO
 from tests.integration.cluster.conftest import control_settings
 from tests.integration.cluster.test_api import TOKENS, Api, H
 from tests.tcpproxy import TcpProxy
@@ -103,12 +103,12 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
     the grant settles at the tool calls used, tokens are metered, the trace id is the agent's,
     and the signed webhook arrives."""
     url, got, arrived = hook
-    api_port = free_port()
-    proxy = TcpProxy("127.0.0.1", api_port).start()
+    proxy = TcpProxy("127.0.0.1", 0).start()  # its target is set once the API has its port
     settings = run_settings(tmp_path, api_url=f"http://127.0.0.1:{proxy.port}")
     rt = Runtime(settings)  # this process's one runtime: its engine, and the lake its spans go to
     engine = rt.engine
-    api = Api(settings, api_port, engine).start()
+    api = Api(settings, engine=engine).start()
+    proxy.target = ("127.0.0.1", api.port)
     supervisor: int | None = None
     try:
         async with httpx.AsyncClient(
@@ -141,7 +141,7 @@ async def test_a_run_started_over_http_outlives_the_control_api(tmp_path: Path, 
             store = settings.data_dir / "control" / "control.sqlite"
             store.rename(store.with_suffix(".lost"))
             api.start()
-            proxy = TcpProxy("127.0.0.1", api_port)
+            proxy = TcpProxy("127.0.0.1", api.port)
             proxy.port = int(settings.control.api_url.rsplit(":", 1)[1])
             proxy.start()  # the API is back, at the same address
 

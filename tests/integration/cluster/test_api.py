@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.integration.cluster.conftest import control_settings
+from tests.simthread import SimThread
 
 SLOW = 60  # seconds a request may take: Ray's Jobs API on a loaded two-core machine is slow
 TOKENS = [
@@ -43,28 +45,42 @@ TOKENS = [
 
 
 class Api:
-    """A real uvicorn serving the control API on a fixed port; stop() and start() again."""
+    """A real uvicorn serving the control API; stop() and start() again at the same address.
+    The first start binds port 0 and reads the port back: no race for a free port."""
 
-    def __init__(self, settings: Settings, port: int, engine: AgentOps | None = None) -> None:
+    def __init__(self, settings: Settings, port: int = 0, engine: AgentOps | None = None) -> None:
         self.settings, self.port, self.engine = settings, port, engine
-        self.url = f"http://127.0.0.1:{port}"
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self, settings: Settings | None = None) -> Api:
         app = build_app(Runtime(settings or self.settings, engine=self.engine))
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            self.thread.join(0.01)  # uvicorn's own readiness flag
+        self.server, self.thread = serve(app, self.port)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, threading.Thread]:
+    """Serve ``app`` on loopback in a thread; returns once uvicorn says it started (bounded:
+    a server that cannot bind fails the test at once instead of hanging it)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(6000):  # uvicorn's own readiness flag, for at most 60 s
+        if server.started or not thread.is_alive():
+            break
+        thread.join(0.01)
+    if not server.started:
+        raise RuntimeError(f"the control API did not start on 127.0.0.1:{port}")
+    return server, thread
 
 
 def api_settings(home: Path, ray_head: str, **extra) -> Settings:
@@ -77,7 +93,7 @@ def api(tmp_path: Path, ray_head: str) -> Iterator[Api]:
     billing = Billing.from_settings(settings)
     billing.tenant_create(ADMIN, "acme", plan="pro")
     billing.quota_set(ADMIN, "acme", "tool_calls", 100)
-    server = Api(settings, free_port()).start()
+    server = Api(settings).start()
     yield server
     server.stop()
 
@@ -133,7 +149,7 @@ def test_an_agent_key_stops_a_job_only_after_a_person_approves(tmp_path: Path, r
         for role in (Role.agent, Role.viewer, Role.operator, Role.owner)
     }
     engine = Runtime(settings).engine
-    api = Api(settings, free_port(), engine).start()
+    api = Api(settings, engine=engine).start()
     try:
         with httpx.Client(base_url=api.url, timeout=SLOW) as http:
             job = {"entrypoint": "python -c 'import time; time.sleep(300)'", "submission_id": "held"}
@@ -200,7 +216,7 @@ def test_agent_start_needs_a_grant_and_says_why_not(api: Api, tmp_path: Path, ra
     # The management plane unreachable: new starts are refused, and the answer says so.
     down = api_settings(tmp_path / "down", ray_head, management={"store": "postgres"},
                         postgres={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})  # fmt: skip
-    server = Api(down, free_port()).start()
+    server = Api(down).start()
     try:
         with httpx.Client(base_url=server.url, headers=H("op-acme"), timeout=SLOW) as http:
             agent = http.post("/agents", json=spec).json()
@@ -252,7 +268,16 @@ async def test_an_agent_keeps_running_while_the_control_api_is_down(
 
 def test_the_api_honours_its_openapi_document(api: Api) -> None:
     """Every operation fuzzed from the OpenAPI document: no server errors, responses that match
-    their declared schemas and status codes (schemathesis's checks)."""
+    their declared schemas and status codes (schemathesis's checks). The console's robot routes
+    answer from a simulator of the test's own (not whatever listens on the default port)."""
+    with SimThread("maze_small", speed=5.0) as sim:
+        robot = api.settings.robot.model_copy(update={"rosbridge_url": sim.url})
+        api.stop()
+        api.start(api.settings.model_copy(update={"robot": robot}))
+        _fuzz(api)
+
+
+def _fuzz(api: Api) -> None:
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     # Side effects outside the test's sandbox stay out of the fuzzing: starting/stopping the
     # machine's Ray head, and running generated shell commands as Ray jobs.
@@ -301,12 +326,8 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
         tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2, "webhook_allow": [hook]}
     )
     app = build_app(Runtime(settings), reconcile=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)  # uvicorn's own readiness flag
+    server, thread = serve(app)
+    port = server.servers[0].sockets[0].getsockname()[1]
     try:
         body = {
             "entrypoint": "python -c 'print(1)'",
