@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState } from "react";
-import { ApiError, signIn } from "@/lib/api";
+import { errText, signIn } from "@/lib/api";
 
 export default function SignIn() {
   const router = useRouter();
@@ -18,7 +18,7 @@ export default function SignIn() {
           await signIn(key.trim());
           window.location.assign("/console/robot/");
         } catch (err) {
-          setError(err instanceof ApiError ? err.message : String(err));
+          setError(errText(err));
         }
         void router;
       }}

@@ -1,7 +1,7 @@
 "use client";
 
 import { useState } from "react";
-import { api, ApiError } from "@/lib/api";
+import { api, errText } from "@/lib/api";
 
 /** POST /robot/stop (the robot_stop tool, through AgentOps): zero velocity, abort, cancel. */
 export default function EStop() {
@@ -19,7 +19,7 @@ export default function EStop() {
             const s = await api<{ estop_at: number }>("/robot/stop", { method: "POST" });
             setNote(`stopped ${new Date(s.estop_at * 1000).toLocaleTimeString()}`);
           } catch (e) {
-            setNote(e instanceof ApiError ? e.message : String(e));
+            setNote(errText(e));
           } finally {
             setBusy(false);
           }

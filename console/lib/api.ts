@@ -38,6 +38,9 @@ export class ApiError extends Error {
   }
 }
 
+/** What a person reads of any failure: the API's explained refusal, or the thrown thing itself. */
+export const errText = (e: unknown): string => (e instanceof ApiError ? e.message : String(e));
+
 function explain(status: number, detail: string): string {
   if (status === 401) return "Your API key was not accepted (revoked, or from another installation). Sign in again with a key from `auraison keys issue TENANT NAME --role operator`.";
   if (status === 403) return `Not allowed: ${detail}`;

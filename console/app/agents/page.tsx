@@ -1,7 +1,8 @@
 "use client";
 
 import { useCallback, useEffect, useState } from "react";
-import { ago, api, ApiError } from "@/lib/api";
+import { ago, api, errText } from "@/lib/api";
+import { Alert, Table } from "@/components/Table";
 
 type Agent = {
   agent_id: string;
@@ -81,7 +82,7 @@ function Timeline({ traceId, onClose }: { traceId: string; onClose: () => void }
   useEffect(() => {
     api<Span[]>(`/traces/${traceId}`)
       .then(setSpans)
-      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+      .catch((e) => setError(errText(e)));
   }, [traceId]);
   const t0 = spans?.length ? Math.min(...spans.map((s) => s.start_ns)) : 0;
   const t1 = spans?.length ? Math.max(...spans.map((s) => s.end_ns)) : 1;
@@ -141,7 +142,7 @@ export default function AgentsPage() {
   const [agentRuns, setAgentRuns] = useState<AgentRun[]>([]);
 
   const load = useCallback(async () => {
-    const fail = (e: unknown) => setError(e instanceof ApiError ? e.message : String(e));
+    const fail = (e: unknown) => setError(errText(e));
     api<Agent[]>("/agents")
       .then(async (list) => {
         setAgents(list);
@@ -163,93 +164,67 @@ export default function AgentsPage() {
   const shown = runs?.filter((r) => !onlyAgents || r.root.startsWith("invoke_agent")) ?? null;
   return (
     <>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert error={error} />
       <section className="card">
         <h2>Registered agents</h2>
-        {agents && agents.length === 0 && (
-          <p className="empty">
-            No agents registered in your tenant. Register one with <code>POST /agents</code> (or the{" "}
-            <code>cluster_agent_register</code> tool); runs started any way still show below, from the lake.
-          </p>
-        )}
-        {agents && agents.length > 0 && (
-          <table data-testid="agents">
-            <thead>
-              <tr>
-                <th>Agent</th>
-                <th>Version</th>
-                <th>State</th>
-                <th>Policy</th>
-                <th>Last heartbeat</th>
-              </tr>
-            </thead>
-            <tbody>
-              {agents.map((a) => (
-                <tr key={a.agent_id}>
-                  <td>
-                    {a.name} <code className="muted">{a.agent_id}</code>
-                  </td>
-                  <td>{a.version}</td>
-                  <td className={`status ${a.state}`}>{a.state}</td>
-                  <td>{a.policy}</td>
-                  <td>{ago(a.last_heartbeat)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          rows={agents}
+          testId="agents"
+          empty={
+            <>
+              No agents registered in your tenant. Register one with <code>POST /agents</code> (or the{" "}
+              <code>cluster_agent_register</code> tool); runs started any way still show below, from the lake.
+            </>
+          }
+          head={["Agent", "Version", "State", "Policy", "Last heartbeat"]}
+          row={(a) => (
+            <tr key={a.agent_id}>
+              <td>
+                {a.name} <code className="muted">{a.agent_id}</code>
+              </td>
+              <td>{a.version}</td>
+              <td className={`status ${a.state}`}>{a.state}</td>
+              <td>{a.policy}</td>
+              <td>{ago(a.last_heartbeat)}</td>
+            </tr>
+          )}
+        />
       </section>
       {agentRuns.length > 0 && (
         <section className="card">
           <h2>Runs started by the control plane</h2>
-          <table data-testid="agent-runs">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Agent</th>
-                <th>Status</th>
-                <th>Model</th>
-                <th>Prompt</th>
-                <th>Tokens in / out</th>
-                <th>Tool calls</th>
-                <th>Started</th>
-                <th>Trace</th>
+          <Table
+            rows={agentRuns}
+            testId="agent-runs"
+            head={["Run", "Agent", "Status", "Model", "Prompt", "Tokens in / out", "Tool calls", "Started", "Trace"]}
+            row={(r) => (
+              <tr key={r.run_id}>
+                <td>
+                  <code>{r.run_id}</code>
+                </td>
+                <td>
+                  {r.agent} <span className="muted">({r.kind})</span>
+                </td>
+                <td className={`status ${r.status}`}>{r.status}</td>
+                <td>{r.model ?? "—"}</td>
+                <td>{r.prompt}</td>
+                <td>
+                  {r.input_tokens} / {r.output_tokens}
+                </td>
+                <td>{r.tool_calls}</td>
+                <td>{ago(r.created)}</td>
+                <td>
+                  {r.trace_id ? (
+                    <button className="link" onClick={() => setOpen(r.trace_id)}>
+                      timeline
+                    </button>
+                  ) : (
+                    "—"
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {agentRuns.map((r) => (
-                <tr key={r.run_id}>
-                  <td>
-                    <code>{r.run_id}</code>
-                  </td>
-                  <td>
-                    {r.agent} <span className="muted">({r.kind})</span>
-                  </td>
-                  <td className={`status ${r.status}`}>{r.status}</td>
-                  <td>{r.model ?? "—"}</td>
-                  <td>{r.prompt}</td>
-                  <td>
-                    {r.input_tokens} / {r.output_tokens}
-                  </td>
-                  <td>{r.tool_calls}</td>
-                  <td>{ago(r.created)}</td>
-                  <td>
-                    {r.trace_id ? (
-                      <button className="link" onClick={() => setOpen(r.trace_id)}>
-                        timeline
-                      </button>
-                    ) : (
-                      "—"
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         </section>
       )}
       <section className="card">
@@ -262,50 +237,37 @@ export default function AgentsPage() {
             only (untick to see single tool calls from the API and Claude Code)
           </label>
         </p>
-        {shown && shown.length === 0 && (
-          <p className="empty" data-testid="no-runs">
-            No runs yet. Run an agent (<code>auraison run navigator &quot;go to kitchen&quot;</code>); its trace
-            reaches the lake within a few seconds.
-          </p>
-        )}
-        {shown && shown.length > 0 && (
-          <table data-testid="runs">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Agent</th>
-                <th>Status</th>
-                <th>Model</th>
-                <th>Started</th>
-                <th>Duration</th>
-                <th>Spans</th>
-                <th>Tokens in / out</th>
-                <th>Cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((r) => (
-                <tr key={r.trace_id} className={open === r.trace_id ? "sel" : ""}>
-                  <td>
-                    <button className="link" data-testid={`run-${r.trace_id}`} onClick={() => setOpen(r.trace_id)}>
-                      {r.root}
-                    </button>
-                  </td>
-                  <td>{r.agent ?? "—"}</td>
-                  <td className={`status ${r.errors ? "failed" : "ok"}`}>{r.errors ? "error" : "ok"}</td>
-                  <td>{r.model ?? "—"}</td>
-                  <td>{ago(r.start_ns / 1e9)}</td>
-                  <td>{ms(r.end_ns - r.start_ns)}</td>
-                  <td>{r.spans}</td>
-                  <td>
-                    {r.input_tokens} / {r.output_tokens}
-                  </td>
-                  <td>{r.cost ? r.cost.toFixed(4) : "0"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          rows={shown}
+          testId="runs"
+          emptyTestId="no-runs"
+          empty={
+            <>
+              No runs yet. Run an agent (<code>auraison run navigator &quot;go to kitchen&quot;</code>); its trace
+              reaches the lake within a few seconds.
+            </>
+          }
+          head={["Run", "Agent", "Status", "Model", "Started", "Duration", "Spans", "Tokens in / out", "Cost"]}
+          row={(r) => (
+            <tr key={r.trace_id} className={open === r.trace_id ? "sel" : ""}>
+              <td>
+                <button className="link" data-testid={`run-${r.trace_id}`} onClick={() => setOpen(r.trace_id)}>
+                  {r.root}
+                </button>
+              </td>
+              <td>{r.agent ?? "—"}</td>
+              <td className={`status ${r.errors ? "failed" : "ok"}`}>{r.errors ? "error" : "ok"}</td>
+              <td>{r.model ?? "—"}</td>
+              <td>{ago(r.start_ns / 1e9)}</td>
+              <td>{ms(r.end_ns - r.start_ns)}</td>
+              <td>{r.spans}</td>
+              <td>
+                {r.input_tokens} / {r.output_tokens}
+              </td>
+              <td>{r.cost ? r.cost.toFixed(4) : "0"}</td>
+            </tr>
+          )}
+        />
       </section>
       {open && <Timeline traceId={open} onClose={() => setOpen(null)} />}
     </>

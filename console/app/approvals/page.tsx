@@ -1,7 +1,8 @@
 "use client";
 
 import { useCallback, useEffect, useState } from "react";
-import { ago, api, ApiError, signedIn } from "@/lib/api";
+import { ago, api, errText, signedIn } from "@/lib/api";
+import { Alert, Table } from "@/components/Table";
 
 type Approval = {
   id: string;
@@ -37,7 +38,7 @@ export default function ApprovalsPage() {
       setItems(await api<Approval[]>(`/approvals?status=${all ? "all" : "pending"}`));
       setError("");
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errText(e));
     }
   }, [all]);
 
@@ -58,7 +59,7 @@ export default function ApprovalsPage() {
       setError("");
       await load();
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      setError(errText(e));
     }
   };
 
@@ -74,81 +75,65 @@ export default function ApprovalsPage() {
       <label className="inline">
         <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> show decided and expired too
       </label>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert error={error} />
       {done && (
         <p className="ok" data-testid="decided">
           {done}
         </p>
       )}
-      {items && items.length === 0 && (
-        <p className="empty" data-testid="no-approvals">
-          Nothing waits for a person. When an agent asks for a motion that needs approval (e.g. <code>robot_drive</code>),
-          it appears here; approve it and the agent&apos;s identical retry runs once.
-        </p>
-      )}
-      {items && items.length > 0 && (
-        <table data-testid="approvals">
-          <thead>
-            <tr>
-              <th>Request</th>
-              <th>Tool</th>
-              <th>Arguments (redacted)</th>
-              <th>Asked by</th>
-              <th>Asked</th>
-              <th>Expires in</th>
-              <th>Status</th>
-              <th>Decision</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((a) => (
-              <tr key={a.id} data-approval={a.id}>
-                <td>
-                  <code>{a.id}</code>
-                </td>
-                <td>
-                  <code>{a.tool}</code>
-                </td>
-                <td>
-                  <pre className="args">{JSON.stringify(a.args, null, 1)}</pre>
-                </td>
-                <td>
-                  {a.requested_by || a.subject} <span className="muted">({a.role})</span>
-                </td>
-                <td>{ago(a.created_at)}</td>
-                <td>{a.status === "pending" ? expiresIn(a) : "—"}</td>
-                <td className={`status ${a.status}`}>
-                  {a.status}
-                  {a.decided_by && <div className="muted">by {a.decided_by}</div>}
-                  {a.reason && <div className="muted">“{a.reason}”</div>}
-                </td>
-                <td>
-                  {a.status === "pending" ? (
-                    <div className="decide">
-                      <input
-                        placeholder="reason (kept with the decision)"
-                        aria-label={`reason for ${a.id}`}
-                        value={reasons[a.id] ?? ""}
-                        onChange={(e) => setReasons({ ...reasons, [a.id]: e.target.value })}
-                      />
-                      <button onClick={() => decide(a, true)} data-testid={`approve-${a.id}`}>
-                        Approve
-                      </button>
-                      <button className="deny" onClick={() => decide(a, false)} data-testid={`deny-${a.id}`}>
-                        Deny
-                      </button>
-                    </div>
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        rows={items}
+        testId="approvals"
+        emptyTestId="no-approvals"
+        empty={
+          <>
+            Nothing waits for a person. When an agent asks for a motion that needs approval (e.g. <code>robot_drive</code>),
+            it appears here; approve it and the agent&apos;s identical retry runs once.
+          </>
+        }
+        head={["Request", "Tool", "Arguments (redacted)", "Asked by", "Asked", "Expires in", "Status", "Decision"]}
+        row={(a) => (
+          <tr key={a.id} data-approval={a.id}>
+            <td>
+              <code>{a.id}</code>
+            </td>
+            <td>
+              <code>{a.tool}</code>
+            </td>
+            <td>
+              <pre className="args">{JSON.stringify(a.args, null, 1)}</pre>
+            </td>
+            <td>
+              {a.requested_by || a.subject} <span className="muted">({a.role})</span>
+            </td>
+            <td>{ago(a.created_at)}</td>
+            <td>{a.status === "pending" ? expiresIn(a) : "—"}</td>
+            <td className={`status ${a.status}`}>
+              {a.status}
+              {a.decided_by && <div className="muted">by {a.decided_by}</div>}
+              {a.reason && <div className="muted">“{a.reason}”</div>}
+            </td>
+            <td>
+              {a.status === "pending" ? (
+                <div className="decide">
+                  <input
+                    placeholder="reason (kept with the decision)"
+                    aria-label={`reason for ${a.id}`}
+                    value={reasons[a.id] ?? ""}
+                    onChange={(e) => setReasons({ ...reasons, [a.id]: e.target.value })}
+                  />
+                  <button onClick={() => decide(a, true)} data-testid={`approve-${a.id}`}>
+                    Approve
+                  </button>
+                  <button className="deny" onClick={() => decide(a, false)} data-testid={`deny-${a.id}`}>
+                    Deny
+                  </button>
+                </div>
+              ) : null}
+            </td>
+          </tr>
+        )}
+      />
     </section>
   );
 }

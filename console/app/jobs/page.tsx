@@ -1,7 +1,8 @@
 "use client";
 
 import { useEffect, useState } from "react";
-import { api, ApiError } from "@/lib/api";
+import { api, errText } from "@/lib/api";
+import { Alert, Table } from "@/components/Table";
 
 type Cluster = { name: string; kind: string; address: string; managed: boolean; up: boolean };
 type ClusterStatus = {
@@ -24,7 +25,6 @@ type Job = {
 type Experiment = { experiment_id: string; name: string; created_ns: number; runs: number };
 
 const fmt = (k: string, v: number) => (k.includes("memory") ? `${(v / 2 ** 30).toFixed(1)} GiB` : `${v}`);
-const errText = (e: unknown) => (e instanceof ApiError ? e.message : String(e));
 
 export default function JobsPage() {
   const [clusters, setClusters] = useState<Cluster[] | null>(null);
@@ -75,11 +75,7 @@ export default function JobsPage() {
 
   return (
     <>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert error={error} />
       <section className="card">
         <h2>Clusters</h2>
         {clusters && clusters.length === 0 && <p className="empty">No Ray clusters configured (see settings: ray).</p>}
@@ -100,28 +96,18 @@ export default function JobsPage() {
                 </p>
               )}
               {s && typeof s !== "string" && s.up && (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Resource</th>
-                      <th>Total</th>
-                      <th>Used</th>
-                      <th>Free</th>
+                <Table
+                  rows={Object.keys(s.total).filter((k) => !k.startsWith("node:"))}
+                  head={["Resource", "Total", "Used", "Free"]}
+                  row={(k) => (
+                    <tr key={k}>
+                      <td>{k}</td>
+                      <td>{fmt(k, s.total[k])}</td>
+                      <td>{fmt(k, s.used[k] ?? 0)}</td>
+                      <td>{fmt(k, s.free[k] ?? 0)}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {Object.keys(s.total)
-                      .filter((k) => !k.startsWith("node:"))
-                      .map((k) => (
-                        <tr key={k}>
-                          <td>{k}</td>
-                          <td>{fmt(k, s.total[k])}</td>
-                          <td>{fmt(k, s.used[k] ?? 0)}</td>
-                          <td>{fmt(k, s.free[k] ?? 0)}</td>
-                        </tr>
-                      ))}
-                  </tbody>
-                </table>
+                  )}
+                />
               )}
             </div>
           );
@@ -130,48 +116,40 @@ export default function JobsPage() {
       <section className="card">
         <h2>Jobs</h2>
         {jobsError && <p className="error">{jobsError}</p>}
-        {jobs && jobs.length === 0 && (
-          <p className="empty">No jobs in your tenant. Submit one: <code>auraison jobs submit &quot;python train.py&quot; --id train-1</code>.</p>
-        )}
-        {jobs && jobs.length > 0 && (
-          <table data-testid="jobs">
-            <thead>
-              <tr>
-                <th>Job</th>
-                <th>Cluster</th>
-                <th>Status</th>
-                <th>Entrypoint</th>
-                <th>Logs</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.map((j) => (
-                <tr key={j.submission_id}>
-                  <td>
-                    <code>{j.submission_id}</code>
-                  </td>
-                  <td>{j.cluster}</td>
-                  <td className={`status ${j.status.toLowerCase()}`}>{j.status}</td>
-                  <td>
-                    <code>{j.entrypoint}</code>
-                  </td>
-                  <td>
-                    <button
-                      className="link"
-                      onClick={() =>
-                        api<{ logs: string }>(`/jobs/${j.submission_id}/logs`)
-                          .then((l) => setLogs({ id: j.submission_id, text: l.logs || "(no output yet)" }))
-                          .catch((e) => setLogs({ id: j.submission_id, text: errText(e) }))
-                      }
-                    >
-                      tail
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <Table
+          rows={jobs}
+          testId="jobs"
+          empty={
+            <>
+              No jobs in your tenant. Submit one: <code>auraison jobs submit &quot;python train.py&quot; --id train-1</code>.
+            </>
+          }
+          head={["Job", "Cluster", "Status", "Entrypoint", "Logs"]}
+          row={(j) => (
+            <tr key={j.submission_id}>
+              <td>
+                <code>{j.submission_id}</code>
+              </td>
+              <td>{j.cluster}</td>
+              <td className={`status ${j.status.toLowerCase()}`}>{j.status}</td>
+              <td>
+                <code>{j.entrypoint}</code>
+              </td>
+              <td>
+                <button
+                  className="link"
+                  onClick={() =>
+                    api<{ logs: string }>(`/jobs/${j.submission_id}/logs`)
+                      .then((l) => setLogs({ id: j.submission_id, text: l.logs || "(no output yet)" }))
+                      .catch((e) => setLogs({ id: j.submission_id, text: errText(e) }))
+                  }
+                >
+                  tail
+                </button>
+              </td>
+            </tr>
+          )}
+        />
         {logs && (
           <>
             <h3>

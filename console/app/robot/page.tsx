@@ -1,7 +1,7 @@
 "use client";
 
 import { useEffect, useRef, useState } from "react";
-import { api, ApiError, stream } from "@/lib/api";
+import { api, ApiError, errText, stream } from "@/lib/api";
 
 type Place = { name: string; x: number; y: number; yaw: number };
 type MapData = {
@@ -127,7 +127,7 @@ export default function RobotPage() {
   useEffect(() => {
     api<MapData>("/robot/map")
       .then(setMap)
-      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+      .catch((e) => setError(errText(e)));
   }, []);
 
   useEffect(() => {
