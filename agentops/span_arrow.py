@@ -250,6 +250,15 @@ def _lifted(attrs: pa.StructArray, attr: str, type_: pa.DataType) -> pa.Array:
         return _array(values.to_pylist(), type_)
 
 
+def _names(values: list[Any], names: dict[Any, str]) -> pa.Array:
+    """Enum members (span kinds, status codes) as their names. A batch is mostly one member:
+    ``list.count`` checks that in C (identity first), and the column is that name repeated;
+    else one dict lookup per span (an enum's hash is Python code)."""
+    if values and values.count(values[0]) == len(values):
+        return pa.array([names[values[0]]] * len(values), pa.string())
+    return pa.array(list(map(names.__getitem__, values)), pa.string())
+
+
 def columns_to_arrow(cols: SpanColumns) -> pa.Table:
     """Span column buffers as one Arrow table of ``SPAN_SCHEMA``. The attributes go through
     Arrow once (``attrs_struct``): the lifted columns are its fields and the JSON text is built
@@ -260,10 +269,10 @@ def columns_to_arrow(cols: SpanColumns) -> pa.Table:
         "span_id": _hex_ids(cols.span, 8),
         "parent_id": _hex_ids(cols.parent, 8),
         "name": pa.array(cols.name, pa.string()),
-        "kind": pa.array(list(map(_KIND.__getitem__, cols.kind)), pa.string()),
+        "kind": _names(cols.kind, _KIND),
         "start_ns": pa.array(cols.start, pa.int64()),
         "end_ns": pa.array(cols.end, pa.int64()),
-        "status": pa.array(list(map(_STATUS.__getitem__, cols.status)), pa.string()),
+        "status": _names(cols.status, _STATUS),
     }
     struct = attrs_struct(attrs)
     if struct is not None:
