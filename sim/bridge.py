@@ -353,6 +353,8 @@ class RosbridgeServer:
             parsed = self._parse(conn, frame, "std_msgs/String", msg)
             if parsed is not None:
                 self.sim.estop(str(parsed["data"])[:200])
+                if self.subscribed(ESTOP_TOPIC):  # an external watchdog hears it too
+                    await self._deliver(ESTOP_TOPIC, parsed)
             return None
         if topic == "/goal_pose":
             goal = self._parse(conn, frame, "geometry_msgs/PoseStamped", msg)

@@ -42,6 +42,13 @@ def run(
         float, typer.Option(min=0.0, help="stop after s without /cmd_vel; 0 keeps the last command")
     ] = 0.5,
     strict: Annotated[bool, typer.Option(help="answer bad subscribe/publish with a status frame")] = False,
+    watchdog: Annotated[
+        bool,
+        typer.Option(
+            help="built-in motion watchdog (lease expiry, e-stop); --no-watchdog leaves halting to "
+            "an external `auraison robot watchdog`, as on a real robot"
+        ),
+    ] = True,
 ) -> None:
     """Serve a maze world over rosbridge v2 until Ctrl-C."""
     from .bridge import RosbridgeServer
@@ -52,7 +59,13 @@ def run(
     logging.getLogger("websockets").setLevel(logging.WARNING)
     sim = Simulation(
         w,
-        SimConfig(seed=seed, odom_noise=odom_noise, scan_noise=scan_noise, cmd_vel_timeout=cmd_vel_timeout),
+        SimConfig(
+            seed=seed,
+            odom_noise=odom_noise,
+            scan_noise=scan_noise,
+            cmd_vel_timeout=cmd_vel_timeout,
+            watchdog=watchdog,
+        ),
     )
 
     async def main() -> None:

@@ -91,6 +91,9 @@ class SimConfig:
     odom_noise: float = 0.0
     scan_noise: float = 0.0
     epoch: float | None = None  # stamp of t=0; None: wall clock at start (0 in lockstep)
+    # False: no built-in motion watchdog (lease expiry, e-stop); the robot is then halted only by
+    # an external one, as a real robot is by ``auraison robot watchdog`` (tests prove that node)
+    watchdog: bool = True
 
 
 @dataclass
@@ -244,6 +247,26 @@ class Simulation:
             self.publish_status()
         return goal
 
+    def cancel_request(self, uuid: bytes, stamp: float) -> tuple[int, list[Goal]]:
+        """The action's ``cancel_goal`` service, with ROS 2's rules: a zero ``uuid`` and a zero
+        ``stamp`` cancel every goal; a zero ``uuid`` and a stamp, every goal accepted at or
+        before it; a ``uuid``, that goal (and with a stamp, those before it too). Returns
+        ``(return_code, goals canceling)``; nothing to cancel is ERROR_REJECTED (1), as in rclcpp."""
+        everyone, known = not any(uuid), {g.uuid: g for g in self.nav.goals.values()}
+        if not everyone and uuid not in known:
+            return 2, []  # ERROR_UNKNOWN_GOAL_ID
+        if not everyone and known[uuid].status.terminal and stamp == 0:
+            return 3, []  # ERROR_GOAL_TERMINATED
+        chosen = [
+            g
+            for g in self.nav.goals.values()
+            if not g.status.terminal
+            and ((everyone and stamp == 0) or g.uuid == uuid or (stamp and self.epoch + g.stamp <= stamp))
+        ]
+        for goal in chosen:
+            self.cancel(goal.goal_id)
+        return (0 if chosen else 1), chosen
+
     # ---------------------------------------------------------------------- time
     def step(self, dt: float) -> None:
         """Advance sim time by ``dt`` seconds in fixed physics steps."""
@@ -293,6 +316,8 @@ class Simulation:
 
     def lease_message(self, holder: str, state: str, ttl: float) -> None:
         """A heartbeat of the robot plane's motion lease (``ttl`` in sim seconds)."""
+        if not self.cfg.watchdog:
+            return
         if state == "held" and ttl > 0 and math.isfinite(ttl):
             self.watchdog.renew(holder, self.t, ttl)
         else:
@@ -302,6 +327,8 @@ class Simulation:
         """An e-stop on ``/auraison/estop``: cancel the active goal, whoever sent it, and zero the
         velocity. A client's own stop can cancel only the goal it sent (a Nav2 goal belongs to
         its sender); the console's e-stop must stop a goal a gateway or an agent run sent too."""
+        if not self.cfg.watchdog:
+            return
         goal = self.nav.active
         if goal is not None:
             self.cancel(goal.goal_id)

@@ -124,6 +124,11 @@ MESSAGES: dict[str, str] = {
 # Services: name -> (request, response)
 SERVICES: dict[str, tuple[str, str]] = {
     "std_srvs/Empty": ("", ""),
+    "action_msgs/CancelGoal": (
+        "action_msgs/GoalInfo goal_info",
+        "int8 return_code; action_msgs/GoalInfo[] goals_canceling; int8 ERROR_NONE=0;"
+        " int8 ERROR_REJECTED=1; int8 ERROR_UNKNOWN_GOAL_ID=2; int8 ERROR_GOAL_TERMINATED=3",
+    ),
     "std_srvs/Trigger": ("", "bool success; string message"),
     "std_srvs/SetBool": ("bool data", "bool success; string message"),
     "rcl_interfaces/ListParameters": (

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import interfaces
+from . import messages as m
 from .engine import ACTION, ACTION_TYPE, NODE, TOPICS
 
 if TYPE_CHECKING:
@@ -279,6 +280,26 @@ def _reset(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
     srv.sim.reset()
     srv.sim.publish_status()
     return {}
+
+
+@service(f"{ACTION}/_action/cancel_goal", "action_msgs/srv/CancelGoal", "/bt_navigator")
+def _cancel_goal(srv: RosbridgeServer, args: dict[str, Any]) -> dict[str, Any]:
+    """Nav2's own cancel service: it cancels goals whoever sent them (the rosbridge
+    ``cancel_action_goal`` op reaches only goals its connection sent, on a real rosbridge)."""
+    try:
+        info = interfaces.from_json("action_msgs/CancelGoal_Request", args)["goal_info"]
+    except (interfaces.NonexistentFieldError, interfaces.FieldTypeError) as exc:
+        raise ServiceFailure(str(exc)) from None
+    raw = info["goal_id"]["uuid"]
+    if len(raw) != 16 or any(not isinstance(b, int) or not 0 <= b <= 255 for b in raw):
+        raise ServiceFailure("goal_info.goal_id.uuid must be 16 bytes")
+    uuid = bytes(raw)
+    stamp = info["stamp"]["sec"] + info["stamp"]["nanosec"] * 1e-9
+    code, goals = srv.sim.cancel_request(uuid, stamp)
+    return {
+        "return_code": code,
+        "goals_canceling": [m.goal_status(g.uuid, srv.sim.epoch + g.stamp, 0)["goal_info"] for g in goals],
+    }
 
 
 def _list_parameters(node: str) -> Handler:
