@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python -m auraison.bench.dispatch_p3
 	$(BIN)/python -m auraison.bench.dispatch_r5
 	$(BIN)/python -m auraison.bench.dispatch_r5 --backend nats
+	$(BIN)/python -m auraison.bench.chaos  # R1: the Ray job stream needs a Ray head (`auraison services up`)
 
 clean:
 	rm -rf $(VENV) .cache out .pytest_cache .ruff_cache console/node_modules console/.next console/out

@@ -2,6 +2,7 @@
 
     python -m auraison.bench.chaos                  # from the repository root; every row
     python -m auraison.bench.chaos --rows rosbridge,postgres --speed 8
+    python -m auraison.bench.chaos --ray http://127.0.0.1:8265   # a Ray head for the job stream
 
 The reference workload: the simulated TurtleBot patrols named places through a real stdio
 gateway process (the way Claude Code runs it) or a navigator agent process (the offline
@@ -10,6 +11,13 @@ management plane on PostgreSQL (block grants), spans written to the lake (DuckLa
 PostgreSQL catalog), rate limits and approvals in Redis. Every dependency is reached through a
 TCP proxy (``tests/tcpproxy.py``) the suite can cut, so the machine's shared PostgreSQL, Redis
 and NATS are never stopped; processes (the gateway, the agent) are SIGKILLed for real.
+
+Two rows bring parts of their own: the S3 row puts the lake's data on a SeaweedFS server of the
+run (``weed mini`` on free ports) and checks the seed's data-plane column — a query fails with a
+clear error, and a batch of spans written meanwhile waits in the trace spool and is drained
+after the heal; the control row serves the control plane's HTTP API (``auraison control
+serve``) and starts an agent run through it before the cut — the run must go on and end with
+the API away, and its end must land (its quota grant settled at the calls it made) after.
 
 One row a fault, one at a time, each on a fresh gateway: the robot is sent on a long goal, the
 fault is injected while it drives, held, then healed. Measured per row (the seed's table):
@@ -45,6 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auraison.agentops.factory import LazyLakeSink, spool_dir
+from auraison.agentops.spool import Spool, pid_alive, span_row
+from auraison.agentops.tracing import SinkProcessor
+from auraison.lakehouse.catalog import ALIAS as LAKE_ALIAS
 from auraison.lakehouse.catalog import Lake
 from auraison.lakehouse.sandbox import run_query
 from auraison.mcp_servers.billing.grants import GrantLedger
@@ -162,6 +174,7 @@ SEED = {  # what the seed's table lets each plane's failure cost
 }
 PLACES = ("lab", "kitchen", "office", "dock")
 DEADLINE_S = 90.0  # a row that has not settled by then is reported as not recovered
+BURST = 500  # spans in the data row's batch written while S3 is cut (DuckLake inlines ≤ 10 rows)
 
 
 @dataclass(frozen=True)
@@ -181,12 +194,10 @@ FAULTS = {
         Fault("redis", "control", "partition", halts=False),
         Fault("nats", "control", "partition", halts=False),
         Fault("ray", "control", "partition", halts=False),
+        Fault("control", "control", "partition", halts=False),  # the control plane's HTTP API
+        Fault("s3", "data", "partition", halts=False),  # the lake's object store (SeaweedFS)
         Fault("postgres", "management", "partition", halts=False),
     )
-}
-NOT_MEASURED = {
-    "control API": "control",
-    "S3 server": "data",
 }
 
 
@@ -207,6 +218,9 @@ class Row:
     jobs: int = 0  # queued for dispatch to Ray during the row (one before the fault, one during)
     jobs_lost: int | None = None
     jobs_twice: int | None = None
+    query: str = ""  # the data plane's row: what a lake query answered during the outage
+    queued: int | None = None  # the data plane's row: spans waiting in the spool during the outage
+    run: str = ""  # the control API's row: how the agent run started through it ended
     notes: list[str] = field(default_factory=list)
 
     def failures(self, lease_s: float) -> list[str]:
@@ -227,17 +241,33 @@ class Row:
                 out.append(f"{what.replace('_', ' ')}: {getattr(self, what)}")
         if self.recover_s is None:
             out.append("did not recover without a person")
+        if self.fault.plane == "data" and not self.query.startswith("failed"):
+            out.append("a lake query did not fail clearly during the outage")
+        if self.fault.plane == "data" and not self.queued:
+            out.append("ingestion was not queued during the outage")
+        if self.fault.name == "control" and self.run != "SUCCEEDED":
+            out.append(f"the agent run started through the API did not land as SUCCEEDED: {self.run or '—'}")
         return out
 
 
 class Chaos:
     """The workload's fixed parts: the simulator, the proxies, a fresh database, the lake."""
 
-    def __init__(self, work: Path, speed: float = 8.0, lease_s: float = 0.5, jobs: bool = True) -> None:
+    def __init__(
+        self,
+        work: Path,
+        speed: float = 8.0,
+        lease_s: float = 0.5,
+        jobs: bool = True,
+        ray_url: str = "",
+        s3: bool = False,
+        control: bool = False,
+    ) -> None:
         from tests.simthread import SimThread  # the suite runs from the repository root
         from tests.tcpproxy import TcpProxy
 
         self.work, self.speed, self.lease_s = work, speed, lease_s
+        self.ray_url = ray_url or Settings().ray.dashboard_url
         self.home = work / "home"
         self.db = f"chaos_{uuid.uuid4().hex[:10]}"
         self.prefix = f"chaos:{uuid.uuid4().hex[:10]}:"
@@ -249,20 +279,62 @@ class Chaos:
             "postgres": TcpProxy("127.0.0.1", 5432).start(),
             "redis": TcpProxy("127.0.0.1", 6379).start(),
             "nats": TcpProxy("127.0.0.1", 4222).start(),
-            "ray": TcpProxy("127.0.0.1", RAY_DASHBOARD_PORT).start(),
+            "ray": TcpProxy("127.0.0.1", ray_port(self.ray_url)).start(),
         }
         self._stack.callback(lambda: [p.stop() for p in self.proxies.values()])
+        # The lake's data on SeaweedFS S3 (the services profile's) when the S3 row runs: a server
+        # of this run's own, on free ports, stopped at the end.
+        self.s3 = self._start_s3() if s3 else None
+        if self.s3 is not None:
+            self.proxies["s3"] = TcpProxy("127.0.0.1", int(self.s3["endpoint"].rsplit(":", 1)[1])).start()
         self._create_database()
-        direct = Settings(home=self.home, postgres={"dsn": self.dsn(5432)}, management={"store": "postgres"})
+        direct = Settings(
+            home=self.home,
+            postgres={"dsn": self.dsn(5432)},
+            management={"store": "postgres"},
+            s3=self.s3 or {},
+        )
         self.billing = Billing.from_settings(direct)  # migrated once, reached without the proxy
         self.billing.tenant_create(ADMIN, "acme", plan="pro")
         self.billing.quota_set(ADMIN, "acme", "tool_calls", 1_000_000)
-        self.lake = Lake(direct, catalog="postgres", storage="local")
+        self.lake = Lake(direct, catalog="postgres", storage="s3" if self.s3 else "local")
         via = self.dsn(self.proxies["postgres"].port).replace("postgresql://", "postgresql+psycopg://", 1)
         store = Store(via)
         store.engine.pool._timeout = 2  # a new deployment is told of an outage quickly
         self.probe_billing = Billing(store)
-        self.jobs = JobFlow(self) if jobs and ray_up() else None
+        self.jobs = JobFlow(self) if jobs and ray_up(self.ray_url) else None
+        self.control: ControlApi | None = None
+        if control:  # the control plane's HTTP API (`auraison control serve`) behind its proxy
+            self.proxies["control"] = TcpProxy("127.0.0.1", free_port()).start()
+            self.control = ControlApi(self)
+
+    def _start_s3(self) -> dict[str, str]:
+        from auraison.errors import ServiceError
+        from auraison.services.local import LocalServices, free_weed_port
+
+        for attempt in range(3):  # weed binds seven ports: one may be taken between pick and bind
+            svc = LocalServices(Settings(home=self.work / f"s3-{attempt}", s3={"port": free_weed_port()}))
+            try:
+                svc.up(("s3",))
+                break
+            except ServiceError:
+                svc.down(("s3",))
+                if attempt == 2:
+                    raise
+        self._stack.callback(svc.down, ("s3",))
+        access, secret = svc.s3_credentials()
+        return {"endpoint": f"127.0.0.1:{svc.settings.s3.port}", "access_key": access, "secret_key": secret}
+
+    @property
+    def spool_dir(self) -> Path:
+        return spool_dir(Settings(home=self.home))
+
+    def proxied_settings(self) -> Settings:
+        """The workload's lake as its processes reach it: catalog and S3 through their proxies."""
+        p = {name: proxy.port for name, proxy in self.proxies.items()}
+        s3 = {**(self.s3 or {}), "endpoint": f"127.0.0.1:{p['s3']}"} if self.s3 else {}
+        lake = {"catalog": "postgres", "storage": "s3" if self.s3 else "local"}
+        return Settings(home=self.home, postgres={"dsn": self.dsn(p["postgres"])}, lake=lake, s3=s3)
 
     def dsn(self, port: int) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{self.db}"
@@ -286,31 +358,46 @@ class Chaos:
     def close(self) -> None:
         if self.jobs is not None:
             self.jobs.close()
+        if self.control is not None:
+            self.control.close()
         self._stack.close()
 
     def env(self) -> dict[str, str]:
         """The services profile's parts, every one through its proxy."""
         p = {name: proxy.port for name, proxy in self.proxies.items()}
-        return gateway_env(
-            self.home,
-            AURAISON_ROBOT__ROSBRIDGE_URL=f"ws://127.0.0.1:{p['rosbridge']}",
-            AURAISON_ROBOT__MOTION_LEASE_S=str(self.lease_s),
-            AURAISON_POSTGRES__DSN=self.dsn(p["postgres"]),
-            AURAISON_MANAGEMENT__STORE="postgres",
-            AURAISON_AGENTOPS__QUOTAS="management",
-            AURAISON_AGENTOPS__QUOTA_BLOCK="5",
-            AURAISON_AGENTOPS__TENANT="acme",
-            AURAISON_AGENTOPS__LAKE_SINK="true",
-            AURAISON_LAKE__CATALOG="postgres",
-            AURAISON_LAKE__STORAGE="local",
-            AURAISON_AGENTOPS__LIMITER="redis",
-            AURAISON_AGENTOPS__APPROVALS="redis",
-            AURAISON_REDIS__URL=f"redis://127.0.0.1:{p['redis']}/0",
-            AURAISON_REDIS__KEY_PREFIX=self.prefix,  # a fresh one each row: rows share no slots
-            AURAISON_BUS__BACKEND="nats",
-            AURAISON_NATS__URL=f"nats://127.0.0.1:{p['nats']}",
-            AURAISON_RAY__DASHBOARD_URL=f"http://127.0.0.1:{p['ray']}",
-            AURAISON_LOG_LEVEL="info",
+        extra: dict[str, str] = {}
+        if self.s3 is not None:
+            extra |= {
+                "AURAISON_LAKE__STORAGE": "s3",
+                "AURAISON_S3__ENDPOINT": f"127.0.0.1:{p['s3']}",
+                "AURAISON_S3__ACCESS_KEY": self.s3["access_key"],
+                "AURAISON_S3__SECRET_KEY": self.s3["secret_key"],
+            }
+        if "control" in p:
+            extra["AURAISON_CONTROL__API_URL"] = f"http://127.0.0.1:{p['control']}"
+        return (
+            extra
+            | gateway_env(
+                self.home,
+                AURAISON_ROBOT__ROSBRIDGE_URL=f"ws://127.0.0.1:{p['rosbridge']}",
+                AURAISON_ROBOT__MOTION_LEASE_S=str(self.lease_s),
+                AURAISON_POSTGRES__DSN=self.dsn(p["postgres"]),
+                AURAISON_MANAGEMENT__STORE="postgres",
+                AURAISON_AGENTOPS__QUOTAS="management",
+                AURAISON_AGENTOPS__QUOTA_BLOCK="5",
+                AURAISON_AGENTOPS__TENANT="acme",
+                AURAISON_AGENTOPS__LAKE_SINK="true",
+                AURAISON_LAKE__CATALOG="postgres",
+                AURAISON_AGENTOPS__LIMITER="redis",
+                AURAISON_AGENTOPS__APPROVALS="redis",
+                AURAISON_REDIS__URL=f"redis://127.0.0.1:{p['redis']}/0",
+                AURAISON_REDIS__KEY_PREFIX=self.prefix,  # a fresh one each row: rows share no slots
+                AURAISON_BUS__BACKEND="nats",
+                AURAISON_NATS__URL=f"nats://127.0.0.1:{p['nats']}",
+                AURAISON_RAY__DASHBOARD_URL=f"http://127.0.0.1:{p['ray']}",
+                AURAISON_LOG_LEVEL="info",
+            )
+            | {"AURAISON_LAKE__STORAGE": extra.get("AURAISON_LAKE__STORAGE", "local")}
         )
 
     # ---------------------------------------------------------------- what is observed
@@ -355,14 +442,19 @@ class Chaos:
         return asyncio.run(grant())
 
 
-RAY_DASHBOARD_PORT = 8265  # the machine's local Ray head (`auraison services up`): used, never stopped
+def ray_port(url: str) -> int:
+    """The dashboard port of the local Ray head (`auraison services up`'s, or ``--ray``'s):
+    used, never stopped."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port or 8265
 
 
-def ray_up() -> bool:
+def ray_up(url: str) -> bool:
     import httpx
 
     try:
-        return httpx.get(f"http://127.0.0.1:{RAY_DASHBOARD_PORT}/api/version", timeout=3).is_success
+        return httpx.get(f"{url.rstrip('/')}/api/version", timeout=3).is_success
     except httpx.HTTPError:
         return False
 
@@ -439,6 +531,87 @@ class JobFlow:
         self._log.close()
 
 
+CONTROL_TOKEN = "chaos-admin"  # the suite's bearer token for the control API (an admin: no approval)
+RUN_PROMPT = "list pending approvals"  # the operator agent (offline model): one tool call, then its answer
+
+
+class ControlApi:
+    """``auraison control serve`` as a process of its own, reached (by the suite and by the
+    runs' supervisors alike) through the ``control`` proxy. An agent run started through it is
+    the running agent the control row follows: a supervisor process and its agent, whose end is
+    reported back to the API — late, if the API is away. The API's own calls are kept out of
+    the rows' accounts (no quota of their own, spans to its JSONL file); the run's quota grant
+    is the management plane's, settled at the tool calls the run reports."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        import httpx
+
+        self.c = chaos
+        proxy = chaos.proxies["control"]
+        self.url = f"http://127.0.0.1:{proxy.port}"
+        self.runs: list[dict[str, Any]] = []
+        self._log = (chaos.work / "control-api.log").open("ab")
+        token = {"token": CONTROL_TOKEN, "tenant": "acme", "role": "admin", "subject": "chaos"}
+        env = chaos.env() | {
+            "AURAISON_AGENTOPS__QUOTAS": "none",
+            "AURAISON_AGENTOPS__LAKE_SINK": "false",
+            "AURAISON_AGENTOPS__TOKENS": json.dumps([token]),
+        }
+        argv = [sys.executable, "-m", "auraison", "control", "serve", "--no-reconcile"]
+        self.proc = subprocess.Popen(
+            [*argv, "--port", str(proxy.target[1])], stdout=self._log, stderr=self._log, env=env
+        )
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {CONTROL_TOKEN}"}, timeout=30
+        )
+        if not wait_for(lambda: self.proc.poll() is None and self.http.get("/agents").is_success, 120):
+            raise RuntimeError(f"the control API did not come up (see {self._log.name})")
+
+    def start_run(self) -> dict[str, Any]:
+        """Register an operator agent and start a run of it (a supervised local process)."""
+        spec = {"name": f"helper-{uuid.uuid4().hex[:6]}", "definition": "operator", "quota_tool_calls": 20}
+        agent = self.http.post("/agents", json={"spec": spec})
+        agent.raise_for_status()
+        started = self.http.post(f"/agents/{agent.json()['agent_id']}/runs", json={"prompt": RUN_PROMPT})
+        started.raise_for_status()
+        run = started.json()
+        self.runs.append(run)
+        return run
+
+    def result(self, run: dict[str, Any]) -> dict[str, Any] | None:
+        """The end the run's supervisor wrote beside it (before reporting it)."""
+        path = self.c.home / "data" / "agent-runs" / run["run_id"] / "result.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def status(self, run: dict[str, Any]) -> str:
+        """The run as the control API knows it (raises while the API is unreachable)."""
+        got = self.http.get(f"/runs/{run['run_id']}", timeout=5)
+        got.raise_for_status()
+        return str(got.json()["status"])
+
+    def close(self) -> None:
+        for run in self.runs:  # a supervisor whose report never landed would retry for a day
+            if run.get("pid") and pid_alive(run["pid"]):
+                with contextlib.suppress(OSError):
+                    os.killpg(run["pid"], signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.http.close()
+        self._log.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def shlex_quote(text: str) -> str:
     import shlex
 
@@ -474,6 +647,8 @@ class RowRun:
         self.last_error = ""
         self.gw: GatewayProcess | None = None
         self.agent: subprocess.Popen[bytes] | None = None
+        self.run_tool_calls = 0  # the control row's agent run: the tool calls its supervisor saw
+        self.burst_spans = 0  # the data row's burst, written while S3 was cut
         self._n = 0
 
     def gateway(self) -> GatewayProcess:
@@ -519,6 +694,7 @@ class RowRun:
         c, row = self.c, self.row
         c.prefix = f"chaos:{uuid.uuid4().hex[:10]}:"  # limits and approvals start empty each row
         spans0, used0 = c.spans(), c.used()
+        self.spans0 = spans0
         self.job_ids: list[str] = []
         self.unqueued: list[str] = []
         if c.jobs is not None and c.jobs.ensure():
@@ -548,6 +724,12 @@ class RowRun:
                 )
         if self.f.name != "agent":
             self._accounts(spans0, used0)
+        if self.f.name == "gateway" and row.spans_lost:
+            row.notes.append(
+                f"{row.spans_lost} span(s) of calls the killed gateway had answered were still in its span "
+                "buffer (drained every 1 s; SIGKILL runs no handler): lost — its usage is not (the grant "
+                "journal's block is settled by the next gateway)"
+            )
         self._jobs()
         return row
 
@@ -570,13 +752,21 @@ class RowRun:
         c, row = self.c, self.row
         self.gw = self.gateway()
         self.call("robot_get_state")
+        run = c.control.start_run() if self.f.name == "control" and c.control is not None else None
         goal = self.gw.call("robot_navigate_to", {"place": c.far_place()})
         if not wait_for(lambda: c.moving() or goal.done()) or goal.done():
             reply = goal.result() if goal.done() else "no reply"
             raise RuntimeError(f"the robot never got under way: {str(reply)[:300]}")
         t_sim = c.sim_now()
+        if run is not None and c.control is not None and c.control.result(run) is not None:
+            row.notes.append("the agent run had ended before the API was cut")
+        if self.f.plane == "data":  # the row's first span landed, then all into Parquet on S3 (small
+            wait_for(lambda: c.spans()[1] > self.spans0[1], 30)  # commits stay in the catalog)
+            c.lake.execute(f"CALL ducklake_flush_inlined_data('{LAKE_ALIAS}')")
         self._inject()
         self.job("during", retry_s=1)
+        if self.f.plane == "data":
+            self._data_outage()
         if self.f.halts:
             if wait_for(c.at_rest, 30):
                 row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
@@ -593,6 +783,14 @@ class RowRun:
                     f"the goal in flight: {out.get('status')} {out.get('message') or self.last_error}"
                 )
             row.agents_continued = bool(state.get("pose")) and row.robot_kept_going
+            if run is not None and c.control is not None:  # the run goes on, and ends, with the API away
+                ended = wait_for(lambda: c.control.result(run) is not None)
+                away = c.control.status(run) if self._api_answers() else "unreachable"
+                row.agents_continued = row.agents_continued and ended
+                row.notes.append(
+                    f"agent run {run['run_id']}: ended with the API away: "
+                    f"{(c.control.result(run) or {}).get('status', 'NO')}; the API meanwhile: {away}"
+                )
         if self.f.name == "rosbridge":
             with contextlib.suppress(Exception):
                 self.count(goal.result(30))  # the goal's reply (an error) is a call answered
@@ -600,7 +798,37 @@ class RowRun:
         t_heal = self.heal()
         if self.f.name == "gateway":  # the one restart the fault asks for: the killed process
             self.gw = self.gateway()
-        self._recover(t_heal)
+        self._recover(t_heal, run)
+
+    def _api_answers(self) -> bool:
+        assert self.c.control is not None
+        try:
+            self.c.control.http.get("/agents", timeout=2)
+        except Exception:
+            return False
+        return True
+
+    def _data_outage(self) -> None:
+        """The data plane is cut: a query must fail with a clear error, and the spans of the calls
+        answered meanwhile must queue (the trace spool) rather than be lost."""
+        row = self.row
+        errors = self.err_calls
+        self.call("lake_query", {"sql": "SELECT count(DISTINCT span_id) AS n FROM spans"}, timeout=60)
+        row.query = f"failed: {self.last_error}" if self.err_calls > errors else "answered"
+        # A busy agent's batch: above DuckLake's inlining limit, so bound for Parquet on S3 (the
+        # gateway's few spans a second are inlined into the catalog, which is up). Written by the
+        # product's span processor and lake sink, as the gateway's are, into the same spool.
+        lakes: list[Lake] = []
+        sink = LazyLakeSink(lambda: lakes.append(Lake(self.c.proxied_settings())) or lakes[-1])
+        burst = SinkProcessor(sink, self.c.spool_dir)
+        for _ in range(BURST):
+            burst.add(span_row("execute_tool chaos_burst", {"auraison.tenant": "acme"}))
+        burst.force_flush()  # fails against the cut S3: the batch goes to the spool
+        burst.shutdown()
+        for lake in lakes:
+            lake.close()
+        self.burst_spans = BURST
+        row.queued = Spool(self.c.spool_dir).rows()
 
     def _inject(self) -> None:
         if self.f.how == "partition":
@@ -618,12 +846,15 @@ class RowRun:
             self.c.proxies[self.f.name].start()  # the same port: clients reconnect by themselves
         return time.monotonic()
 
-    def _recover(self, t_heal: float) -> None:
-        """Time until a new goal has the robot under way, and a new grant is given; the goal
-        must then succeed (its drive time is not recovery time)."""
+    def _recover(self, t_heal: float, run: dict[str, Any] | None = None) -> None:
+        """Time until a new goal has the robot under way, and a new grant is given — and, for
+        the data plane, the spans queued meanwhile drained into the lake; for the control API,
+        the end of the run started through it landed there; the goal must then succeed (its
+        drive time is not recovery time)."""
         c, row = self.c, self.row
         done: dict[str, float] = {}
         pending: list[Reply] = []
+        waits = {"goal", "grant"}
 
         def under_way() -> bool:
             assert self.gw is not None
@@ -640,10 +871,23 @@ class RowRun:
             done["goal"] = time.monotonic()
         if wait_for(lambda: c.new_deployment() == "accepted"):
             done["grant"] = time.monotonic()
-        if len(done) == 2:
+        if self.f.plane == "data":
+            waits.add("drained")
+            spool = Spool(c.spool_dir)
+            if wait_for(lambda: not spool.segments()):  # the gateway replays what waits there
+                done["drained"] = time.monotonic()
+        if run is not None and c.control is not None:
+            waits.add("run reported")
+            control = c.control
+            if wait_for(lambda: control.status(run) not in ("PENDING", "RUNNING")):
+                done["run reported"] = time.monotonic()
+                row.run = control.status(run)
+                result = control.result(run) or {}
+                self.run_tool_calls = int(result.get("tool_calls") or 0)
+        if done.keys() == waits:
             row.recover_s = round(max(done.values()) - t_heal, 2)
         else:
-            row.notes.append(f"not recovered: {sorted({'goal', 'grant'} - done.keys())}")
+            row.notes.append(f"not recovered: {sorted(waits - done.keys())}")
         if pending and (out := self.count(pending[0].result(DEADLINE_S))).get("status") != "succeeded":
             row.recover_s = None
             row.notes.append(f"the goal after the heal ended {out.get('status')}: {out.get('message')}")
@@ -683,8 +927,8 @@ class RowRun:
     # -- what was lost or doubled, once the gateway closed (grants settle, spans flush)
     def _accounts(self, spans0: tuple[int, int], used0: int) -> None:
         c, row = self.c, self.row
-        row.spans_expected = self.ok_calls + self.err_calls
-        row.usage_expected = self.ok_calls
+        row.spans_expected = self.ok_calls + self.err_calls + self.burst_spans
+        row.usage_expected = self.ok_calls + self.run_tool_calls  # the run's grant settles at its calls
         wait_for(lambda: c.spans()[1] - spans0[1] >= row.spans_expected, 30)
         rows, distinct = c.spans()
         row.spans_lost = max(0, row.spans_expected - (distinct - spans0[1]))
@@ -715,14 +959,16 @@ def table(rows: list[Row], lease_s: float) -> str:
         usage = "—" if r.usage_lost is None else f"{r.usage_lost}/{r.usage_doubled} of {r.usage_expected}"
         rec = f"{r.recover_s:.1f} s" if r.recover_s is not None else "NO"
         jobs = "—" if r.jobs_lost is None else f"{r.jobs_lost}/{r.jobs_twice} of {r.jobs}"
+        if r.fault.plane == "data":  # what the seed's data-plane column asks: queries fail, ingestion queued
+            r.notes.insert(0, f"queries: {r.query or '—'}; ingestion: {r.queued} spans spooled, then drained")
+        if r.fault.name == "control":
+            r.notes.insert(0, f"the agent run started through the API: {r.run or 'no end landed'}")
         bad = r.failures(lease_s)
         lines.append(
             f"{r.fault.name:<12} {r.fault.plane:<10} {r.fault.how:<9} {robot:<16} {agents:<12} "
             f"{r.deployment[:34]:<34} {spans:<14} {usage:<14} {jobs:<15} {rec:<10} "
             f"{'yes' if not bad else 'NO'}"
         )
-    for name, plane in NOT_MEASURED.items():
-        lines.append(f"{name:<12} {plane:<10} {'—':<9} not measured by this suite yet")
     for r in rows:
         if r.deployment.startswith("refused"):
             r.notes.insert(0, f"new deployment {r.deployment}")
@@ -731,8 +977,18 @@ def table(rows: list[Row], lease_s: float) -> str:
     return "\n".join(lines)
 
 
-def run(rows: list[str], speed: float, lease_s: float, work: Path, jobs: bool = True) -> list[Row]:
-    chaos = Chaos(work, speed=speed, lease_s=lease_s, jobs=jobs)
+def run(
+    rows: list[str], speed: float, lease_s: float, work: Path, jobs: bool = True, ray_url: str = ""
+) -> list[Row]:
+    chaos = Chaos(
+        work,
+        speed=speed,
+        lease_s=lease_s,
+        jobs=jobs,
+        ray_url=ray_url,
+        s3="s3" in rows,
+        control="control" in rows,
+    )
     out = []
     try:
         for name in rows:
@@ -750,9 +1006,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default=",".join(FAULTS), help=f"comma-separated, of {', '.join(FAULTS)}")
     ap.add_argument("--speed", type=float, default=8.0, help="simulator speed (× real time)")
-    ap.add_argument("--lease", type=float, default=0.5, help="robot.motion_lease_s of the workload")
+    lease = "robot.motion_lease_s of the workload (default: the product's)"
+    ap.add_argument("--lease", type=float, default=1.0, help=lease)
     ap.add_argument("--work", type=Path, help="keep the logs in this folder (default: a temporary one)")
     ap.add_argument("--no-jobs", action="store_true", help="leave out the Ray job stream")
+    ap.add_argument("--ray", default="", help="a running Ray head's dashboard URL (default: ray's)")
     args = ap.parse_args()
     names = [n.strip() for n in args.rows.split(",") if n.strip()]
     unknown = set(names) - FAULTS.keys()
@@ -767,7 +1025,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="auraison-chaos-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        rows = run(names, args.speed, args.lease, work, jobs=not args.no_jobs)
+        rows = run(names, args.speed, args.lease, work, jobs=not args.no_jobs, ray_url=args.ray)
         print(table(rows, args.lease))
     for plane, cost in SEED.items():
         print(f"  seed, {plane} plane down: {cost}")
