@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
@@ -16,8 +14,8 @@ from auraison.agentops import AgentOps
 from auraison.identity import Identity, PrincipalKind
 from auraison.runtime import Runtime
 from auraison.settings import Settings
-from tests.conftest import free_port
 from tests.planes import lake_plane, robot_plane
+from tests.servers import Served
 
 
 def settings(home: Path, **agentops: object) -> Settings:
@@ -105,15 +103,9 @@ def http_gateway(tmp_path: Path) -> Iterator[str]:
     s = settings(tmp_path, tokens=tokens)
     servers = {"robot": robot_plane(), "lake": lake_plane()}
     gw = Runtime(s, engine=AgentOps()).gateway(servers=servers, http=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)  # wait for uvicorn's own readiness flag
-    yield f"http://127.0.0.1:{port}/mcp"
-    server.should_exit = True
-    thread.join(5)
+    served = Served(gw.http_app())
+    yield f"{served.url}/mcp"
+    served.stop(5)
 
 
 async def test_http_refuses_calls_without_a_valid_token(http_gateway: str) -> None:

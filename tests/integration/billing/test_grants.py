@@ -9,14 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 
@@ -28,8 +26,8 @@ from auraison.mcp_servers.billing.service import ADMIN, Billing
 from auraison.mcp_servers.billing.store import ManagementUnavailable, Store
 from auraison.runtime import Runtime, grant_journal
 from auraison.settings import Settings
-from tests.conftest import free_port
 from tests.planes import lake_plane
+from tests.servers import Served
 from tests.tcpproxy import TcpProxy
 
 
@@ -175,15 +173,9 @@ def key_gateway(tmp_path: Path) -> Iterator[tuple[str, Billing]]:
     s = Settings(home=tmp_path, agentops={"approvals": "memory"})
     billing = Billing.from_settings(s)
     gw = Runtime(s).gateway(http=True)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(gw.http_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.01)  # uvicorn's own readiness flag
-    yield f"http://127.0.0.1:{port}/mcp", billing
-    server.should_exit = True
-    thread.join(5)
+    served = Served(gw.http_app())
+    yield f"{served.url}/mcp", billing
+    served.stop(5)
 
 
 async def test_api_keys_authenticate_against_the_gateway(key_gateway) -> None:

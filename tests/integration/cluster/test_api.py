@@ -14,12 +14,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 
@@ -34,6 +32,7 @@ from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.integration.cluster.conftest import control_settings
+from tests.servers import Served
 from tests.simthread import SimThread
 
 SLOW = 60  # seconds a request may take: Ray's Jobs API on a loaded two-core machine is slow
@@ -45,42 +44,24 @@ TOKENS = [
 
 
 class Api:
-    """A real uvicorn serving the control API; stop() and start() again at the same address.
-    The first start binds port 0 and reads the port back: no race for a free port."""
+    """A real uvicorn serving the control API; stop() and start() again at the same address
+    (the first start binds port 0: ``tests.servers.Served``)."""
 
     def __init__(self, settings: Settings, port: int = 0, engine: AgentOps | None = None) -> None:
         self.settings, self.port, self.engine = settings, port, engine
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
+        self.served: Served | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, settings: Settings | None = None) -> Api:
-        app = build_app(Runtime(settings or self.settings, engine=self.engine))
-        self.server, self.thread = serve(app, self.port)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.served = Served(build_app(Runtime(settings or self.settings, engine=self.engine)), self.port)
+        self.port = self.served.port
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, threading.Thread]:
-    """Serve ``app`` on loopback in a thread; returns once uvicorn says it started (bounded:
-    a server that cannot bind fails the test at once instead of hanging it)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(6000):  # uvicorn's own readiness flag, for at most 60 s
-        if server.started or not thread.is_alive():
-            break
-        thread.join(0.01)
-    if not server.started:
-        raise RuntimeError(f"the control API did not start on 127.0.0.1:{port}")
-    return server, thread
+        self.served.stop()
 
 
 def api_settings(home: Path, ray_head: str, **extra) -> Settings:
@@ -326,8 +307,8 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
         tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2, "webhook_allow": [hook]}
     )
     app = build_app(Runtime(settings), reconcile=True)
-    server, thread = serve(app)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    served = Served(app)
+    port = served.port
     try:
         body = {
             "entrypoint": "python -c 'print(1)'",
@@ -340,8 +321,7 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
             assert (await http.post("/jobs", json=body)).status_code == 200
         assert await asyncio.to_thread(arrived.wait, 90)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        served.stop()
         receiver.shutdown()
     payload, signature = got[0]
     assert webhooks.verify("k", payload, signature) and b'"served-1"' in payload and len(got) == 1
