@@ -187,3 +187,36 @@ def robot_record(
         console().print(
             f"dataset {result['lake']['dataset_id']}, twin run {result['lake']['run_id']}", markup=False
         )
+
+
+@robot_app.command("watchdog")
+def robot_watchdog(
+    rosbridge: Annotated[
+        str | None, typer.Option("--rosbridge", help="rosbridge URL (default: robot.rosbridge_url)")
+    ] = None,
+    json_log: Annotated[bool, typer.Option("--json-log", help="log one JSON object per line")] = False,
+) -> None:
+    """Run the motion watchdog ON the robot, next to rosbridge and Nav2, until Ctrl-C: when a
+    motion lease's heartbeats stop, or on an e-stop, cancel Nav2's goals and zero /cmd_vel. It
+    is the robot's own safety system, not an agent: it acts without AgentOps, and only to stop."""
+    import asyncio
+    import signal
+
+    from auraison.logging import configure_logging
+    from auraison.mcp_servers.robot.watchdog import serve
+
+    settings = get_settings()
+    url = rosbridge or settings.robot.rosbridge_url
+    if not url.startswith(("ws://", "wss://")):
+        raise UserError(f"--rosbridge must be a ws:// or wss:// URL, got {url!r}")
+    if json_log:
+        configure_logging("json", settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(url, stop)
+
+    asyncio.run(main())

@@ -15,7 +15,8 @@ halves, because the process that holds it may be the one that dies:
   SIGKILLed or frozen gateway, a cut network between gateway and robot. Nothing of the dead
   process is needed for that. The simulator carries the watchdog (``sim/engine.py``
   ``MotionWatchdog``: cancels the active Nav2 goal, zeroes ``/cmd_vel``, logs to ``/rosout``);
-  a real robot needs the same few lines as a ROS node next to Nav2.
+  a real robot runs the same few lines as a node next to Nav2 (``watchdog.py``,
+  ``auraison robot watchdog``).
 
 What the lease does not cover: a caller on the gateway's HTTP transport whose network to the
 gateway is cut while the gateway itself stays up — the gateway keeps renewing for it. Anyone who

@@ -91,6 +91,14 @@ class RosbridgeClient:
             log.info("rosbridge connected", url=self.url, reconnects=self.reconnects)
             return ws
 
+    async def wait_closed(self) -> None:
+        """Return when the live connection drops (at once if there is none): a long-lived client
+        that must know it lost the robot (the motion watchdog) learns it now, not on its next send."""
+        reader = self._reader
+        if self._ws is None or reader is None or reader.done():
+            return
+        await asyncio.wait({reader})
+
     async def close(self) -> None:
         ws, self._ws = self._ws, None
         if self._reader:
