@@ -2,10 +2,11 @@
 lakehouse (columnar, never blocking, spooling when the lake is down), to OTLP, and (when asked)
 to a JSONL file.
 
-Span names: ``invoke_agent {agent}``, ``chat {model}``, ``execute_tool {tool}``, and FastMCP's
-``tools/call {tool}`` SERVER spans. Attributes come from ``opentelemetry.semconv``
-(``gen_ai.*``, ``mcp.*``, ``error.type``) plus Auraison's own ``auraison.decision*``,
-``auraison.tenant``, ``auraison.queue.*``.
+Span names: ``invoke_agent {agent}``, ``chat {model}`` and the agent side's ``execute_tool
+{tool}`` (Pydantic AI's instrumentation, see ``capability.agentops_capabilities``), the engine's
+``execute_tool {tool}`` (the decision), and FastMCP's ``tools/call {tool}`` SERVER spans.
+Attributes come from ``opentelemetry.semconv`` (``gen_ai.*``, ``mcp.*``, ``error.type``) plus
+Auraison's own ``auraison.decision*``, ``auraison.tenant``, ``auraison.queue.*``.
 
 The lake path is columnar end to end: ``SinkProcessor.on_end`` appends a finished span's fields
 to typed column buffers (one list per column, no dict per span); the drain thread turns a batch
