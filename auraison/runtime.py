@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Closer = Callable[[], Awaitable[None] | None]
-FIRST = ("grants", "engine")
-"""Closed before the rest, in this order: grants settle (what was served is counted), then the
-engine flushes its spans — into a lake that is still open."""
+FIRST = ("robot", "grants", "engine")
+"""Closed before the rest, in this order: the robot plane halts a motion still under its lease
+(the session is over, and a goal must not run on while slower closes wait on the network), grants
+settle (what was served is counted), then the engine flushes its spans — into a lake that is
+still open."""
 
 
 class Runtime:
@@ -226,9 +228,9 @@ class Runtime:
         self._closers.append(("", closer))
 
     async def aclose(self) -> None:
-        """Close everything this runtime opened — quota grants first, so what was served is
-        counted — then the rest in reverse order of opening. What it closed is built again
-        if used afterwards; calling it twice is harmless."""
+        """Close everything this runtime opened — ``FIRST`` first: the robot halts, quota grants
+        settle what was served, spans flush — then the rest in reverse order of opening. What
+        it closed is built again if used afterwards; calling it twice is harmless."""
         while True:  # flushing spans may open the lake after all: close what closing opened
             with self._lock:
                 closers, self._closers = self._closers, []
