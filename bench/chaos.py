@@ -376,8 +376,7 @@ class Chaos:
         if "control" in p:
             extra["AURAISON_CONTROL__API_URL"] = f"http://127.0.0.1:{p['control']}"
         return (
-            extra
-            | gateway_env(
+            gateway_env(
                 self.home,
                 AURAISON_ROBOT__ROSBRIDGE_URL=f"ws://127.0.0.1:{p['rosbridge']}",
                 AURAISON_ROBOT__MOTION_LEASE_S=str(self.lease_s),
@@ -388,6 +387,7 @@ class Chaos:
                 AURAISON_AGENTOPS__TENANT="acme",
                 AURAISON_AGENTOPS__LAKE_SINK="true",
                 AURAISON_LAKE__CATALOG="postgres",
+                AURAISON_LAKE__STORAGE="local",
                 AURAISON_AGENTOPS__LIMITER="redis",
                 AURAISON_AGENTOPS__APPROVALS="redis",
                 AURAISON_REDIS__URL=f"redis://127.0.0.1:{p['redis']}/0",
@@ -397,7 +397,7 @@ class Chaos:
                 AURAISON_RAY__DASHBOARD_URL=f"http://127.0.0.1:{p['ray']}",
                 AURAISON_LOG_LEVEL="info",
             )
-            | {"AURAISON_LAKE__STORAGE": extra.get("AURAISON_LAKE__STORAGE", "local")}
+            | extra  # the S3 row's lake storage, the control API's address
         )
 
     # ---------------------------------------------------------------- what is observed
