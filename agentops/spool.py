@@ -137,10 +137,70 @@ class Spool:
 
     @staticmethod
     def read(segment: Path) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in segment.read_text().splitlines() if line]
+        """A segment's rows; a last line cut short (a write-ahead whose process was killed in
+        the middle of writing it) is left out: its call was never answered."""
+        lines = [line for line in segment.read_text().splitlines() if line]
+        rows = []
+        for i, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                if i < len(lines) - 1:
+                    raise
+        return rows
 
     def rows(self) -> int:
         return sum(sum(1 for _ in p.open()) for p in self.segments())
+
+
+WRITE_AHEAD_PREFIX = "9" * 20
+"""A write-ahead segment's time prefix: it sorts after every spooled copy of its batch, so a
+full copy (same batch id) replays first and the write-ahead subset of it is then a no-op."""
+
+
+class WriteAhead:
+    """The tool-call spans of one buffer generation, on disk before the drain commits them.
+
+    A span processor buffers spans in memory for a second or so; a SIGKILLed process loses that
+    buffer, and with it the record of calls it already answered. So each tool-call span is also
+    written here (one ``os.write``: it is the kernel's once the call returns) into the segment of
+    the batch that will carry it, named as if this process had claimed it. While the process
+    lives nobody touches it, and the drain deletes it once its batch is committed or spooled;
+    once the process is dead, ``Spool.segments`` offers it as an orphan and the next process's
+    replay commits it under the batch id the drain would have used — so a batch that did land
+    adds nothing again, and one that did not lands its tool-call spans. Exactly once either way.
+    """
+
+    def __init__(self, spool: Spool, base: str) -> None:
+        self.spool, self.base = spool, base
+        self._fds: dict[int, int] = {}
+
+    def batch_id(self, part: int) -> str:
+        """The batch id of the generation's ``part``-th batch (the drain uses the same)."""
+        return f"{self.base}-{part}"
+
+    def path(self, part: int) -> Path:
+        name = f"{WRITE_AHEAD_PREFIX}-{self.batch_id(part)}.jsonl.{os.getpid()}.claimed"
+        return self.spool.dir / name
+
+    def write(self, part: int, line: bytes) -> None:
+        fd = self._fds.get(part)
+        if fd is None:
+            fd = os.open(self.path(part), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fds[part] = fd
+        os.write(fd, line)
+
+    def discard(self) -> None:
+        """The generation's batches are committed or spooled: its write-ahead is not needed."""
+        fds, self._fds = self._fds, {}
+        for part, fd in fds.items():
+            os.close(fd)
+            self.path(part).unlink(missing_ok=True)
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    """One spool line."""
+    return (_encode(row) + "\n").encode()
 
 
 def _original(segment: Path) -> Path:

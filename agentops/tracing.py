@@ -29,7 +29,7 @@ import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from .spool import LIFTED, Spool, new_batch_id
+from .spool import LIFTED, Spool, WriteAhead, encode_row, new_batch_id
 
 if TYPE_CHECKING:  # the Arrow side (span_arrow) loads with the first batch written
     import pyarrow as pa
@@ -160,7 +160,9 @@ class SinkProcessor(SpanProcessor):
     background thread in batches of ``batch`` rows; when the buffer holds ``max_buffer`` rows
     (the sink is behind) or the sink fails, batches go to the spool, and the spool is replayed
     (oldest first, same batch ids) before new batches once the sink works again. Nothing is
-    dropped, nothing doubles."""
+    dropped, nothing doubles. With ``write_ahead``, tool-call spans (the engine's decisions:
+    what a tenant is billed and audited for) are also on disk before their call returns, so a
+    SIGKILLed process loses none of them (``spool.WriteAhead``)."""
 
     def __init__(
         self,
@@ -169,9 +171,12 @@ class SinkProcessor(SpanProcessor):
         batch: int = 10_000,
         max_buffer: int = 100_000,
         interval_s: float = 1.0,
+        write_ahead: bool = False,
     ) -> None:
         self.sink = sink
         self.spool = Spool(spool_dir)
+        self.write_ahead = write_ahead
+        self._wal = self._new_wal()
         self.batch, self.max_buffer, self.interval_s = batch, max_buffer, interval_s
         self._cols = SpanColumns()
         self._rows: list[dict[str, Any]] = []  # rows handed over as dicts (``add``)
@@ -188,9 +193,17 @@ class SinkProcessor(SpanProcessor):
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         return None
 
+    def _new_wal(self) -> WriteAhead | None:
+        return WriteAhead(self.spool, new_batch_id()) if self.write_ahead else None
+
     def on_end(self, span: ReadableSpan) -> None:
+        line = None
+        if self.write_ahead and span.attributes and "auraison.decision" in span.attributes:
+            line = encode_row(span_to_row(span))  # a tool call's span: on disk before its answer
         with self._lock:
             n = self._cols.add(span)
+            if line is not None:
+                self._wal.write((n - 1) // self.batch, line)  # the batch that will carry it
         if n == self.batch:
             self._wake.set()
         elif n >= self.max_buffer:
@@ -213,31 +226,20 @@ class SinkProcessor(SpanProcessor):
         with self._lock:
             return len(self._cols) + len(self._rows)
 
-    def _cut(self) -> tuple[SpanColumns, list[dict[str, Any]]]:
+    def _cut(self) -> tuple[SpanColumns, list[dict[str, Any]], WriteAhead | None]:
         with self._lock:
-            cols, rows = self._cols, self._rows
-            self._cols, self._rows = SpanColumns(), []
-        return cols, rows
-
-    def _tables(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> pa.Table | None:
-        from .span_arrow import rows_to_arrow
-
-        parts = [cols.to_arrow()] if len(cols) else []
-        if rows:
-            parts.append(rows_to_arrow(rows))
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        import pyarrow as pa
-
-        return pa.concat_tables(parts)
+            cut = self._cols, self._rows, self._wal
+            self._cols, self._rows, self._wal = SpanColumns(), [], self._new_wal()
+        return cut
 
     def _spill(self) -> None:
-        """The drain is behind: the whole buffer goes to the spool in one write, never dropped."""
-        table = self._tables(*self._cut())
-        if table is not None:
-            self.spool.append(table.to_pylist())
+        """The drain is behind: the whole buffer goes to the spool, never dropped (a batch
+        keeps the id its write-ahead has)."""
+        cols, rows, wal = self._cut()
+        for part, batch_id in self._parts(cols, rows, wal):
+            self.spool.append(part.to_pylist(), batch_id)
+        if wal is not None:
+            wal.discard()
 
     def _run(self) -> None:
         while not self._stop:
@@ -254,27 +256,34 @@ class SinkProcessor(SpanProcessor):
         if self.spool.segments() and not self._replay():
             self._spill()
             return
-        cols, rows = self._cut()
-        parts = self._parts(cols, rows)
+        cols, rows, wal = self._cut()
+        parts = self._parts(cols, rows, wal)
         # Two stages: this thread builds batch k+1 (Python, holds the GIL) while the writer
         # thread commits batch k (DuckDB, releases it).
         running: tuple[Future[None], pa.Table, str] | None = None
-        for part in parts:
+        for part, batch_id in parts:
             if running is not None and not self._settled(*running):
-                self._spool_rest(part, parts)
-                return
-            batch_id = new_batch_id()
+                self._spool_rest(part, batch_id, parts)
+                running = None
+                break
             running = (self._writer().submit(self.sink.write, part, batch_id, False), part, batch_id)
         if running is not None:
             self._settled(*running)
+        if wal is not None:  # every batch of the cut is committed or spooled, under its id
+            wal.discard()
 
-    def _parts(self, cols: SpanColumns, rows: list[dict[str, Any]]) -> Iterator[pa.Table]:
+    def _parts(
+        self, cols: SpanColumns, rows: list[dict[str, Any]], wal: WriteAhead | None = None
+    ) -> Iterator[tuple[pa.Table, str]]:
+        """The cut's batches with their ids: the column buffer's ``k``-th batch takes the id of
+        its write-ahead segment (a new one without write-ahead)."""
         from .span_arrow import rows_to_arrow
 
-        for lo in range(0, len(cols), self.batch):
-            yield cols.slice(lo, lo + self.batch).to_arrow()
+        for k, lo in enumerate(range(0, len(cols), self.batch)):
+            batch_id = wal.batch_id(k) if wal is not None else new_batch_id()
+            yield cols.slice(lo, lo + self.batch).to_arrow(), batch_id
         for lo in range(0, len(rows), self.batch):
-            yield rows_to_arrow(rows[lo : lo + self.batch])
+            yield rows_to_arrow(rows[lo : lo + self.batch]), new_batch_id()
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -293,9 +302,9 @@ class SinkProcessor(SpanProcessor):
             self.on_batch(part.num_rows)
         return True
 
-    def _spool_rest(self, part: pa.Table, parts: Iterator[pa.Table]) -> None:
-        for p in (part, *parts):
-            self.spool.append(p.to_pylist())
+    def _spool_rest(self, part: pa.Table, batch_id: str, parts: Iterator[tuple[pa.Table, str]]) -> None:
+        for table, table_id in ((part, batch_id), *parts):
+            self.spool.append(table.to_pylist(), table_id)
 
     def _replay(self) -> bool:
         for seg in self.spool.segments():
@@ -372,7 +381,7 @@ def processors(
     if jsonl is not None:
         out.append(SimpleSpanProcessor(JsonlExporter(jsonl)))
     if sink is not None:
-        out.append(SinkProcessor(sink, spool_dir or Path("spool")))
+        out.append(SinkProcessor(sink, spool_dir or Path("spool"), write_ahead=True))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
