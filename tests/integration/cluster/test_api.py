@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from auraison.runtime import Runtime
 from auraison.settings import Settings
 from tests.conftest import free_port
 from tests.integration.cluster.conftest import control_settings
-from tests.servers import Served
+from tests.servers import Receiver, Served
 from tests.simthread import SimThread
 
 SLOW = 60  # seconds a request may take: Ray's Jobs API on a loaded two-core machine is slow
@@ -282,27 +281,11 @@ def _fuzz(api: Api) -> None:
 async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path, ray_head: str) -> None:
     """The API's reconciler loop (what `auraison control serve` runs) notices a finished job and
     delivers its signed webhook without anyone asking."""
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     from auraison.mcp_servers.cluster import webhooks
 
-    got: list[tuple[bytes, str]] = []
-    arrived = threading.Event()
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append((self.rfile.read(int(self.headers["Content-Length"])), self.headers[webhooks.HEADER]))
-            self.send_response(204)
-            self.end_headers()
-            arrived.set()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    receiver = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = Receiver()
     # The receiver is on loopback, which a callback_url may only name when the allow-list does.
-    hook = f"http://127.0.0.1:{receiver.server_address[1]}/done"
+    hook = f"http://127.0.0.1:{receiver.port}/done"
     settings = api_settings(
         tmp_path, ray_head, control={"webhook_secret": "k", "reconcile_s": 0.2, "webhook_allow": [hook]}
     )
@@ -319,9 +302,10 @@ async def test_control_serve_reconciles_and_calls_back_on_its_own(tmp_path: Path
             base_url=f"http://127.0.0.1:{port}", headers=H("op-acme"), timeout=SLOW
         ) as http:
             assert (await http.post("/jobs", json=body)).status_code == 200
-        assert await asyncio.to_thread(arrived.wait, 90)
+        assert await asyncio.to_thread(receiver.arrived.wait, 90)
     finally:
         served.stop()
-        receiver.shutdown()
-    payload, signature = got[0]
-    assert webhooks.verify("k", payload, signature) and b'"served-1"' in payload and len(got) == 1
+        receiver.stop()
+    payload, headers = receiver.posts[0]
+    signature = headers[webhooks.HEADER]
+    assert webhooks.verify("k", payload, signature) and b'"served-1"' in payload and len(receiver.posts) == 1

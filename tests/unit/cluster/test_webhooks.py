@@ -4,8 +4,6 @@ the URL names the address or a hostname that resolves to it."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ from auraison.mcp_servers.cluster.http_api import build_app
 from auraison.mcp_servers.cluster.webhooks import CallbackRefused, check_callback
 from auraison.runtime import Runtime
 from auraison.settings import Settings
+from tests.servers import Receiver
 
 REFUSED = [
     ("http://127.0.0.1:8080/done", "loopback"),
@@ -104,27 +103,15 @@ def test_the_allow_list_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 async def test_delivery_checks_the_destination_again() -> None:
     """A hostname may resolve elsewhere by the time the job ends (DNS rebinding): with the
     allow-list, ``deliver`` checks again and never sends to an internal address."""
-    hits: list[bytes] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            hits.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    receiver = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    url = f"http://localhost:{receiver.server_address[1]}/done"
+    receiver = Receiver()
+    url = f"http://localhost:{receiver.port}/done"
     try:
         assert await webhooks.deliver(url, {"job": "j"}, "k", attempts=1, allow=[]) is False
-        assert hits == []
+        assert receiver.posts == []
         assert await webhooks.deliver(url, {"job": "j"}, "k", attempts=1, allow=["localhost"]) is True
-        assert len(hits) == 1
+        assert len(receiver.posts) == 1
     finally:
-        receiver.shutdown()
+        receiver.stop()
 
 
 async def test_an_mcp_submission_is_checked_as_well(tmp_path: Path) -> None:
