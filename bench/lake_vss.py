@@ -16,7 +16,7 @@ The build's CPU time is reported beside its wall time: on a shared machine the w
 more about the neighbours than about the index.
 
 Run: ``python -m auraison.bench.lake_vss [--docs 100000 --dim 384 --intrinsic 32 --queries 30 --runs 3
---ef-construction 128]``.
+--ef-construction 64]``.
 """
 
 from __future__ import annotations
