@@ -1,6 +1,6 @@
 """``auraison traces …``: runs as span trees, read from the lake's ``spans`` table — an agent
-run is ``invoke_agent`` → ``chat`` (the model) and ``tools/call`` (MCP) → ``execute_tool`` (the
-AgentOps decision) → the plane's own tool span.
+run is ``invoke_agent`` → ``chat`` (the model) and ``execute_tool`` (the tool as the agent saw
+it) → ``tools/call`` (MCP) → ``execute_tool`` (the AgentOps decision) → the plane's own tool span.
 
 A trace belongs to a tenant when any of its spans carries that tenant (FastMCP's own spans
 carry none; the engine's and the agent's do), so a person sees their tenant's runs only.
