@@ -3,6 +3,7 @@ gateway, the Pydantic AI capability, the Claude Code hook and the control plane'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,17 @@ def script(tool: str, args: dict[str, Any]):
 
 
 def agent_for(
-    engine: AgentOps, identity: Identity, tool: str, args: dict[str, Any], ran: list[str] | None = None
+    engine: AgentOps,
+    identity: Identity,
+    tool: str,
+    args: dict[str, Any],
+    ran: list[str] | None = None,
+    content: bool = False,
 ) -> Agent:
     agent = Agent(
         script(tool, args),
         output_type=[str, DeferredToolRequests],
-        capabilities=agentops_capabilities(engine, identity, "test-agent"),
+        capabilities=agentops_capabilities(engine, identity, "test-agent", content=content),
         name="test-agent",
     )
     ran = ran if ran is not None else []
@@ -190,6 +196,28 @@ async def test_model_request_span_has_usage() -> None:
     assert agent_side.parent.span_id == run.context.span_id
     assert "state?" not in chat[0].attributes["gen_ai.input.messages"]  # structure, not content:
     assert "gen_ai.tool.call.arguments" not in agent_side.attributes  # content is opt-in
+
+
+async def test_content_goes_on_the_spans_only_when_asked() -> None:
+    """Asked (agentops.record_content): arguments, results and prompts on Pydantic AI's spans;
+    not asked, the structure only (test_model_request_span_has_usage)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    engine = AgentOps(tracer_provider=provider)
+    args = {"x": 1.0, "y": 2.0}
+    await agent_for(engine, Identity(role="operator"), "robot_navigate_to", args, content=True).run("go near")
+    spans = exporter.get_finished_spans()
+    (agent_side,) = [
+        s
+        for s in spans
+        if s.name == "execute_tool robot_navigate_to"
+        and s.parent.span_id in {r.context.span_id for r in spans if r.name.startswith("invoke_agent")}
+    ]
+    assert json.loads(agent_side.attributes["gen_ai.tool.call.arguments"]) == args
+    assert agent_side.attributes["gen_ai.tool.call.result"] == "robot_navigate_to ok"
+    chat = next(s for s in spans if s.name.startswith("chat "))
+    assert "go near" in chat.attributes["gen_ai.input.messages"]
 
 
 def gateway_over_cluster(settings: Settings, engine: AgentOps):
