@@ -266,7 +266,7 @@ class SinkProcessor(SpanProcessor):
                 self._spool_rest(part, batch_id, parts)
                 running = None
                 break
-            running = (self._writer().submit(self.sink.write, part, batch_id, False), part, batch_id)
+            running = (self._submit(part, batch_id), part, batch_id)
         if running is not None:
             self._settled(*running)
         if wal is not None:  # every batch of the cut is committed or spooled, under its id
@@ -284,6 +284,20 @@ class SinkProcessor(SpanProcessor):
             yield cols.slice(lo, lo + self.batch).to_arrow(), batch_id
         for lo in range(0, len(rows), self.batch):
             yield rows_to_arrow(rows[lo : lo + self.batch]), new_batch_id()
+
+    def _submit(self, part: pa.Table, batch_id: str) -> Future[None]:
+        """Commit ``part`` on the writer thread — or on this one when the interpreter is
+        exiting (no new futures then: a processor nobody shut down drains its last batch here)."""
+        try:
+            return self._writer().submit(self.sink.write, part, batch_id, False)
+        except RuntimeError:
+            done: Future[None] = Future()
+            try:
+                self.sink.write(part, batch_id, False)
+                done.set_result(None)
+            except Exception as exc:
+                done.set_exception(exc)
+            return done
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:
