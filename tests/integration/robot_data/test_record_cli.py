@@ -43,7 +43,7 @@ def test_record_a_robot_then_ask_the_twin(tmp_path: Path) -> None:
     assert spans == [["allow", "cli"]]
     # ...so a policy that does not allow it refuses `twin ingest` before anything is written.
     policy = tmp_path / "policy.yaml"
-    policy.write_text("version: 1\nrules:\n  - name: reads\n    allow: [\"lake_query\"]\n")
+    policy.write_text('version: 1\nrules:\n  - name: reads\n    allow: ["lake_query"]\n')
     refused = run(home, "twin", "ingest", str(bag), env={"AURAISON_AGENTOPS__POLICY_FILE": str(policy)})
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith("error: Denied: lake_register_recording")
