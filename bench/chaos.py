@@ -309,18 +309,9 @@ class Chaos:
             self.control = ControlApi(self)
 
     def _start_s3(self) -> dict[str, str]:
-        from auraison.errors import ServiceError
-        from auraison.services.local import LocalServices, free_weed_port
+        from auraison.services.local import s3_on_free_ports
 
-        for attempt in range(3):  # weed binds seven ports: one may be taken between pick and bind
-            svc = LocalServices(Settings(home=self.work / f"s3-{attempt}", s3={"port": free_weed_port()}))
-            try:
-                svc.up(("s3",))
-                break
-            except ServiceError:
-                svc.down(("s3",))
-                if attempt == 2:
-                    raise
+        svc = s3_on_free_ports(lambda attempt: self.work / f"s3-{attempt}")
         self._stack.callback(svc.down, ("s3",))
         access, secret = svc.s3_credentials()
         return {"endpoint": f"127.0.0.1:{svc.settings.s3.port}", "access_key": access, "secret_key": secret}

@@ -101,19 +101,9 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real SeaweedFS S3 server of this test session, on free ports, stopped afterwards."""
-    from auraison.errors import ServiceError
-    from auraison.services.local import LocalServices, free_weed_port
+    from auraison.services.local import s3_on_free_ports
 
-    for attempt in range(3):  # weed binds seven ports: one may be taken between the pick and the bind
-        home = tmp_path_factory.mktemp("s3home")
-        svc = LocalServices(Settings(home=home, s3={"port": free_weed_port()}))
-        try:
-            svc.up(("s3",))
-            break
-        except ServiceError:
-            svc.down(("s3",))
-            if attempt == 2:
-                raise
+    svc = s3_on_free_ports(lambda _: tmp_path_factory.mktemp("s3home"))
     access, secret = svc.s3_credentials()
     try:
         yield {

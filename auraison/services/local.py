@@ -18,6 +18,7 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,22 @@ def free_weed_port(attempts: int = 50) -> int:
         if max(ports) < 65000 and min(ports) > 1024 and all(_bindable(p) for p in ports):
             return port
     raise ServiceError("no free block of ports for SeaweedFS")
+
+
+def s3_on_free_ports(home_for: Callable[[int], Path], attempts: int = 3) -> LocalServices:
+    """A private SeaweedFS (tests, benchmarks) on free ports, in the home ``home_for(attempt)``
+    gives: weed binds seven ports, and one may be taken between the pick and the bind, so a
+    start that loses that race tries again on another block."""
+    for attempt in range(attempts):
+        svc = LocalServices(Settings(home=home_for(attempt), s3={"port": free_weed_port()}))
+        try:
+            svc.up(("s3",))
+            return svc
+        except ServiceError:
+            svc.down(("s3",))
+            if attempt == attempts - 1:
+                raise
+    raise ServiceError("no SeaweedFS started")  # attempts < 1
 
 
 def _bindable(port: int) -> bool:
