@@ -67,6 +67,16 @@ from auraison.settings import Settings
 Reply = concurrent.futures.Future[dict[str, Any]]
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process of the suite, SIGKILL it if it has not ended in 30 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class GatewayProcess:
     """``auraison gateway`` as Claude Code runs it: a child process spoken to over stdio.
 
@@ -513,12 +523,7 @@ class JobFlow:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
         self._log.close()
 
 
@@ -585,12 +590,7 @@ class ControlApi:
             if run.get("pid") and pid_alive(run["pid"]):
                 with contextlib.suppress(OSError):
                     os.killpg(run["pid"], signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
         self.http.close()
         self._log.close()
 
