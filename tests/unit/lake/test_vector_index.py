@@ -28,7 +28,19 @@ def test_hnsw_search_agrees_with_exact_and_follows_new_documents(tmp_path: Path)
     try:
         add_documents(lake, emb, "acme", corpus(300))
         add_documents(lake, emb, "globex", [Document(text="globex secret: the kitchen dock charger")])
-        queries = ["robot saw the kitchen", "battery near the dock", "lidar camera wheel", "note 42"]
+        # HNSW is approximate: on a tie-heavy query ("note 42" among 300 templated notes) its
+        # recall is 0 or 0.4 about one build in forty, so the bound is on the mean over eight
+        # queries (one such miss leaves 0.875), not on any one of them
+        queries = [
+            "robot saw the kitchen",
+            "battery near the dock",
+            "lidar camera wheel",
+            "note 42",
+            "the robot saw the charger",
+            "near the lab at 7",
+            "note 250: wheel",
+            "camera near battery",
+        ]
         overlap = []
         for q in queries:
             kth = search(lake, emb, "acme", q, k=5, method="exact")["hits"][-1]["score"]
@@ -36,7 +48,7 @@ def test_hnsw_search_agrees_with_exact_and_follows_new_documents(tmp_path: Path)
             assert ann["method"] == "hnsw" and len(ann["hits"]) == 5
             # recall by score: templated notes tie, so which of equal documents comes back may differ
             overlap.append(sum(h["score"] >= kth - 1e-5 for h in ann["hits"]) / 5)
-        assert sum(overlap) / len(overlap) >= 0.9, overlap
+        assert sum(overlap) / len(overlap) >= 0.85, overlap
         index = INDEXES.by_lake[lake][("acme", emb.model)]
         built_at, rows = index.snapshot, index.rows
 
