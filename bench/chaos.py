@@ -413,10 +413,17 @@ class Chaos:
         s = self.sim.sim
         return self.sim.call(lambda: s.nav.active is None and s.robot.v == 0.0 and s.robot.w == 0.0)
 
-    def far_place(self) -> str:
+    def places_by_distance(self) -> list[str]:
+        """The named places, nearest to the robot first."""
         s = self.sim.sim
         x, y = self.sim.call(lambda: (s.robot.x, s.robot.y))
-        return max(PLACES, key=lambda n: math.dist((x, y), s.world.places[n][:2]))
+        return sorted(PLACES, key=lambda n: math.dist((x, y), s.world.places[n][:2]))
+
+    def near_place(self) -> str:
+        return self.places_by_distance()[0]
+
+    def far_place(self) -> str:
+        return self.places_by_distance()[-1]
 
     def spans(self) -> tuple[int, int]:
         """Tool-call spans in the lake: (rows, distinct span ids)."""
@@ -713,8 +720,7 @@ class RowRun:
                 row.notes.append(
                     f"the robot's watchdog halted it: no heartbeat for {h.halted_at - h.renewed_at:.2f} sim s"
                 )
-        if self.f.name != "agent":
-            self._accounts(spans0, used0)
+        self._accounts(spans0, used0)
         if self.f.name == "gateway" and row.spans_lost:
             row.notes.append(
                 f"{row.spans_lost} span(s) of calls the killed gateway had answered were still in its span "
@@ -886,9 +892,14 @@ class RowRun:
     # -- a navigator agent process drives the patrol
     def _agent_fault(self) -> None:
         c, row = self.c, self.row
-        self.agent = self._agent_run(f"patrol {c.far_place()} dock")
-        if not wait_for(c.moving):
-            raise RuntimeError("agent: the robot never got under way")
+        # The nearest place first: the killed process has answered calls (and spans to lose) before
+        # the long leg it is killed on.
+        self.agent = self._agent_run(f"patrol {c.near_place()} {c.far_place()} dock")
+        said: list[bytes] = []
+        reader = threading.Thread(target=lambda: said.extend(self.agent.stdout), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        if not wait_for(lambda: self.answered(said) > 0 and c.moving()):
+            raise RuntimeError("agent: the robot never got under way on the patrol's second leg")
         t_sim = c.sim_now()
         self._inject()
         self.job("during", retry_s=1)
@@ -896,6 +907,10 @@ class RowRun:
             row.halted_s = round((c.sim_now() - t_sim) / c.speed, 2)
         row.deployment = c.new_deployment()
         t_heal = self.heal()
+        reader.join(10)  # the pipe closed with the killed process
+        before = self.answered(said)
+        row.notes.append(f"the killed agent had {before} tool call(s) answered; its rerun's are counted too")
+        self.tally(b"".join(said))
         again = self._agent_run(f"Please go to the {c.far_place()}.")  # a person's rerun, or a supervisor's
         under_way = wait_for(lambda: c.moving() or again.poll() is not None) and again.poll() is None
         t_moving = time.monotonic()
@@ -904,7 +919,23 @@ class RowRun:
             row.recover_s = round(t_moving - t_heal, 2)  # the new run has the robot under way
         else:
             row.notes.append(f"agent rerun: exit {again.returncode}: {out.decode()[-200:]}")
-        row.notes.append("spans and usage of a killed agent process are not counted")
+        self.tally(out)
+
+    @staticmethod
+    def answered(lines: list[bytes]) -> int:
+        return sum(line.lstrip()[:3] in ("✓".encode(), "✗".encode()) for line in lines)
+
+    def tally(self, out: bytes) -> None:
+        """Count the tool calls an agent process saw answered, from its own output.
+
+        ``auraison run`` prints a line per answered call (``✓`` or ``✗``) as the answer arrives,
+        before the model takes its next step; a call in flight at a SIGKILL was never answered
+        and ends no span. So these lines are what the killed agent and its rerun were told, an
+        account kept apart from the spans and the ledger it is checked against."""
+        for line in out.decode(errors="replace").splitlines():
+            mark = line.lstrip()[:1]
+            self.ok_calls += mark == "✓"
+            self.err_calls += mark == "✗"
 
     def _agent_run(self, prompt: str) -> subprocess.Popen[bytes]:
         log = (self.c.work / "agent.log").open("ab")
