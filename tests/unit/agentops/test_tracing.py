@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -123,28 +122,32 @@ def test_sink_down_spools_then_replays_everything(tmp_path: Path) -> None:
 
 
 def test_producer_never_blocks_on_a_slow_sink(tmp_path: Path) -> None:
-    gate = threading.Event()
+    """The sink is stuck inside ``write`` until the gate opens: every span is produced while it
+    is stuck (had ``on_end`` waited for it, the gate's timeout would have passed first and rows
+    landed), the overflow goes to the spool, and nothing is dropped once it opens."""
+    entered, gate = threading.Event(), threading.Event()
 
     class SlowSink:
         rows = 0
 
         def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
-            gate.wait(10)
+            entered.set()
+            gate.wait(30)
             SlowSink.rows += batch.num_rows
 
     proc = SinkProcessor(SlowSink(), tmp_path / "spool", batch=50, max_buffer=200, interval_s=0.01)
     provider = TracerProvider()
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
-    t0 = time.perf_counter()
     for i in range(2000):
         with tracer.start_as_current_span(f"s{i}"):
             pass
-    produced_in = time.perf_counter() - t0
+        if i == 49:
+            assert entered.wait(30)  # the drain is now stuck in the sink
+    assert SlowSink.rows == 0 and not gate.is_set()  # produced all 2000 while the sink was stuck
     gate.set()
     assert proc.force_flush(10_000)
     assert SlowSink.rows == 2000  # overflow went to the spool and was replayed, nothing dropped
-    assert produced_in < 5  # a blocked sink would have held the producer for 10 s
     provider.shutdown()
 
 
