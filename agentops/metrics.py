@@ -9,34 +9,24 @@ when ``agentops.otlp_endpoint`` is set (the metrics do not go to the lake).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
-from .tracing import otlp_url
+from .tracing import Targets, otlp_url
 
 _OK = MetricExportResult.SUCCESS
 
 
-class _MetricRouter(MetricExporter):
+class _MetricRouter(MetricExporter, Targets[MetricExporter]):
     """The process meter provider's one exporter: the periodic reader's collections go to the
     exporters runtimes attached (a meter provider's readers are fixed when it is built, so
     runtimes that come and go attach here, as span exporters attach to ``_Router``). Cumulative
     temporality, OTLP's default: what a later-attached exporter gets counts from process start."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.targets: tuple[MetricExporter, ...] = ()
-        self._lock = threading.Lock()
-
-    def add(self, exporters: Sequence[MetricExporter]) -> None:
-        with self._lock:
-            self.targets = (*self.targets, *exporters)
-
-    def remove(self, exporters: Sequence[MetricExporter]) -> None:
-        with self._lock:
-            self.targets = tuple(e for e in self.targets if e not in exporters)
+        MetricExporter.__init__(self)
+        Targets.__init__(self)
 
     def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         failed = [e for e in self.targets if e.export(metrics_data, timeout_millis=timeout_millis) is not _OK]

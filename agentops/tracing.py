@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -404,21 +404,28 @@ def processors(
     return out
 
 
-class _Router(SpanProcessor):
-    """The process provider's one processor: forwards to the processors runtimes attached
-    (copy-on-write, so a span never waits on an attach)."""
+T = TypeVar("T")
+
+
+class Targets(Generic[T]):
+    """What runtimes attached to a process-wide router (span processors, metric exporters),
+    copy-on-write: a span or an export iterates a tuple and never waits on an attach."""
 
     def __init__(self) -> None:
-        self.targets: tuple[SpanProcessor, ...] = ()
+        self.targets: tuple[T, ...] = ()
         self._lock = threading.Lock()
 
-    def add(self, processors: Sequence[SpanProcessor]) -> None:
+    def add(self, items: Sequence[T]) -> None:
         with self._lock:
-            self.targets = (*self.targets, *processors)
+            self.targets = (*self.targets, *items)
 
-    def remove(self, processors: Sequence[SpanProcessor]) -> None:
+    def remove(self, items: Sequence[T]) -> None:
         with self._lock:
-            self.targets = tuple(p for p in self.targets if p not in processors)
+            self.targets = tuple(t for t in self.targets if t not in items)
+
+
+class _Router(SpanProcessor, Targets[SpanProcessor]):
+    """The process provider's one processor: forwards to the processors runtimes attached."""
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         for p in self.targets:
