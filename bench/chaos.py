@@ -911,15 +911,23 @@ class RowRun:
         before = self.answered(said)
         row.notes.append(f"the killed agent had {before} tool call(s) answered; its rerun's are counted too")
         self.tally(b"".join(said))
-        again = self._agent_run(f"Please go to the {c.far_place()}.")  # a person's rerun, or a supervisor's
-        under_way = wait_for(lambda: c.moving() or again.poll() is not None) and again.poll() is None
-        t_moving = time.monotonic()
-        out, _ = again.communicate(timeout=DEADLINE_S * 2)
-        if under_way and again.returncode == 0 and b"Arrived at" in out:
-            row.recover_s = round(t_moving - t_heal, 2)  # the new run has the robot under way
-        else:
+        # A person's rerun, or a supervisor's. From where the robot halted, the safety layer may
+        # judge every route to a goal unsafe and ask for a person or another goal (its own
+        # advice): then the next place is asked for, as that person would.
+        for place in reversed(c.places_by_distance()):
+            again = self._agent_run(f"Please go to the {place}.")
+            under_way = wait_for(lambda: c.moving() or again.poll() is not None) and again.poll() is None  # noqa: B023
+            t_moving = time.monotonic()
+            out, _ = again.communicate(timeout=DEADLINE_S * 2)
+            self.tally(out)
+            if under_way and again.returncode == 0 and b"Arrived at" in out:
+                row.recover_s = round(t_moving - t_heal, 2)  # the new run has the robot under way
+                break
+            if again.returncode == 0 and b"ended needs_approval" in b" ".join(out.split()):  # unwrapped
+                row.notes.append(f"agent rerun: every route to the {place} judged unsafe from the halt")
+                continue
             row.notes.append(f"agent rerun: exit {again.returncode}: {out.decode()[-200:]}")
-        self.tally(out)
+            break
 
     @staticmethod
     def answered(lines: list[bytes]) -> int:
