@@ -9,7 +9,8 @@
    into the lake), on top of the SDK's own cost per span (the same spans, no processor).
 3. **exactly once at growing table sizes**: one ``--batch``-row commit by batch id, and by the old
    key check (``NOT EXISTS`` over the key column), into a spans table of each ``--sizes`` rows
-   (and an ``ingest_batches`` table of one row per ``--batch`` rows, as a writer leaves it).
+   (and an ``ingest_batches`` table of one row per ``--batch`` rows, as a writer leaves it);
+   against the same commit with no check at all at that size (what the catalog itself costs).
 
 Run: ``python -m auraison.bench.lake_p2 [--rows 1000000] [--runs 3] [--layout embedded|postgres+s3]
 [--sizes 1000000,10000000]``. Figures are ratios and spreads over ``--runs`` runs.
@@ -211,7 +212,7 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
     cap = Capture()
     provider = TracerProvider()
     provider.add_span_processor(cap)
-    make_spans(provider, batch * reps * 2 * len(sizes))
+    make_spans(provider, batch * reps * 3 * len(sizes))
     rows = cap.cols.to_arrow()
     lake = new_lake()
     append_batches(lake, "spans", [(new_batch_id(), rows.slice(0, 1))])  # creates ingest_batches
@@ -219,8 +220,11 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
     for size in sizes:
         _fill(lake, size, have, batch)
         have = size
-        by_id, by_key = [], []
+        plain, by_id, by_key = [], [], []
         for _ in range(reps):
+            part = rows.slice(k * batch, batch)
+            k += 1
+            plain.append(insert_limit(lake, part, batch) * 1000)  # the commit with no check at all
             part = rows.slice(k * batch, batch)
             k += 1
             t0 = time.perf_counter()
@@ -231,6 +235,7 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
             t0 = time.perf_counter()
             assert append_arrow(lake, "spans", part) == batch
             by_key.append((time.perf_counter() - t0) * 1000)
+        report(f"{batch:,}-row commit at {size:,} rows, no check", f"{spread(plain)} ms")
         report(f"{batch:,}-row commit at {size:,} rows, by batch id", f"{spread(by_id)} ms")
         report(f"{batch:,}-row commit at {size:,} rows, by key scan", f"{spread(by_key)} ms")
     lake.close()
