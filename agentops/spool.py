@@ -150,11 +150,17 @@ class Spool:
                     raise
         return rows
 
-    def rows(self) -> int:
+    def rows(self, in_flight: bool = False) -> int:
         """Rows waiting in the spool; a segment a drain takes for replay meanwhile is not
-        waiting any more (it is counted again if the replay fails and gives it back)."""
+        waiting any more (it is counted again if the replay fails and gives it back). With
+        ``in_flight``, rows a live drain has taken and is replaying now count too: they are not
+        in the lake yet (a live process's write-aheads do not: its buffer holds those rows)."""
+        segments = self.segments()
+        if in_flight:
+            taken = self.dir.glob("*.jsonl.*.claimed")
+            segments = sorted({*segments, *(p for p in taken if not p.name.startswith(WRITE_AHEAD_PREFIX))})
         n = 0
-        for p in self.segments():
+        for p in segments:
             with contextlib.suppress(FileNotFoundError), p.open() as f:
                 n += sum(1 for _ in f)
         return n

@@ -825,7 +825,7 @@ class RowRun:
         for lake in lakes:
             lake.close()
         self.burst_spans = BURST
-        row.queued = Spool(self.c.spool_dir).rows()
+        row.queued = Spool(self.c.spool_dir).rows(in_flight=True)  # the gateway's drain may be replaying it
 
     def _inject(self) -> None:
         if self.f.how == "partition":

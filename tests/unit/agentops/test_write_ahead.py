@@ -114,3 +114,20 @@ def test_a_batch_committed_before_the_kill_is_not_added_again(tmp_path: Path) ->
     ]
     assert len(Spool(tmp_path / "spool").segments()) == 1  # the write-ahead outlived the commit
     assert recovered(tmp_path).batches() == committed  # its replay is the same batch: a no-op
+
+
+def test_rows_in_flight_count_a_segment_a_live_drain_is_replaying(tmp_path: Path) -> None:
+    """A segment a live drain has claimed is not waiting (another drain must leave it), but it
+    is not in the lake either: ``rows(in_flight=True)`` counts it; a live write-ahead, whose
+    rows its process still buffers, is never counted."""
+    spool = Spool(tmp_path / "spool")
+    spool.append([{"span_id": f"{i:016x}"} for i in range(3)], "b1")
+    waiting = spool.append([{"span_id": f"{i:016x}"} for i in range(3, 5)], "b2")
+    claimed = spool.claim(waiting)
+    assert claimed is not None
+    ahead = spool.dir / f"{'9' * 20}-b3.jsonl.{os.getpid()}.claimed"
+    ahead.write_text('{"span_id": "00000000000000ff"}\n')
+    assert spool.rows() == 3
+    assert spool.rows(in_flight=True) == 5
+    Spool.release(claimed)
+    assert spool.rows() == spool.rows(in_flight=True) == 5
