@@ -898,7 +898,7 @@ class RowRun:
         said: list[bytes] = []
         reader = threading.Thread(target=lambda: said.extend(self.agent.stdout), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        if not wait_for(lambda: self.answered(said) > 0 and c.moving()):
+        if not wait_for(lambda: sum(self.answered(b"".join(said))) > 0 and c.moving()):
             raise RuntimeError("agent: the robot never got under way on the patrol's second leg")
         t_sim = c.sim_now()
         self._inject()
@@ -908,9 +908,10 @@ class RowRun:
         row.deployment = c.new_deployment()
         t_heal = self.heal()
         reader.join(10)  # the pipe closed with the killed process
-        before = self.answered(said)
-        row.notes.append(f"the killed agent had {before} tool call(s) answered; its rerun's are counted too")
-        self.tally(b"".join(said))
+        before = b"".join(said)
+        n = sum(self.answered(before))
+        row.notes.append(f"the killed agent had {n} tool call(s) answered; its rerun's are counted too")
+        self.tally(before)
         # A person's rerun, or a supervisor's. From where the robot halted, the safety layer may
         # judge every route to a goal unsafe and ask for a person or another goal (its own
         # advice): then the next place is asked for, as that person would.
@@ -930,20 +931,20 @@ class RowRun:
             break
 
     @staticmethod
-    def answered(lines: list[bytes]) -> int:
-        return sum(line.lstrip()[:3] in ("✓".encode(), "✗".encode()) for line in lines)
-
-    def tally(self, out: bytes) -> None:
-        """Count the tool calls an agent process saw answered, from its own output.
+    def answered(out: bytes) -> tuple[int, int]:
+        """The tool calls an agent process saw answered, from its own output: (ok, error).
 
         ``auraison run`` prints a line per answered call (``✓`` or ``✗``) as the answer arrives,
         before the model takes its next step; a call in flight at a SIGKILL was never answered
         and ends no span. So these lines are what the killed agent and its rerun were told, an
         account kept apart from the spans and the ledger it is checked against."""
-        for line in out.decode(errors="replace").splitlines():
-            mark = line.lstrip()[:1]
-            self.ok_calls += mark == "✓"
-            self.err_calls += mark == "✗"
+        marks = [line.lstrip()[:1] for line in out.decode(errors="replace").splitlines()]
+        return marks.count("✓"), marks.count("✗")
+
+    def tally(self, out: bytes) -> None:
+        ok, err = self.answered(out)
+        self.ok_calls += ok
+        self.err_calls += err
 
     def _agent_run(self, prompt: str) -> subprocess.Popen[bytes]:
         log = (self.c.work / "agent.log").open("ab")
