@@ -6,7 +6,6 @@ neighbours — loads neither pyarrow nor NumPy until a batch is actually written
 from __future__ import annotations
 
 import json
-import re
 from itertools import repeat
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
@@ -77,9 +76,6 @@ def _hex_ids(ids: list[int | None], size: int) -> pa.Array:
     data = pa.py_buffer(raw.hex().encode())
     offsets = pa.py_buffer(np.arange(0, (n + 1) * 2 * size, 2 * size, dtype=np.int32).tobytes())
     return pa.Array.from_buffers(pa.string(), n, [validity, offsets, data])
-
-
-_CONTROL = re.compile(rb"[\x00-\x1f]")
 
 
 def _json_values(values: list[Any]) -> pa.Array:
@@ -160,14 +156,18 @@ def _field_piece(prefix: str, values: pa.Array) -> pa.Array:
 
 def _escaped(arr: pa.Array) -> pa.Array | None:
     """Strings escaped for JSON by Arrow compute (backslash, quote); ``None`` when one holds a
-    control character (those need ``json``'s escapes)."""
+    control character (those need ``json``'s escapes). The checks read the UTF-8 bytes in place
+    with NumPy (a byte below 0x20 is a control character: no multi-byte sequence holds one); an
+    array sliced from a larger buffer is checked whole, which can only send it the slow way."""
     data = arr.buffers()[2]
-    raw = data.to_pybytes() if data is not None else b""
-    if _CONTROL.search(raw):
+    if data is None:
+        return arr
+    raw = np.frombuffer(data, np.uint8)
+    if (raw < 0x20).any():
         return None
-    if b"\\" in raw:
+    if (raw == 0x5C).any():
         arr = pc.replace_substring(arr, "\\", "\\\\")
-    if b'"' in raw:
+    if (raw == 0x22).any():
         arr = pc.replace_substring(arr, '"', '\\"')
     return arr
 
@@ -201,40 +201,51 @@ _known: dict[str, pa.StructType] = {}
 def attrs_struct(attrs: list[dict[str, Any]]) -> pa.StructArray | None:
     """The attribute dicts as one struct array (one field per key; Arrow converts in C), or
     ``None`` when a key's values do not share a type (then per-key-set JSON). The last batch's
-    type is tried first and kept only if it fits exactly: no key dropped (the struct holds as
-    many values as the dicts), and every non-string field's values of the field's own Python
-    type (Arrow would silently turn 0.5 into 0 in an int64 field, ``True`` into 1.0)."""
+    type is tried first; either way the struct is kept only if it holds the values exactly
+    (``_exact``)."""
     known = _known.get("type")
-    if known is not None and (arr := _convert(attrs, known)) is not None:
-        return arr
+    if known is not None:
+        try:
+            arr = pa.array(attrs, type=known)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            pass
+        else:
+            if _exact(arr, attrs, inferred=False):
+                return arr
     try:
         arr = pa.array(attrs)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         return None
-    if not pa.types.is_struct(arr.type):
+    if not pa.types.is_struct(arr.type) or not _exact(arr, attrs, inferred=True):
         return None
     _known["type"] = arr.type
     return arr
 
 
-def _convert(attrs: list[dict[str, Any]], type_: pa.StructType) -> pa.StructArray | None:
-    try:
-        arr = pa.array(attrs, type=type_)
-    except (pa.ArrowException, OverflowError, TypeError, ValueError):
-        return None
+def _exact(arr: pa.StructArray, attrs: list[dict[str, Any]], inferred: bool) -> bool:
+    """Whether the struct holds the dicts' values as they are: no key dropped and no ``None``
+    (as many values as the dicts hold: a null field reads as an absent key), and, against a
+    cached type, every non-string field's values of the field's own Python type (Arrow converts
+    silently otherwise: 0.5 into 0 in an int64 field, ``True`` into 1.0; a sequence field is
+    never reused). An inferred type is the values' own: Arrow refuses what it cannot hold, and
+    ints beside floats become doubles that cast back to the same JSON text (3, not 3.0)."""
     n = len(arr)
-    held = sum(n - arr.field(i).null_count for i in range(type_.num_fields))
-    if held != sum(map(len, attrs)):  # a key the type lacks (dropped), or a None value
-        return None
-    for field in type_:
+    held = sum(n - arr.field(i).null_count for i in range(arr.type.num_fields))
+    if held != sum(map(len, attrs)):
+        return False
+    if inferred:
+        return True
+    for field in arr.type:
         if pa.types.is_string(field.type):
             continue  # a non-string value in a string field fails the conversion
         want = _PY_TYPE.get(field.type)
+        if want is None:
+            return False
         got = set(map(type, map(methodcaller("get", field.name), attrs)))
         got.discard(type(None))
-        if want is None or got - {want}:
-            return None
-    return arr
+        if got - {want}:
+            return False
+    return True
 
 
 def _lifted(attrs: pa.StructArray, attr: str, type_: pa.DataType) -> pa.Array:

@@ -6,11 +6,14 @@
    very same rows (the table built from the same buffers beforehand) into a fresh lake of the
    same layout, one commit per ``--batch`` rows, nothing else. Runs alternate (limit, sink, …).
 2. **producer**: the cost per span of ``on_end`` on the producer's thread (with the drain running
-   into the lake), on top of the SDK's own cost per span (the same spans, no processor).
-3. **exactly once at growing table sizes**: one ``--batch``-row commit by batch id, and by the old
-   key check (``NOT EXISTS`` over the key column), into a spans table of each ``--sizes`` rows
-   (and an ``ingest_batches`` table of one row per ``--batch`` rows, as a writer leaves it);
-   against the same commit with no check at all at that size (what the catalog itself costs).
+   into the lake), on top of the SDK's own cost per span (the same spans, no processor), in µs
+   and as a share of the SDK's span.
+3. **exactly once at growing table sizes**: one ``--batch``-row commit on its first try (the
+   batch id recorded, not looked up: the drain's ordinary commit), as a replay (the id looked up,
+   and the replay fence's row updated), and by the old key check (``NOT EXISTS`` over the key
+   column), into a spans table of each ``--sizes`` rows (and an ``ingest_batches`` table of one
+   row per ``--batch`` rows, as a writer leaves it); against the same commit with no check at all
+   at that size (what the catalog itself costs).
 
 Run: ``python -m auraison.bench.lake_p2 [--rows 1000000] [--runs 3] [--layout embedded|postgres+s3]
 [--sizes 1000000,10000000]``. Figures are ratios and spreads over ``--runs`` runs.
@@ -143,17 +146,30 @@ def p2(n: int, batch: int, runs: int, new_lake: Callable[[], Lake]) -> None:
     )
 
 
-DRAINS = {"the runtime's 1 s": 1.0, "a 50 ms stress": 0.05}
-"""Drain intervals the producer is measured against: the one ``processors()`` gives every
-runtime (``SinkProcessor``'s default), and a twentyfold one that keeps a batch build or a commit
-under way through nearly the whole run."""
+SHARE = 3 / 11
+"""The issue's producer target as a share of the SDK's own span: 3 µs on top of an SDK span it
+measured at ~11 µs. Per-span costs scale with the machine (the SDK's span took 16 µs on one of
+these 2-core machines and 18–25 µs on another), so the share is read against the SDK's span
+measured in the same run, beside the µs."""
+
+DRAINS: dict[str, tuple[float, int | None]] = {
+    "the runtime's (1 s, commits of up to 50k rows)": (1.0, None),
+    "1 s, commits of up to 10k rows (the default before)": (1.0, 10_000),
+    "a 50 ms stress interval": (0.05, None),
+}
+"""Drains the producer is measured against (interval, rows per commit; ``None``: the default):
+the one ``processors()`` gives every runtime (``SinkProcessor``'s defaults), the same with the
+smaller commits it had before (what a commit's fixed cost does to the producer), and a
+twentyfold interval that keeps a batch build or a commit under way through nearly the whole
+run."""
 
 
 def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
     """Per span, on the producer's thread: CPU time (what the span costs the thread that made
     it, however loaded the machine) and wall time (which also counts the GIL the drain thread
     holds while it builds batches: on two shared cores the two compete). Runs alternate: the
-    SDK alone, ``on_end`` with the drain idle, then each drain interval of ``DRAINS``."""
+    SDK alone, ``on_end`` with the drain idle, then each drain of ``DRAINS``; each cost
+    is also read as a share of that run's SDK span (``SHARE``)."""
     sdk_cpu, sdk_wall, alone = [], [], []
     cpu: dict[str, list[float]] = {k: [] for k in DRAINS}
     wall: dict[str, list[float]] = {k: [] for k in DRAINS}
@@ -168,9 +184,11 @@ def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
         alone.append(make_spans(buffered, n)[1] / n * 1e6 - sdk_cpu[-1])
         idle._cut()  # drop the buffered rows: nothing to write
         idle.shutdown()
-        for label, interval in DRAINS.items():
+        for label, (interval, batch) in DRAINS.items():
             lake = new_lake()
-            proc = SinkProcessor(LakeTraceSink(lake), Path(tempfile.mkdtemp()) / "spool", interval_s=interval)
+            spool = Path(tempfile.mkdtemp()) / "spool"
+            sized = {"batch": batch} if batch else {}
+            proc = SinkProcessor(LakeTraceSink(lake), spool, interval_s=interval, **sized)
             traced = TracerProvider()
             traced.add_span_processor(proc)
             w, c = make_spans(traced, n)
@@ -184,10 +202,12 @@ def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
     report("OTel SDK span, no processor", sdk)
     report("on_end alone, drain idle (thread CPU)", f"{spread(alone)} µs per span on top of the SDK")
     for label in DRAINS:
+        shares = [w / sdk for w, sdk in zip(wall[label], sdk_wall, strict=True)]
         report(
-            f"producer cost on top of the SDK, drain at {label} interval",
+            f"producer cost on top of the SDK, drain {label}",
             f"thread CPU {spread(cpu[label])} µs, wall {spread(wall[label])} µs per span",
-            "≤ 3 µs",
+            f"≤ 3 µs, i.e. ≤ {SHARE:.2f}× the SDK's span",
+            f"wall {spread(shares)}× the SDK's span",
         )
 
 
@@ -212,7 +232,7 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
     cap = Capture()
     provider = TracerProvider()
     provider.add_span_processor(cap)
-    make_spans(provider, batch * reps * 3 * len(sizes))
+    make_spans(provider, batch * reps * 4 * len(sizes))
     rows = cap.cols.to_arrow()
     lake = new_lake()
     append_batches(lake, "spans", [(new_batch_id(), rows.slice(0, 1))])  # creates ingest_batches
@@ -220,15 +240,20 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
     for size in sizes:
         _fill(lake, size, have, batch)
         have = size
-        plain, by_id, by_key = [], [], []
+        plain, fresh, by_id, by_key = [], [], [], []
         for _ in range(reps):
             part = rows.slice(k * batch, batch)
             k += 1
             plain.append(insert_limit(lake, part, batch) * 1000)  # the commit with no check at all
             part = rows.slice(k * batch, batch)
             k += 1
+            t0 = time.perf_counter()  # a batch's first try: its id recorded, not looked up
+            assert append_batches(lake, "spans", [(new_batch_id(), part)], fresh=True) == batch
+            fresh.append((time.perf_counter() - t0) * 1000)
+            part = rows.slice(k * batch, batch)
+            k += 1
             t0 = time.perf_counter()
-            assert append_batches(lake, "spans", [(new_batch_id(), part)]) == batch
+            assert append_batches(lake, "spans", [(new_batch_id(), part)]) == batch  # a replay's
             by_id.append((time.perf_counter() - t0) * 1000)
             part = rows.slice(k * batch, batch)
             k += 1
@@ -236,7 +261,8 @@ def exactly_once(sizes: list[int], batch: int, reps: int, new_lake: Callable[[],
             assert append_arrow(lake, "spans", part) == batch
             by_key.append((time.perf_counter() - t0) * 1000)
         report(f"{batch:,}-row commit at {size:,} rows, no check", f"{spread(plain)} ms")
-        report(f"{batch:,}-row commit at {size:,} rows, by batch id", f"{spread(by_id)} ms")
+        report(f"{batch:,}-row commit at {size:,} rows, first try (id recorded)", f"{spread(fresh)} ms")
+        report(f"{batch:,}-row commit at {size:,} rows, by batch id + fence", f"{spread(by_id)} ms")
         report(f"{batch:,}-row commit at {size:,} rows, by key scan", f"{spread(by_key)} ms")
     lake.close()
 

@@ -82,12 +82,18 @@ def test_attributes_json_through_one_struct_equals_json_dumps_batch_after_batch(
         [{"a": "y", "n": 0.5, "f": True, "s": "not a list"}],  # each value of another type
         [{"a": "z", "n": 4, "f": 0.5, "new": "key"}, {"n": 5, "b": False}],
         [{"n": 6, "a": "tab\there"}, {"f": float("nan")}],
+        [{"a": "back\\slash only"}, {"a": "plain"}],
+        [{"a": 'a "quote" only'}, {"a": "ünï €"}],
+        [{"id": 3}, {"id": 0.5}],  # ints beside floats: 3 stays an int in the JSON
+        [{"a": "x", "none": None}],  # a None value stays in the JSON (a null field reads absent)
         [{"a": "x", "n": 1, "f": 0.25}],
     ]
     for attrs in batches:
         struct = attrs_struct(attrs)
         out = (struct_json(struct) if struct is not None else json_column(attrs)).to_pylist()
         assert [json.loads(o) for o in out] == [json.loads(json.dumps(a)) for a in attrs], attrs
+        if "id" in attrs[0]:
+            assert [type(json.loads(o)["id"]) for o in out] == [int, float]
         if attrs[0].get("f") is True:  # not coerced into the cached int64/double/list fields
             assert json.loads(out[0]) == {"a": "y", "n": 0.5, "f": True, "s": "not a list"}
             assert json.loads(out[0])["f"] is True
