@@ -28,6 +28,10 @@ from auraison.services.process import PidRecord, ProcessManager, ProcessSpec
 from auraison.settings import SERVICES_FILE, Settings
 
 SERVICE_NAMES = ("s3", "ray", "sim")
+STOP_GRACE_S = {"ray": 3.0}
+"""Seconds a service gets after SIGTERM before SIGKILL (20 otherwise). Ray's GCS server and
+``ray start --block`` outlive a SIGTERM for more than 20 s, and the local head keeps nothing
+worth the wait: its cluster state lives in the GCS's memory and goes with it either way."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ class LocalServices:
         """Stop only what our PID files name; returns (name, was_running)."""
         stopped = []
         for name in reversed(names):
-            stopped.append((name, self.procs.stop(name)))
+            stopped.append((name, self.procs.stop(name, STOP_GRACE_S.get(name, 20.0))))
             if name == "ray":
                 (self.ray_temp_dir / "ray_current_cluster").unlink(missing_ok=True)
         return stopped
