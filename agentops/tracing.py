@@ -168,9 +168,9 @@ class SinkProcessor(SpanProcessor):
     ``batch`` is the most rows one commit takes (and the buffer size that wakes the drain before
     its interval). A commit has a fixed cost (the catalog's transaction and one Parquet file:
     ~28 ms for 10k rows at 1M–10M rows, ~22 of it with no id at all), paid on the producer's
-    cores: with 10k-row commits a busy producer paid up to a quarter more per span than with 50k
-    (three passes of four in P2, ``bench/README.md``), and the lake got five times the small
-    files. 50k buffered spans of eight attributes hold ~28 MB."""
+    cores: with 10k-row commits a busy producer paid more per span in four P2 passes of five
+    (0.38× the SDK's span against 0.28× on a slow host; ``bench/README.md``), and the lake got
+    five times the small files. 50k buffered spans of eight attributes hold ~28 MB."""
 
     def __init__(
         self,
