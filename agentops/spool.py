@@ -156,9 +156,9 @@ class Spool:
         ``in_flight``, rows a live drain has taken and is replaying now count too: they are not
         in the lake yet (a live process's write-aheads do not: its buffer holds those rows)."""
         segments = self.segments()
-        if in_flight:
-            taken = self.dir.glob("*.jsonl.*.claimed")
-            segments = sorted({*segments, *(p for p in taken if not p.name.startswith(WRITE_AHEAD_PREFIX))})
+        if in_flight:  # segments() holds a dead process's claims already; add the live ones'
+            claims = self.dir.glob("*.jsonl.*.claimed")
+            segments = {*segments, *(p for p in claims if not p.name.startswith(WRITE_AHEAD_PREFIX))}
         n = 0
         for p in segments:
             with contextlib.suppress(FileNotFoundError), p.open() as f:

@@ -20,7 +20,7 @@ import gc
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -45,7 +45,7 @@ _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 def span_to_row(span: ReadableSpan) -> dict[str, Any]:
     """A span as one row of the lakehouse ``spans`` table (the JSONL exporter's line)."""
     ctx = span.get_span_context()
-    attrs = dict(span.attributes or {})
+    attrs = dict(_plain_attrs(span))
     parent = span.parent.span_id if span.parent else None
     row = {
         "trace_id": f"{ctx.trace_id:032x}",
@@ -64,6 +64,14 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
 
 
 _EMPTY: dict[str, Any] = {}
+
+
+def _plain_attrs(span: ReadableSpan) -> Mapping[str, Any]:
+    """A finished span's attributes as the plain dict behind them: the public mapping takes a
+    lock per key, and a finished span's attributes no longer change (a span built by hand may
+    hold a plain mapping, or none)."""
+    attrs = span._attributes
+    return _EMPTY if attrs is None else getattr(attrs, "_dict", None) or dict(attrs)
 
 
 class SpanColumns:
@@ -98,8 +106,7 @@ class SpanColumns:
 
     def add(self, span: ReadableSpan) -> int:
         # The SDK span's own fields, read directly: its public properties are a Python call each
-        # (a third of this method's cost), and a finished span's fields no longer change. The
-        # attributes are the plain dict behind them (the public mapping takes a lock per key).
+        # (a third of this method's cost), and a finished span's fields no longer change.
         ctx = span._context  # a SpanContext is a tuple: (trace_id, span_id, …)
         parent = span._parent
         self.trace.append(ctx[0])
@@ -110,8 +117,7 @@ class SpanColumns:
         self.start.append(span._start_time)
         self.end.append(span._end_time)
         self.status.append(span._status._status_code)
-        attrs = span._attributes
-        self.attrs.append(_EMPTY if attrs is None else getattr(attrs, "_dict", None) or dict(attrs))
+        self.attrs.append(_plain_attrs(span))
         return len(self.span)
 
     def to_arrow(self) -> pa.Table:
@@ -206,10 +212,8 @@ class SinkProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         line = None
-        if self.write_ahead:  # the attributes' plain dict: the public mapping locks per lookup
-            attrs = getattr(span._attributes, "_dict", span._attributes)
-            if attrs and "auraison.decision" in attrs:
-                line = encode_row(span_to_row(span))  # a tool call's span: on disk before its answer
+        if self.write_ahead and "auraison.decision" in _plain_attrs(span):
+            line = encode_row(span_to_row(span))  # a tool call's span: on disk before its answer
         with self._lock:
             n = self._cols.add(span)
             if line is not None:

@@ -28,10 +28,6 @@ from auraison.services.process import PidRecord, ProcessManager, ProcessSpec
 from auraison.settings import SERVICES_FILE, Settings
 
 SERVICE_NAMES = ("s3", "ray", "sim")
-STOP_GRACE_S = {"ray": 3.0}
-"""Seconds a service gets after SIGTERM before SIGKILL (20 otherwise). Ray's GCS server and
-``ray start --block`` outlive a SIGTERM for more than 20 s, and the local head keeps nothing
-worth the wait: its cluster state lives in the GCS's memory and goes with it either way."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +200,9 @@ class LocalServices:
             env={"RAY_USAGE_STATS_ENABLED": "0"},
             ready=lambda: probes.probe_ray_dashboard(url).ok,
             ready_timeout_s=90,
+            # The GCS server and `ray start --block` outlive a SIGTERM by more than 20 s, and the
+            # local head keeps nothing worth the wait: its cluster state is the GCS's memory.
+            stop_timeout_s=3.0,
         )
 
     def _sim_spec(self) -> ProcessSpec:
@@ -241,7 +240,7 @@ class LocalServices:
         """Stop only what our PID files name; returns (name, was_running)."""
         stopped = []
         for name in reversed(names):
-            stopped.append((name, self.procs.stop(name, STOP_GRACE_S.get(name, 20.0))))
+            stopped.append((name, self.procs.stop(name)))
             if name == "ray":
                 (self.ray_temp_dir / "ray_current_cluster").unlink(missing_ok=True)
         return stopped

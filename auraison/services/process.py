@@ -31,6 +31,7 @@ class ProcessSpec:
     cwd: Path | None = None
     ready_timeout_s: float = 60.0
     stop_timeout_s: float = 20.0
+    """Seconds after SIGTERM before SIGKILL; the PID file keeps it, so ``stop`` needs no spec."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class PidRecord:
     pid: int
     start_ticks: int
     argv: list[str]
+    stop_timeout_s: float = 20.0  # PID files written before it was recorded: the old grace
 
     def alive(self) -> bool:
         """True if the PID still runs *and* is the very process we started."""
@@ -102,7 +104,7 @@ class ProcessManager:
         finally:
             log.close()
         ticks = _start_ticks(proc.pid) or 0
-        rec = PidRecord(spec.name, proc.pid, ticks, list(spec.argv))
+        rec = PidRecord(spec.name, proc.pid, ticks, list(spec.argv), spec.stop_timeout_s)
         self.pid_file(spec.name).write_text(json.dumps(rec.__dict__))
         deadline = time.monotonic() + spec.ready_timeout_s
         while time.monotonic() < deadline:
@@ -120,15 +122,16 @@ class ProcessManager:
             f"{spec.name} was not ready after {spec.ready_timeout_s:.0f}s; see {self.log_file(spec.name)}"
         )
 
-    def stop(self, name: str, timeout_s: float = 20.0) -> bool:
-        """Stop our process group for ``name``; False if nothing of ours was running."""
+    def stop(self, name: str, timeout_s: float | None = None) -> bool:
+        """Stop our process group for ``name`` (SIGTERM; SIGKILL after ``timeout_s``, by default
+        its spec's ``stop_timeout_s``); False if nothing of ours was running."""
         rec = self.record(name)
         if rec is None:
             return False
         was_running = rec.alive()
         if was_running:
             self._signal_group(rec, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
+            deadline = time.monotonic() + (rec.stop_timeout_s if timeout_s is None else timeout_s)
             while rec.alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
             if rec.alive():
