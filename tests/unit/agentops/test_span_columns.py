@@ -4,6 +4,7 @@ JSON built column-wise equals json.dumps, and batches keep their ids through the
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from auraison.agentops.span_arrow import SPAN_SCHEMA, attrs_struct, json_column, struct_json
+from auraison.agentops.span_arrow import SPAN_SCHEMA, attributes_json, lifted_columns
 from auraison.agentops.spool import Spool
 from auraison.agentops.tracing import SinkProcessor, SpanColumns, span_to_row
 
@@ -55,48 +56,62 @@ def test_column_buffers_make_the_rows_the_span_makes() -> None:
         assert got == want
 
 
-def test_attributes_json_column_wise_equals_json_dumps() -> None:
-    attrs = [
-        {"a": "x", "n": 1, "b": True, "f": 0.25},
-        {"a": 'q"uo\\te', "n": -7, "b": False, "f": 1e20},
+def _finite(value: object) -> object:
+    """What JSON can hold of a value: a NaN or infinity is null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def test_attributes_json_equals_json_dumps_and_the_lifted_columns_keep_their_types() -> None:
+    """The drain's path: one encoding of the batch, cut into one JSON object per span, with the
+    queried attributes parsed back out of it. Keys absent from some spans stay absent, a None
+    stays as null, ints stay ints beside floats, strings keep quotes, backslashes, control
+    characters and newlines (escaped: a raw newline would cut an object in two)."""
+    attrs: list[dict[str, object]] = [
+        {"a": "x", "n": 1, "b": True, "f": 0.25, "auraison.tenant": "acme", "gen_ai.usage.input_tokens": 7},
+        {"a": 'q"uo\\te', "n": -7, "b": False, "f": 1e20, "auraison.cost": 0.5},
         {},
-        {"n": 2, "a": "other key order"},
-        {"a": "tab\tand newline\n"},  # control characters: encoded value by value
-        {"seq": ("x", "y"), "ints": (1, 2)},
-        {"mixed": 1},
-        {"mixed": "one"},
-        {"big": 2**70},
+        {"n": 2, "a": "other key order", "auraison.cost": 3},
+        {"a": "tab\tand newline\n and ünïcode €", "gen_ai.agent.name": "nav"},
+        {"seq": ("x", "y"), "ints": (1, 2), "id": 3},
+        {"id": 0.5, "none": None, "auraison.tenant": None},
+        {"big": 2**70, "nan": float("nan"), "inf": float("-inf")},
     ]
-    out = json_column(attrs).to_pylist()
-    assert [json.loads(o) for o in out] == [json.loads(json.dumps(a)) for a in attrs]
+    text, ndjson = attributes_json(attrs)
+    assert text.type == pa.string() and len(text) == len(attrs)
+    assert all(t.startswith("{") and t.endswith("}") for t in text.to_pylist())  # one object each
+    want = [json.loads(json.dumps({k: _finite(v) for k, v in a.items()})) for a in attrs]
+    assert [json.loads(t) for t in text.to_pylist()] == want
+    assert [type(json.loads(t).get("id")) for t in text.to_pylist()][5:7] == [int, float]
+    lifted = lifted_columns(attrs, ndjson)
+    assert lifted["tenant"].to_pylist() == ["acme", None, None, None, None, None, None, None]
+    assert lifted["cost"].type == pa.float64()
+    assert lifted["cost"].to_pylist() == [None, 0.5, None, 3.0, None, None, None, None]
+    assert lifted["input_tokens"].type == pa.int64() and lifted["input_tokens"][0].as_py() == 7
+    assert lifted["agent"].to_pylist()[4] == "nav"
 
 
-def test_attributes_json_through_one_struct_equals_json_dumps_batch_after_batch() -> None:
-    """The drain's path: the dicts become one Arrow struct (the last batch's type tried first),
-    the JSON is built from it by Arrow compute. A later batch that does not fit the cached type
-    exactly (a new key, a float where ints were, a bool where floats were, a string where a
-    sequence was) must not be coerced into it; a key absent from some spans stays absent."""
-    batches = [
-        [{"a": "x", "n": 1, "f": 0.25, "s": ("p", "q")}, {"n": 2}, {}],
-        [{"a": 'q"uo\\te', "n": 3, "f": 1.5, "s": ("r",)}, {"a": "ünï", "f": 2.0}],
-        [{"a": "y", "n": 0.5, "f": True, "s": "not a list"}],  # each value of another type
-        [{"a": "z", "n": 4, "f": 0.5, "new": "key"}, {"n": 5, "b": False}],
-        [{"n": 6, "a": "tab\there"}, {"f": float("nan")}],
-        [{"a": "back\\slash only"}, {"a": "plain"}],
-        [{"a": 'a "quote" only'}, {"a": "ünï €"}],
-        [{"id": 3}, {"id": 0.5}],  # ints beside floats: 3 stays an int in the JSON
-        [{"a": "x", "none": None}],  # a None value stays in the JSON (a null field reads absent)
-        [{"a": "x", "n": 1, "f": 0.25}],
+def test_a_lifted_attribute_of_another_type_is_converted_or_null_and_kept_in_the_json() -> None:
+    """A tenant given as a number, tokens as a float or beyond 64 bits: the typed parse refuses
+    the batch, the columns come from the dicts; the attributes JSON keeps each value as it was."""
+    attrs: list[dict[str, object]] = [
+        {"auraison.tenant": 42, "gen_ai.usage.input_tokens": 3.0, "auraison.cost": "free"},
+        {"auraison.tenant": ("a", "b"), "gen_ai.usage.input_tokens": 2**70, "auraison.cost": True},
+        {"auraison.tenant": "acme", "gen_ai.usage.input_tokens": 5, "auraison.cost": 1.5},
     ]
-    for attrs in batches:
-        struct = attrs_struct(attrs)
-        out = (struct_json(struct) if struct is not None else json_column(attrs)).to_pylist()
-        assert [json.loads(o) for o in out] == [json.loads(json.dumps(a)) for a in attrs], attrs
-        if "id" in attrs[0]:
-            assert [type(json.loads(o)["id"]) for o in out] == [int, float]
-        if attrs[0].get("f") is True:  # not coerced into the cached int64/double/list fields
-            assert json.loads(out[0]) == {"a": "y", "n": 0.5, "f": True, "s": "not a list"}
-            assert json.loads(out[0])["f"] is True
+    text, ndjson = attributes_json(attrs)
+    lifted = lifted_columns(attrs, ndjson)
+    assert lifted["tenant"].to_pylist() == ["42", '["a","b"]', "acme"]
+    assert lifted["input_tokens"].to_pylist() == [3, None, 5]
+    assert lifted["cost"].to_pylist() == [None, 1.0, 1.5]
+    assert [json.loads(t) for t in text.to_pylist()] == [json.loads(json.dumps(a)) for a in attrs]
+
+
+def test_an_empty_batch_makes_empty_columns() -> None:
+    text, ndjson = attributes_json([])
+    assert len(text) == 0 and ndjson == b""
+    assert all(len(col) == 0 for col in lifted_columns([], ndjson).values())
 
 
 class BatchSink:
