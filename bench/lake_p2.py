@@ -7,7 +7,8 @@
    same layout, one commit per ``--batch`` rows, nothing else. Runs alternate (limit, sink, …).
 2. **producer**: the cost per span of ``on_end`` on the producer's thread (with the drain running
    into the lake), on top of the SDK's own cost per span (the same spans, no processor), in µs
-   and as a share of the SDK's span.
+   and as a share of the SDK's span; each arm between two runs of the SDK alone, read against
+   their mean (``--runs 10`` for a spread worth reading: this host drifts by more than the figure).
 3. **exactly once at growing table sizes**: one ``--batch``-row commit on its first try (the
    batch id recorded, not looked up: the drain's ordinary commit), as a replay (the id looked up,
    and the replay fence's row updated), and by the old key check (``NOT EXISTS`` over the key
@@ -164,50 +165,78 @@ twentyfold interval that keeps a batch build or a commit under way through nearl
 run."""
 
 
+def _idle(n: int) -> tuple[float, float]:
+    """``n`` spans into a processor whose drain never runs (``on_end`` only): µs per span, wall
+    and thread CPU."""
+    spool = Path(tempfile.mkdtemp()) / "spool"
+    idle = SinkProcessor(LakeTraceSink(None), spool, batch=n + 1, max_buffer=n + 1, interval_s=3600)  # type: ignore[arg-type]
+    provider = TracerProvider()
+    provider.add_span_processor(idle)
+    w, c = make_spans(provider, n)
+    idle._cut()  # drop the buffered rows: nothing to write
+    idle.shutdown()
+    return w / n * 1e6, c / n * 1e6
+
+
+def _drained(n: int, new_lake: Callable[[], Lake], interval: float, batch: int | None) -> tuple[float, float]:
+    """``n`` spans into a processor draining into a fresh lake every ``interval`` s: µs per
+    span, wall and thread CPU (every span checked in the lake after)."""
+    lake = new_lake()
+    spool = Path(tempfile.mkdtemp()) / "spool"
+    sized = {"batch": batch} if batch else {}
+    proc = SinkProcessor(LakeTraceSink(lake), spool, interval_s=interval, **sized)
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    w, c = make_spans(provider, n)
+    assert proc.force_flush(600_000)
+    assert lake.execute(f"SELECT count(*) FROM {ALIAS}.spans").fetchone()[0] == n
+    proc.shutdown()
+    lake.close()
+    return w / n * 1e6, c / n * 1e6
+
+
 def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
     """Per span, on the producer's thread: CPU time (what the span costs the thread that made
-    it, however loaded the machine) and wall time (which also counts the GIL the drain thread
-    holds while it builds batches: on two shared cores the two compete). Runs alternate: the
-    SDK alone, ``on_end`` with the drain idle, then each drain of ``DRAINS``; each cost
-    is also read as a share of that run's SDK span (``SHARE``)."""
+    it) and wall time (which also counts the GIL the drain thread holds while it builds batches,
+    and the cores its commits take: on two shared cores they compete). Each arm — ``on_end``
+    with the drain idle, then each drain of ``DRAINS``, in an order that turns every run — sits
+    between two runs of the SDK alone, and its cost is read against their mean: this host's
+    speed drifts by more than the figure between runs a minute apart, and a baseline taken
+    on both sides cancels a drift that is steady over the pair. Each cost is also read as a
+    share of that baseline (``SHARE``)."""
     sdk_cpu, sdk_wall, alone = [], [], []
     cpu: dict[str, list[float]] = {k: [] for k in DRAINS}
     wall: dict[str, list[float]] = {k: [] for k in DRAINS}
-    for _ in range(runs):
+    shares: dict[str, list[float]] = {k: [] for k in DRAINS}
+    arms = ["idle", *DRAINS]
+
+    def sdk() -> tuple[float, float]:
         w, c = make_spans(TracerProvider(), n)
         sdk_wall.append(w / n * 1e6)
         sdk_cpu.append(c / n * 1e6)
-        spool = Path(tempfile.mkdtemp()) / "spool"
-        idle = SinkProcessor(LakeTraceSink(None), spool, batch=n + 1, max_buffer=n + 1, interval_s=3600)  # type: ignore[arg-type]
-        buffered = TracerProvider()
-        buffered.add_span_processor(idle)  # on_end only: the drain never runs
-        alone.append(make_spans(buffered, n)[1] / n * 1e6 - sdk_cpu[-1])
-        idle._cut()  # drop the buffered rows: nothing to write
-        idle.shutdown()
-        for label, (interval, batch) in DRAINS.items():
-            lake = new_lake()
-            spool = Path(tempfile.mkdtemp()) / "spool"
-            sized = {"batch": batch} if batch else {}
-            proc = SinkProcessor(LakeTraceSink(lake), spool, interval_s=interval, **sized)
-            traced = TracerProvider()
-            traced.add_span_processor(proc)
-            w, c = make_spans(traced, n)
-            wall[label].append(w / n * 1e6 - sdk_wall[-1])
-            cpu[label].append(c / n * 1e6 - sdk_cpu[-1])
-            assert proc.force_flush(600_000)
-            assert lake.execute(f"SELECT count(*) FROM {ALIAS}.spans").fetchone()[0] == n
-            proc.shutdown()
-            lake.close()
-    sdk = f"thread CPU {spread(sdk_cpu)} µs, wall {spread(sdk_wall)} µs per span"
-    report("OTel SDK span, no processor", sdk)
+        return sdk_wall[-1], sdk_cpu[-1]
+
+    before = sdk()
+    for r in range(runs):
+        for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
+            w, c = _idle(n) if arm == "idle" else _drained(n, new_lake, *DRAINS[arm])
+            after = sdk()
+            base_wall, base_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+            before = after
+            if arm == "idle":
+                alone.append(c - base_cpu)
+                continue
+            wall[arm].append(w - base_wall)
+            cpu[arm].append(c - base_cpu)
+            shares[arm].append(wall[arm][-1] / base_wall)
+    report("OTel SDK span, no processor", f"thread CPU {spread(sdk_cpu)} µs, wall {spread(sdk_wall)} µs per span")
     report("on_end alone, drain idle (thread CPU)", f"{spread(alone)} µs per span on top of the SDK")
     for label in DRAINS:
-        shares = [w / sdk for w, sdk in zip(wall[label], sdk_wall, strict=True)]
         report(
             f"producer cost on top of the SDK, drain {label}",
             f"thread CPU {spread(cpu[label])} µs, wall {spread(wall[label])} µs per span",
             f"≤ 3 µs, i.e. ≤ {SHARE:.2f}× the SDK's span",
-            f"wall {spread(shares)}× the SDK's span",
+            f"wall {spread(shares[label])}× the SDK's span",
         )
 
 
