@@ -229,7 +229,8 @@ def producer(n: int, runs: int, new_lake: Callable[[], Lake]) -> None:
             wall[arm].append(w - base_wall)
             cpu[arm].append(c - base_cpu)
             shares[arm].append(wall[arm][-1] / base_wall)
-    report("OTel SDK span, no processor", f"thread CPU {spread(sdk_cpu)} µs, wall {spread(sdk_wall)} µs per span")
+    sdk_line = f"thread CPU {spread(sdk_cpu)} µs, wall {spread(sdk_wall)} µs per span"
+    report("OTel SDK span, no processor", sdk_line)
     report("on_end alone, drain idle (thread CPU)", f"{spread(alone)} µs per span on top of the SDK")
     for label in DRAINS:
         report(
