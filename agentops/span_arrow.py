@@ -5,6 +5,8 @@ neighbours — loads neither pyarrow nor NumPy until a batch is actually written
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -27,9 +29,22 @@ SPAN_SCHEMA = pa.schema(
 )
 """The lake's ``spans`` table as Arrow (``attributes`` is JSON text)."""
 
-_JSON = msgspec.json.Encoder(enc_hook=str)
-"""The one JSON encoder of the lake's span rows (compact; a value JSON lacks, as its text; a
-NaN or infinity, which JSON lacks, as ``null``)."""
+
+def _json_value(value: Any) -> Any:
+    """What msgspec cannot encode as it is: a float or int subclass (a NumPy float passes as an
+    OpenTelemetry attribute) as the number, any other mapping as a dict, the rest as its text."""
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+_JSON = msgspec.json.Encoder(enc_hook=_json_value)
+"""The one JSON encoder of the lake's span rows (compact; a NaN or infinity, which JSON lacks,
+as ``null``)."""
 
 
 def _encode(value: Any) -> str:
@@ -37,30 +52,68 @@ def _encode(value: Any) -> str:
 
 
 def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
-    """``values`` as an Arrow array of ``type_``; a value of another type is converted (a
-    number to its JSON text in a string column, 3.0 to 3 in an integer one) or, where it cannot
-    be (an int beyond 64 bits, text in a numeric column), null: a lifted column is a queryable
-    copy, the span's attributes JSON keeps the value as it was."""
+    """``values`` as an Arrow array of ``type_``, each value through ``_coerced`` when one does
+    not fit it as it is: a lifted column is a queryable copy, the span's attributes JSON keeps
+    the value as it was."""
     try:
-        return pa.array(values, type=type_)
+        arr = pa.array(values, type=type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return pa.array([_coerced(v, type_) for v in values], type_)
+    return _finite(arr)
 
 
 def _coerced(value: Any, type_: pa.DataType) -> Any:
+    """A value in a column of another type: in a text column, its JSON text; in a numeric one, a
+    number that the column holds exactly (3.0 in an integer column is 3) — anything else (text,
+    a flag, 3.7 or an int beyond 64 bits in an integer column, a NaN or infinity) is null."""
     if value is None or type_ == pa.string():
         return value if value is None or isinstance(value, str) else _encode(value)
-    try:
-        if type_ == pa.float64():
-            return float(value)
-        n = int(value)
-        return n if -(2**63) <= n < 2**63 else None
-    except (TypeError, ValueError, OverflowError):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if type_ == pa.float64():
+        return float(value) if abs(value) <= _DOUBLE_MAX else None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    n = int(value)
+    return n if -(2**63) <= n < 2**63 else None
+
+
+_DOUBLE_MAX = sys.float_info.max
+
+
+def _finite(arr: pa.Array) -> pa.Array:
+    """A float column without NaN or infinity (null instead, as in the JSON: a cost parsed from
+    an int beyond a double's range reads as infinity)."""
+    if not pa.types.is_floating(arr.type) or pc.all(pc.is_finite(arr)).as_py() is not False:
+        return arr
+    return pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))
+
+
+def _utf8(value: Any) -> Any:
+    """``value`` with every string in it valid UTF-8: a lone surrogate (a file name read with
+    ``surrogateescape``, say) becomes its ``\\udXXX`` escape — Arrow and msgspec refuse such text,
+    and one span holding it must not cost its batch."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, tuple | list):
+        return type(value)(map(_utf8, value))
+    if isinstance(value, Mapping):
+        return {_utf8(k): _utf8(v) for k, v in value.items()}
+    return value
 
 
 def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
-    """``spans`` rows (the spool's, a caller's dicts) as an Arrow table of ``SPAN_SCHEMA``."""
+    """``spans`` rows (the spool's, a caller's dicts) as an Arrow table of ``SPAN_SCHEMA``; text
+    that is not UTF-8 is escaped (``_utf8``)."""
+    try:
+        return _rows_to_arrow(rows)
+    except UnicodeEncodeError:
+        return _rows_to_arrow([_utf8(r) for r in rows])
+
+
+def _rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     arrays = []
     for field in SPAN_SCHEMA:
         values = [r.get(field.name) for r in rows]
@@ -100,7 +153,7 @@ def _hex_ids(ids: list[int | None], size: int) -> pa.Array:
 _LIFTED_SCHEMA = pa.schema([(attr, SPAN_SCHEMA.field(column).type) for column, attr in LIFTED.items()])
 
 
-def attributes_json(attrs: list[Mapping[str, Any]]) -> tuple[pa.Array, bytes]:
+def attributes_json(attrs: list[dict[str, Any]]) -> tuple[pa.Array, bytes]:
     """Each span's attributes as a JSON object (text), and the newline-delimited JSON they were
     cut from. The encoding is one ``msgspec`` call over the batch (the only per-span work that
     holds the GIL: ~0.3 µs a span); the objects are cut out of its buffer by NumPy (an encoded
@@ -116,7 +169,7 @@ def attributes_json(attrs: list[Mapping[str, Any]]) -> tuple[pa.Array, bytes]:
     return pc.utf8_slice_codeunits(lines, 0, -1).cast(pa.string()), data
 
 
-def lifted_columns(attrs: list[Mapping[str, Any]], ndjson: bytes) -> dict[str, pa.Array]:
+def lifted_columns(attrs: list[dict[str, Any]], ndjson: bytes) -> dict[str, pa.Array]:
     """The queried attributes (``LIFTED``) as typed columns, parsed out of the batch's JSON by
     Arrow's reader (C++, the GIL released, the other keys skipped); when a value does not have
     its column's type (a tenant given as a number, tokens as a float), from the dicts."""
@@ -129,7 +182,7 @@ def lifted_columns(attrs: list[Mapping[str, Any]], ndjson: bytes) -> dict[str, p
                     explicit_schema=_LIFTED_SCHEMA, unexpected_field_behavior="ignore"
                 ),
             )
-            return {column: table.column(attr).combine_chunks() for column, attr in LIFTED.items()}
+            return {column: _finite(table.column(attr).combine_chunks()) for column, attr in LIFTED.items()}
         except pa.ArrowException:
             pass
     return {
@@ -150,18 +203,26 @@ def _names(values: list[Any], names: dict[Any, str]) -> pa.Array:
 def columns_to_arrow(cols: SpanColumns) -> pa.Table:
     """Span column buffers as one Arrow table of ``SPAN_SCHEMA``: ids and enums vectorised, the
     attributes encoded once (``attributes_json``) and the lifted columns parsed back out of that
-    encoding, so no Python loop runs per span."""
-    attributes, ndjson = attributes_json(cols.attrs)
+    encoding, so no Python loop runs per span. A batch holding text that is not UTF-8 is built
+    again with such text escaped (``_utf8``)."""
+    try:
+        return _columns_to_arrow(cols.name, cols.attrs, cols)
+    except UnicodeEncodeError:
+        return _columns_to_arrow(_utf8(cols.name), _utf8(cols.attrs), cols)
+
+
+def _columns_to_arrow(names: list[str], attrs: list[dict[str, Any]], cols: SpanColumns) -> pa.Table:
+    attributes, ndjson = attributes_json(attrs)
     columns: dict[str, pa.Array] = {
         "trace_id": _hex_ids(cols.trace, 16),
         "span_id": _hex_ids(cols.span, 8),
         "parent_id": _hex_ids(cols.parent, 8),
-        "name": pa.array(cols.name, pa.string()),
+        "name": pa.array(names, pa.string()),
         "kind": _names(cols.kind, _KIND),
         "start_ns": pa.array(cols.start, pa.int64()),
         "end_ns": pa.array(cols.end, pa.int64()),
         "status": _names(cols.status, _STATUS),
         "attributes": attributes,
-        **lifted_columns(cols.attrs, ndjson),
+        **lifted_columns(attrs, ndjson),
     }
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)

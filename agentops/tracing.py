@@ -259,8 +259,17 @@ class SinkProcessor(SpanProcessor):
         while not self._stop:
             self._wake.wait(self.interval_s)
             self._wake.clear()
+            self._drain_logged()
+        self._drain_logged()
+
+    def _drain_logged(self) -> None:
+        """A drain on the thread: a sink that fails spools (``_settled``); anything else that
+        raises is a bug, logged with its traceback — the thread lives on to drain the next
+        spans (a write-ahead segment it left is replayed once this process is gone)."""
+        try:
             self._drain()
-        self._drain()
+        except Exception:
+            log.exception("trace drain failed", pending=self.pending())
 
     def _drain(self) -> None:
         with self._drain_lock:  # one drainer at a time: the thread or a force_flush

@@ -7,13 +7,14 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from auraison.agentops.span_arrow import SPAN_SCHEMA, attributes_json, lifted_columns
+from auraison.agentops.span_arrow import SPAN_SCHEMA, attributes_json, lifted_columns, rows_to_arrow
 from auraison.agentops.spool import Spool
 from auraison.agentops.tracing import SinkProcessor, SpanColumns, span_to_row
 
@@ -93,19 +94,72 @@ def test_attributes_json_equals_json_dumps_and_the_lifted_columns_keep_their_typ
 
 
 def test_a_lifted_attribute_of_another_type_is_converted_or_null_and_kept_in_the_json() -> None:
-    """A tenant given as a number, tokens as a float or beyond 64 bits: the typed parse refuses
-    the batch, the columns come from the dicts; the attributes JSON keeps each value as it was."""
+    """A tenant given as a number, tokens as a float, as text or beyond 64 bits, a cost given as
+    a flag: the typed parse refuses the batch and the columns come from the dicts — converted
+    where the column holds the value exactly, else null; the attributes JSON keeps each value
+    as it was."""
     attrs: list[dict[str, object]] = [
         {"auraison.tenant": 42, "gen_ai.usage.input_tokens": 3.0, "auraison.cost": "free"},
         {"auraison.tenant": ("a", "b"), "gen_ai.usage.input_tokens": 2**70, "auraison.cost": True},
-        {"auraison.tenant": "acme", "gen_ai.usage.input_tokens": 5, "auraison.cost": 1.5},
+        {"auraison.tenant": "acme", "gen_ai.usage.input_tokens": 3.7, "auraison.cost": 1.5},
+        {"gen_ai.usage.input_tokens": "7", "auraison.cost": float("nan")},
+        {"gen_ai.usage.input_tokens": 5, "auraison.cost": 10**400},
     ]
     text, ndjson = attributes_json(attrs)
     lifted = lifted_columns(attrs, ndjson)
-    assert lifted["tenant"].to_pylist() == ["42", '["a","b"]', "acme"]
-    assert lifted["input_tokens"].to_pylist() == [3, None, 5]
-    assert lifted["cost"].to_pylist() == [None, 1.0, 1.5]
-    assert [json.loads(t) for t in text.to_pylist()] == [json.loads(json.dumps(a)) for a in attrs]
+    assert lifted["tenant"].to_pylist() == ["42", '["a","b"]', "acme", None, None]
+    assert lifted["input_tokens"].to_pylist() == [3, None, None, None, 5]
+    assert lifted["cost"].to_pylist() == [None, None, 1.5, None, None]
+    want = [json.loads(json.dumps({k: _finite(v) for k, v in a.items()})) for a in attrs]
+    assert [json.loads(t) for t in text.to_pylist()] == want
+
+
+def test_the_typed_parse_serves_a_well_typed_batch_and_reads_what_json_reads(monkeypatch) -> None:
+    """The ordinary batch never reaches the per-dict path; a NumPy float (an OpenTelemetry
+    attribute may be one) is a number in the JSON and the cost column; a NaN or infinity is
+    null in the column as in the JSON, by either path."""
+    import numpy as np
+
+    from auraison.agentops import span_arrow
+
+    def refuse(values: object, type_: object) -> None:
+        raise AssertionError("the per-dict path ran")
+
+    attrs: list[dict[str, object]] = [
+        {"auraison.tenant": "acme", "auraison.cost": np.float64(0.25), "v": (np.float64(1.5), 2.0)},
+        {"auraison.cost": float("nan"), "gen_ai.usage.output_tokens": 4},
+        {"auraison.cost": 10**400},  # an int JSON holds, beyond a double: infinity once parsed
+    ]
+    with monkeypatch.context() as m:
+        m.setattr(span_arrow, "_array", refuse)
+        text, ndjson = attributes_json(attrs)
+        lifted = lifted_columns(attrs, ndjson)
+    assert json.loads(text[0].as_py()) == {"auraison.tenant": "acme", "auraison.cost": 0.25, "v": [1.5, 2.0]}
+    assert lifted["cost"].to_pylist() == [0.25, None, None]
+    assert lifted["output_tokens"].to_pylist() == [None, 4, None]
+
+
+def test_text_that_is_not_utf8_is_escaped_and_its_batch_still_lands(tmp_path: Path) -> None:
+    """A lone surrogate (a file name read with ``surrogateescape``) in a span's name or an
+    attribute: Arrow and msgspec refuse it, so the batch is built again with it escaped —
+    the drain goes on, nothing is spooled, and a spooled row holding one replays too."""
+    sink = BatchSink()
+    proc = SinkProcessor(sink, tmp_path / "spool", interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("t")
+    for name in ("ok", "bad \udce9 name"):
+        with tracer.start_as_current_span(name, attributes={"path": "/data/\udce9.bag", "n": 1}):
+            pass
+    assert proc.force_flush(5_000)
+    (table,) = sink.batches.values()
+    assert table.column("name").to_pylist() == ["ok", "bad \\udce9 name"]
+    paths = [json.loads(a)["path"] for a in table.column("attributes").to_pylist()]
+    assert paths == ["/data/\\udce9.bag"] * 2
+    assert not proc.spool.segments()
+    replayed = rows_to_arrow([{"span_id": "s", "name": "\udce9", "attributes": {"p": "\udce9"}}])
+    assert replayed.column("name").to_pylist() == ["\\udce9"]
+    provider.shutdown()
 
 
 def test_an_empty_batch_makes_empty_columns() -> None:
@@ -121,12 +175,14 @@ class BatchSink:
         self.down = False
         self.batches: dict[str, pa.Table] = {}
         self.writes: list[tuple[str, bool]] = []
+        self.wrote = threading.Event()
 
     def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
         self.writes.append((batch_id, replay))
         if self.down:
             raise ConnectionError("down")
         self.batches.setdefault(batch_id, batch)
+        self.wrote.set()
 
 
 def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_path: Path) -> None:
@@ -151,6 +207,34 @@ def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_pa
     assert proc.force_flush(5_000)
     assert sink.writes[1] == (first_id, True)  # replayed under the same id, looked up
     assert sum(t.num_rows for t in sink.batches.values()) == 25 and not proc.spool.segments()
+    provider.shutdown()
+
+
+def test_the_drain_thread_outlives_a_failure_that_is_not_the_sink_s(tmp_path: Path, monkeypatch) -> None:
+    """A bug in a batch's build must not stop tracing for the rest of the process: the thread
+    logs it and drains the next spans."""
+    sink = BatchSink()
+    proc = SinkProcessor(sink, tmp_path / "spool", batch=1, interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("t")
+    real = SpanColumns.to_arrow
+    broken = threading.Event()
+
+    def once(self: SpanColumns) -> pa.Table:
+        if not broken.is_set():
+            broken.set()
+            raise RuntimeError("a bug in the build")
+        return real(self)
+
+    monkeypatch.setattr(SpanColumns, "to_arrow", once)
+    with tracer.start_as_current_span("lost to the bug"):
+        pass
+    assert broken.wait(5)  # the full batch woke the thread, and its build raised
+    with tracer.start_as_current_span("after"):
+        pass  # a full batch again: only a live thread drains it
+    assert sink.wrote.wait(10)
+    assert [t.column("name").to_pylist() for t in sink.batches.values()] == [["after"]]
     provider.shutdown()
 
 
