@@ -62,6 +62,9 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     return _finite(arr)
 
 
+_DOUBLE_MAX = sys.float_info.max
+
+
 def _coerced(value: Any, type_: pa.DataType) -> Any:
     """A value in a column of another type: in a text column, its JSON text; in a numeric one, a
     number that the column holds exactly (3.0 in an integer column is 3) — anything else (text,
@@ -78,9 +81,6 @@ def _coerced(value: Any, type_: pa.DataType) -> Any:
         return None
     n = int(value)
     return n if -(2**63) <= n < 2**63 else None
-
-
-_DOUBLE_MAX = sys.float_info.max
 
 
 def _finite(arr: pa.Array) -> pa.Array:

@@ -17,7 +17,6 @@ once. A batch the sink refuses goes to the spool (JSONL, ``spool.py``) under the
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,8 +37,6 @@ if TYPE_CHECKING:  # the Arrow side (span_arrow) loads with the first batch writ
 log = structlog.get_logger("auraison.agentops.tracing")
 
 __all__ = ["JsonlExporter", "SinkProcessor", "SpanColumns", "Spool", "build_provider"]
-
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def span_to_row(span: ReadableSpan) -> dict[str, Any]:
@@ -77,8 +74,8 @@ def _plain_attrs(span: ReadableSpan) -> Mapping[str, Any]:
 class SpanColumns:
     """Typed column buffers for finished spans: ``add`` costs a few list appends on the
     producer's thread (ids stay ints, attributes stay the span's own mapping); ``to_arrow``,
-    on the drain thread, formats ids, lifts the queried attributes into columns, encodes the
-    rest as JSON text and builds the typed Arrow arrays."""
+    on the drain thread, formats ids, encodes the attributes as JSON text, parses the queried
+    ones back into typed columns and builds the Arrow arrays (``span_arrow``)."""
 
     __slots__ = ("attrs", "end", "kind", "name", "parent", "span", "start", "status", "trace")
 
@@ -144,8 +141,8 @@ class JsonlExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(_encode(span_to_row(s)) + "\n" for s in spans)
-        with self._lock, open(self.path, "a") as f:
+        lines = b"".join(encode_row(span_to_row(s)) for s in spans)  # the spool's lines
+        with self._lock, open(self.path, "ab") as f:
             f.write(lines)
         return SpanExportResult.SUCCESS
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from auraison.errors import ServiceError
 
+STOP_GRACE_S = 20.0
+"""Seconds a stopped service gets after SIGTERM before SIGKILL, unless its spec says otherwise."""
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -30,7 +33,7 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     ready_timeout_s: float = 60.0
-    stop_timeout_s: float = 20.0
+    stop_timeout_s: float = STOP_GRACE_S
     """Seconds after SIGTERM before SIGKILL; the PID file keeps it, so ``stop`` needs no spec."""
 
 
@@ -40,7 +43,7 @@ class PidRecord:
     pid: int
     start_ticks: int
     argv: list[str]
-    stop_timeout_s: float = 20.0  # PID files written before it was recorded: the old grace
+    stop_timeout_s: float = STOP_GRACE_S  # PID files written before it was recorded
 
     def alive(self) -> bool:
         """True if the PID still runs *and* is the very process we started."""
