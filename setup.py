@@ -5,7 +5,7 @@ every subpackage; this computes the list so nothing is installed as a top-level 
 ``agentops`` (PyPI packages of those names exist).
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 FOLDERS = ("agents", "mcp_servers", "agentops", "lakehouse", "geometry", "sim", "infra", "bench")
 
@@ -16,4 +16,13 @@ for folder in FOLDERS:
     packages.append(f"auraison.{folder}")
     packages += [f"auraison.{folder}.{p}" for p in find_packages(folder)]
 
-setup(package_dir=package_dir, packages=packages)
+# The trace pipeline's producer side in C (agentops/_spanbuf.c). Optional: where no C compiler
+# is found the install goes on without it and ``agentops.tracing`` uses its Python columns.
+SPANBUF = Extension(
+    "auraison.agentops._spanbuf",
+    ["agentops/_spanbuf.c"],
+    optional=True,
+    extra_compile_args=["-O2", "-std=c11"],
+)
+
+setup(package_dir=package_dir, packages=packages, ext_modules=[SPANBUF])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from opentelemetry.trace import SpanKind, StatusCode
 
+from .span_json import JSON, encode_text, utf8_clean
 from .spool import LIFTED, SPAN_COLUMNS
 
 if TYPE_CHECKING:
@@ -28,27 +28,6 @@ SPAN_SCHEMA = pa.schema(
     [(c, pa.int64() if c in _INT else pa.float64() if c == "cost" else pa.string()) for c in SPAN_COLUMNS]
 )
 """The lake's ``spans`` table as Arrow (``attributes`` is JSON text)."""
-
-
-def _json_value(value: Any) -> Any:
-    """What msgspec cannot encode as it is: a float or int subclass (a NumPy float passes as an
-    OpenTelemetry attribute) as the number, any other mapping as a dict, the rest as its text."""
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
-
-
-_JSON = msgspec.json.Encoder(enc_hook=_json_value)
-"""The one JSON encoder of the lake's span rows (compact; a NaN or infinity, which JSON lacks,
-as ``null``)."""
-
-
-def _encode(value: Any) -> str:
-    return _JSON.encode(value).decode()
 
 
 def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
@@ -70,7 +49,7 @@ def _coerced(value: Any, type_: pa.DataType) -> Any:
     number that the column holds exactly (3.0 in an integer column is 3) — anything else (text,
     a flag, 3.7 or an int beyond 64 bits in an integer column, a NaN or infinity) is null."""
     if value is None or type_ == pa.string():
-        return value if value is None or isinstance(value, str) else _encode(value)
+        return value if value is None or isinstance(value, str) else encode_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -91,26 +70,13 @@ def _finite(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, arr.type))
 
 
-def _utf8(value: Any) -> Any:
-    """``value`` with every string in it valid UTF-8: a lone surrogate (a file name read with
-    ``surrogateescape``, say) becomes its ``\\udXXX`` escape — Arrow and msgspec refuse such text,
-    and one span holding it must not cost its batch."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, tuple | list):
-        return type(value)(map(_utf8, value))
-    if isinstance(value, Mapping):
-        return {_utf8(k): _utf8(v) for k, v in value.items()}
-    return value
-
-
 def rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     """``spans`` rows (the spool's, a caller's dicts) as an Arrow table of ``SPAN_SCHEMA``; text
-    that is not UTF-8 is escaped (``_utf8``)."""
+    that is not UTF-8 is escaped (``span_json.utf8_clean``)."""
     try:
         return _rows_to_arrow(rows)
     except UnicodeEncodeError:
-        return _rows_to_arrow([_utf8(r) for r in rows])
+        return _rows_to_arrow([utf8_clean(r) for r in rows])
 
 
 def _rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
@@ -118,7 +84,7 @@ def _rows_to_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     for field in SPAN_SCHEMA:
         values = [r.get(field.name) for r in rows]
         if field.name == "attributes":
-            values = [v if v is None or isinstance(v, str) else _encode(v) for v in values]
+            values = [v if v is None or isinstance(v, str) else encode_text(v) for v in values]
         arrays.append(_array(values, field.type))
     return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
 
@@ -159,7 +125,7 @@ def attributes_json(attrs: list[dict[str, Any]]) -> tuple[pa.Array, bytes]:
     holds the GIL: ~0.3 µs a span); the objects are cut out of its buffer by NumPy (an encoded
     newline is escaped, so a raw one ends an object). JSON has no NaN or infinity: such a float
     is ``null``."""
-    data = _JSON.encode_lines(attrs)
+    data = JSON.encode_lines(attrs)
     raw = np.frombuffer(data, np.uint8)
     offsets = np.zeros(len(attrs) + 1, np.int64)
     offsets[1:] = np.flatnonzero(raw == 0x0A) + 1
@@ -169,10 +135,11 @@ def attributes_json(attrs: list[dict[str, Any]]) -> tuple[pa.Array, bytes]:
     return pc.utf8_slice_codeunits(lines, 0, -1).cast(pa.string()), data
 
 
-def lifted_columns(attrs: list[dict[str, Any]], ndjson: bytes) -> dict[str, pa.Array]:
-    """The queried attributes (``LIFTED``) as typed columns, parsed out of the batch's JSON by
-    Arrow's reader (C++, the GIL released, the other keys skipped); when a value does not have
-    its column's type (a tenant given as a number, tokens as a float), from the dicts."""
+def lifted_columns(ndjson: bytes, attrs: list[dict[str, Any]] | None = None) -> dict[str, pa.Array]:
+    """The queried attributes (``LIFTED``) as typed columns, parsed out of the batch's
+    newline-delimited JSON by Arrow's reader (C++, the GIL released, the other keys skipped);
+    when a value does not have its column's type (a tenant given as a number, tokens as a
+    float), from the mappings (``attrs``, or the JSON decoded again when the caller holds none)."""
     if ndjson:
         try:
             table = pj.read_json(
@@ -185,10 +152,15 @@ def lifted_columns(attrs: list[dict[str, Any]], ndjson: bytes) -> dict[str, pa.A
             return {column: _finite(table.column(attr).combine_chunks()) for column, attr in LIFTED.items()}
         except pa.ArrowException:
             pass
+    if attrs is None:
+        attrs = _DECODE.decode_lines(ndjson)
     return {
         column: _array([a.get(attr) for a in attrs], SPAN_SCHEMA.field(column).type)
         for column, attr in LIFTED.items()
     }
+
+
+_DECODE = msgspec.json.Decoder(dict[str, Any])
 
 
 def _names(values: list[Any], names: dict[Any, str]) -> pa.Array:
@@ -204,11 +176,11 @@ def columns_to_arrow(cols: SpanColumns) -> pa.Table:
     """Span column buffers as one Arrow table of ``SPAN_SCHEMA``: ids and enums vectorised, the
     attributes encoded once (``attributes_json``) and the lifted columns parsed back out of that
     encoding, so no Python loop runs per span. A batch holding text that is not UTF-8 is built
-    again with such text escaped (``_utf8``)."""
+    again with such text escaped (``span_json.utf8_clean``)."""
     try:
         return _columns_to_arrow(cols.name, cols.attrs, cols)
     except UnicodeEncodeError:
-        return _columns_to_arrow(_utf8(cols.name), _utf8(cols.attrs), cols)
+        return _columns_to_arrow(utf8_clean(cols.name), utf8_clean(cols.attrs), cols)
 
 
 def _columns_to_arrow(names: list[str], attrs: list[dict[str, Any]], cols: SpanColumns) -> pa.Table:
@@ -223,6 +195,51 @@ def _columns_to_arrow(names: list[str], attrs: list[dict[str, Any]], cols: SpanC
         "end_ns": pa.array(cols.end, pa.int64()),
         "status": _names(cols.status, _STATUS),
         "attributes": attributes,
-        **lifted_columns(attrs, ndjson),
+        **lifted_columns(ndjson, attrs),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+
+
+_KIND_NAMES = pa.array([k.name.lower() for k in SpanKind], pa.string())
+_STATUS_NAMES = pa.array([s.name.lower() for s in StatusCode], pa.string())
+NATIVE_ORDER = (tuple(SpanKind), tuple(StatusCode))
+"""The members the native buffer's kind and status columns index (``_spanbuf.configure``)."""
+
+
+def native_to_arrow(taken: tuple[Any, ...]) -> pa.Table:
+    """The native span buffer's columns (``_spanbuf.SpanBuffer.take``) as one Arrow table of
+    ``SPAN_SCHEMA``: every array is laid over the buffers ``add`` filled on the producer's
+    thread (no copy, no per-span Python), the attributes' JSON cut into one text per span, and
+    the lifted columns parsed out of it as in the Python path (``lifted_columns``)."""
+    (n, trace, span, parent, parent_ok, name_off, name, kind, start, start_ok) = taken[:10]
+    (end, end_ok, status, attr_off, attrs) = taken[10:]
+    buf = pa.py_buffer
+
+    def hex_ids(data: bytes, width: int, validity: bytes | None = None) -> pa.Array:
+        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+        return pa.Array.from_buffers(
+            pa.string(), n, [None if validity is None else buf(validity), buf(offsets), buf(data)]
+        )
+
+    def text(offsets: bytes, data: bytes) -> pa.Array:
+        return pa.Array.from_buffers(pa.large_string(), n, [None, buf(offsets), buf(data)])
+
+    def int64(data: bytes, validity: bytes) -> pa.Array:
+        return pa.Array.from_buffers(pa.int64(), n, [buf(validity), buf(data)])
+
+    def names(indices: bytes, dictionary: pa.Array) -> pa.Array:
+        return dictionary.take(pa.Array.from_buffers(pa.uint8(), n, [None, buf(indices)]))
+
+    columns: dict[str, pa.Array] = {
+        "trace_id": hex_ids(trace, 32),
+        "span_id": hex_ids(span, 16),
+        "parent_id": hex_ids(parent, 16, parent_ok),
+        "name": text(name_off, name).cast(pa.string()),
+        "kind": names(kind, _KIND_NAMES),
+        "start_ns": int64(start, start_ok),
+        "end_ns": int64(end, end_ok),
+        "status": names(status, _STATUS_NAMES),
+        "attributes": pc.utf8_slice_codeunits(text(attr_off, attrs), 0, -1).cast(pa.string()),
+        **lifted_columns(attrs),
     }
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)

@@ -8,15 +8,19 @@ Span names: ``invoke_agent {agent}``, ``chat {model}`` and the agent side's ``ex
 Attributes come from ``opentelemetry.semconv`` (``gen_ai.*``, ``mcp.*``, ``error.type``) plus
 Auraison's own ``auraison.decision*``, ``auraison.tenant``, ``auraison.queue.*``.
 
-The lake path is columnar end to end: ``SinkProcessor.on_end`` appends a finished span's fields
-to typed column buffers (one list per column, no dict per span); the drain thread turns a batch
-into one Arrow table and hands it to the sink with a batch id, which the lake commits exactly
-once. A batch the sink refuses goes to the spool (JSONL, ``spool.py``) under the same id.
+The lake path is columnar end to end: ``SinkProcessor.on_end`` appends a finished span to
+column buffers — in C where it was built (``_spanbuf.c``: the row written in its Arrow form at
+once, ids as hex and attributes as JSON, no Python object kept), else typed Python lists — and
+the drain thread turns a batch into one Arrow table and hands it to the sink with a batch id,
+which the lake commits exactly once. A batch the sink refuses goes to the spool (JSONL,
+``spool.py``) under the same id.
 """
 
 from __future__ import annotations
 
 import gc
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,6 +33,11 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from .spool import LIFTED, Spool, WriteAhead, encode_row, new_batch_id
+
+try:  # the C span buffer (optional: ``setup.py`` builds it where a compiler is found)
+    from . import _spanbuf
+except ImportError:  # pragma: no cover - exercised on a machine without a C compiler
+    _spanbuf = None
 
 if TYPE_CHECKING:  # the Arrow side (span_arrow) loads with the first batch written
     import pyarrow as pa
@@ -117,6 +126,12 @@ class SpanColumns:
         self.attrs.append(_plain_attrs(span))
         return len(self.span)
 
+    def batches(self, size: int) -> Iterator[pa.Table]:
+        """The buffer as Arrow tables of at most ``size`` rows, each built when asked (the drain
+        commits one while it builds the next)."""
+        for lo in range(0, len(self), size):
+            yield self.slice(lo, lo + size).to_arrow()
+
     def to_arrow(self) -> pa.Table:
         """The batch as Arrow. The cyclic GC pauses meanwhile: the conversion allocates many
         short-lived objects while the buffers hold many long-lived ones, and the collections
@@ -130,6 +145,62 @@ class SpanColumns:
         finally:
             if enabled:
                 gc.enable()
+
+
+if _spanbuf is not None:
+
+    class NativeSpanColumns(_spanbuf.SpanBuffer):
+        """``SpanColumns`` built in C (``_spanbuf.c``): ``add`` writes the span's row in its
+        Arrow form at once — ids as hex, attributes as JSON — and keeps no Python object, so
+        the drain has no per-span work left that holds the GIL the producer needs. The buffer
+        is read once: ``to_arrow``/``batches`` take its columns and leave it empty."""
+
+        __slots__ = ()
+
+        def to_arrow(self) -> pa.Table:
+            from .span_arrow import native_to_arrow
+
+            return native_to_arrow(self.take())
+
+        def batches(self, size: int) -> Iterator[pa.Table]:
+            table = self.to_arrow()
+            for lo in range(0, table.num_rows, size):
+                yield table.slice(lo, size)
+
+    def _encode_attributes(attrs: Mapping[str, Any]) -> bytes:
+        from .span_json import encode_attributes  # msgspec loads with the first such mapping
+
+        return encode_attributes(attrs)
+
+    def _configure_native() -> None:
+        from opentelemetry.trace import SpanKind, StatusCode
+
+        _spanbuf.configure(tuple(SpanKind), tuple(StatusCode), _encode_attributes)
+
+    _configure_native()
+
+
+COLUMNS: type[SpanColumns] | type[NativeSpanColumns] = SpanColumns if _spanbuf is None else NativeSpanColumns
+"""The span buffer the processor uses: the native one where it was built (``setup.py`` builds it
+wherever a C compiler is found), else the Python columns; both give the same table."""
+
+
+BACKGROUND_NICE = 10
+"""How far below the process's own priority the drain's threads run (Linux: a thread's nice)."""
+
+
+def _background(nice: int = BACKGROUND_NICE) -> None:
+    """Run the calling thread (the drain, the lake writer) ``nice`` steps below the process's
+    priority: the batches are background work, and on a machine whose cores are busy the thread
+    that makes the spans — an agent's tool call — should get the core first. Linux sets a nice
+    per thread; elsewhere this does nothing."""
+    if sys.platform != "linux" or nice <= 0:
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError:  # a sandbox may refuse it: the drain runs at the process's priority
+        pass
 
 
 class JsonlExporter(SpanExporter):
@@ -183,13 +254,17 @@ class SinkProcessor(SpanProcessor):
         max_buffer: int = 100_000,
         interval_s: float = 1.0,
         write_ahead: bool = False,
+        columns: Callable[[], SpanColumns | NativeSpanColumns] | None = None,
+        nice: int = BACKGROUND_NICE,
     ) -> None:
         self.sink = sink
+        self.nice = nice
+        self._columns = columns or COLUMNS
         self.spool = Spool(spool_dir)
         self.write_ahead = write_ahead
         self._wal = self._new_wal()
         self.batch, self.max_buffer, self.interval_s = batch, max_buffer, interval_s
-        self._cols = SpanColumns()
+        self._cols = self._columns()
         self._rows: list[dict[str, Any]] = []  # rows handed over as dicts (``add``)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -237,10 +312,10 @@ class SinkProcessor(SpanProcessor):
         with self._lock:
             return len(self._cols) + len(self._rows)
 
-    def _cut(self) -> tuple[SpanColumns, list[dict[str, Any]], WriteAhead | None]:
+    def _cut(self) -> tuple[SpanColumns | NativeSpanColumns, list[dict[str, Any]], WriteAhead | None]:
         with self._lock:
             cut = self._cols, self._rows, self._wal
-            self._cols, self._rows, self._wal = SpanColumns(), [], self._new_wal()
+            self._cols, self._rows, self._wal = self._columns(), [], self._new_wal()
         return cut
 
     def _spill(self) -> None:
@@ -253,6 +328,7 @@ class SinkProcessor(SpanProcessor):
             wal.discard()
 
     def _run(self) -> None:
+        _background(self.nice)
         while not self._stop:
             self._wake.wait(self.interval_s)
             self._wake.clear()
@@ -293,15 +369,17 @@ class SinkProcessor(SpanProcessor):
             wal.discard()
 
     def _parts(
-        self, cols: SpanColumns, rows: list[dict[str, Any]], wal: WriteAhead | None = None
+        self,
+        cols: SpanColumns | NativeSpanColumns,
+        rows: list[dict[str, Any]],
+        wal: WriteAhead | None = None,
     ) -> Iterator[tuple[pa.Table, str]]:
         """The cut's batches with their ids: the column buffer's ``k``-th batch takes the id of
         its write-ahead segment (a new one without write-ahead)."""
         from .span_arrow import rows_to_arrow
 
-        for k, lo in enumerate(range(0, len(cols), self.batch)):
-            batch_id = wal.batch_id(k) if wal is not None else new_batch_id()
-            yield cols.slice(lo, lo + self.batch).to_arrow(), batch_id
+        for k, part in enumerate(cols.batches(self.batch)):
+            yield part, wal.batch_id(k) if wal is not None else new_batch_id()
         for lo in range(0, len(rows), self.batch):
             yield rows_to_arrow(rows[lo : lo + self.batch]), new_batch_id()
 
@@ -321,7 +399,9 @@ class SinkProcessor(SpanProcessor):
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="trace-sink-write")
+            self._pool = ThreadPoolExecutor(
+                1, thread_name_prefix="trace-sink-write", initializer=_background, initargs=(self.nice,)
+            )
         return self._pool
 
     def _settled(self, fut: Future[None], part: pa.Table, batch_id: str) -> bool:

@@ -1,27 +1,39 @@
-"""The columnar span pipeline: column buffers → Arrow equal the span's own row, attributes'
-JSON built column-wise equals json.dumps, and batches keep their ids through the spool."""
+"""The columnar span pipeline: column buffers → Arrow equal the span's own row (the Python
+columns and the native buffer alike), attributes' JSON equals json.dumps, and batches keep
+their ids through the spool."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from auraison.agentops import tracing
 from auraison.agentops.span_arrow import SPAN_SCHEMA, attributes_json, lifted_columns, rows_to_arrow
 from auraison.agentops.spool import Spool
 from auraison.agentops.tracing import SinkProcessor, SpanColumns, span_to_row
 
+Columns = type[SpanColumns] | type["tracing.NativeSpanColumns"]
+
+
+@pytest.fixture(params=["python", "native"])
+def columns(request: pytest.FixtureRequest) -> Columns:
+    """Both span buffers: the Python columns and the C one (built by ``make install``)."""
+    return SpanColumns if request.param == "python" else tracing.NativeSpanColumns
+
 
 class Keep(SpanProcessor):
-    def __init__(self) -> None:
-        self.cols = SpanColumns()
+    def __init__(self, columns: Columns = SpanColumns) -> None:
+        self.cols = columns()
         self.spans: list[ReadableSpan] = []
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -29,8 +41,8 @@ class Keep(SpanProcessor):
         self.spans.append(span)
 
 
-def test_column_buffers_make_the_rows_the_span_makes() -> None:
-    keep = Keep()
+def test_column_buffers_make_the_rows_the_span_makes(columns: Columns) -> None:
+    keep = Keep(columns)
     provider = TracerProvider()
     provider.add_span_processor(keep)
     tracer = provider.get_tracer("t")
@@ -85,7 +97,7 @@ def test_attributes_json_equals_json_dumps_and_the_lifted_columns_keep_their_typ
     want = [json.loads(json.dumps({k: _finite(v) for k, v in a.items()})) for a in attrs]
     assert [json.loads(t) for t in text.to_pylist()] == want
     assert [type(json.loads(t).get("id")) for t in text.to_pylist()][5:7] == [int, float]
-    lifted = lifted_columns(attrs, ndjson)
+    lifted = lifted_columns(ndjson, attrs)
     assert lifted["tenant"].to_pylist() == ["acme", None, None, None, None, None, None, None]
     assert lifted["cost"].type == pa.float64()
     assert lifted["cost"].to_pylist() == [None, 0.5, None, 3.0, None, None, None, None]
@@ -106,7 +118,7 @@ def test_a_lifted_attribute_of_another_type_is_converted_or_null_and_kept_in_the
         {"gen_ai.usage.input_tokens": 5, "auraison.cost": 10**400},
     ]
     text, ndjson = attributes_json(attrs)
-    lifted = lifted_columns(attrs, ndjson)
+    lifted = lifted_columns(ndjson, attrs)
     assert lifted["tenant"].to_pylist() == ["42", '["a","b"]', "acme", None, None]
     assert lifted["input_tokens"].to_pylist() == [3, None, None, None, 5]
     assert lifted["cost"].to_pylist() == [None, None, 1.5, None, None]
@@ -133,18 +145,18 @@ def test_the_typed_parse_serves_a_well_typed_batch_and_reads_what_json_reads(mon
     with monkeypatch.context() as m:
         m.setattr(span_arrow, "_array", refuse)
         text, ndjson = attributes_json(attrs)
-        lifted = lifted_columns(attrs, ndjson)
+        lifted = lifted_columns(ndjson, attrs)
     assert json.loads(text[0].as_py()) == {"auraison.tenant": "acme", "auraison.cost": 0.25, "v": [1.5, 2.0]}
     assert lifted["cost"].to_pylist() == [0.25, None, None]
     assert lifted["output_tokens"].to_pylist() == [None, 4, None]
 
 
-def test_text_that_is_not_utf8_is_escaped_and_its_batch_still_lands(tmp_path: Path) -> None:
+def test_text_that_is_not_utf8_is_escaped_and_its_batch_still_lands(tmp_path: Path, columns: Columns) -> None:
     """A lone surrogate (a file name read with ``surrogateescape``) in a span's name or an
     attribute: Arrow and msgspec refuse it, so the batch is built again with it escaped —
     the drain goes on, nothing is spooled, and a spooled row holding one replays too."""
     sink = BatchSink()
-    proc = SinkProcessor(sink, tmp_path / "spool", interval_s=3600)
+    proc = SinkProcessor(sink, tmp_path / "spool", interval_s=3600, columns=columns)
     provider = TracerProvider()
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
@@ -165,7 +177,7 @@ def test_text_that_is_not_utf8_is_escaped_and_its_batch_still_lands(tmp_path: Pa
 def test_an_empty_batch_makes_empty_columns() -> None:
     text, ndjson = attributes_json([])
     assert len(text) == 0 and ndjson == b""
-    assert all(len(col) == 0 for col in lifted_columns([], ndjson).values())
+    assert all(len(col) == 0 for col in lifted_columns(ndjson, []).values())
 
 
 class BatchSink:
@@ -185,9 +197,11 @@ class BatchSink:
         self.wrote.set()
 
 
-def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_path: Path) -> None:
+def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(
+    tmp_path: Path, columns: Columns
+) -> None:
     sink = BatchSink()
-    proc = SinkProcessor(sink, tmp_path / "spool", batch=10, interval_s=3600)
+    proc = SinkProcessor(sink, tmp_path / "spool", batch=10, interval_s=3600, columns=columns)
     provider = TracerProvider()
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
@@ -210,15 +224,17 @@ def test_a_failed_batch_keeps_its_id_in_the_spool_and_replays_as_a_replay(tmp_pa
     provider.shutdown()
 
 
-def test_the_drain_thread_outlives_a_failure_that_is_not_the_sink_s(tmp_path: Path, monkeypatch) -> None:
+def test_the_drain_thread_outlives_a_failure_that_is_not_the_sink_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: Columns
+) -> None:
     """A bug in a batch's build must not stop tracing for the rest of the process: the thread
     logs it and drains the next spans."""
     sink = BatchSink()
-    proc = SinkProcessor(sink, tmp_path / "spool", batch=1, interval_s=3600)
+    proc = SinkProcessor(sink, tmp_path / "spool", batch=1, interval_s=3600, columns=columns)
     provider = TracerProvider()
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
-    real = SpanColumns.to_arrow
+    real = columns.to_arrow
     broken = threading.Event()
 
     def once(self: SpanColumns) -> pa.Table:
@@ -227,7 +243,7 @@ def test_the_drain_thread_outlives_a_failure_that_is_not_the_sink_s(tmp_path: Pa
             raise RuntimeError("a bug in the build")
         return real(self)
 
-    monkeypatch.setattr(SpanColumns, "to_arrow", once)
+    monkeypatch.setattr(columns, "to_arrow", once)
     with tracer.start_as_current_span("lost to the bug"):
         pass
     assert broken.wait(5)  # the full batch woke the thread, and its build raised
@@ -250,3 +266,26 @@ def test_one_process_of_many_replays_a_segment_and_a_dead_ones_claim_comes_back(
     orphan = seg.rename(seg.with_name(f"{seg.name}.{int(dead.stdout)}.claimed"))
     (back,) = spool.segments()  # a claim whose process died is replayed by the next one
     assert back == orphan and Spool.batch_id(back) == "b-1" and Spool.read(back) == [{"span_id": "a"}]
+
+
+class NiceSink(BatchSink):
+    """Records the priority of the thread that commits."""
+
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        super().write(batch, batch_id, replay)
+
+
+@pytest.mark.parametrize("nice", [10, 0])
+def test_the_drain_commits_below_the_producers_priority(tmp_path: Path, nice: int) -> None:
+    """The drain is background work: its writer thread runs ``nice`` steps below the process
+    (Linux sets it per thread), so a producer on busy cores gets the core first."""
+    sink = NiceSink()
+    proc = SinkProcessor(sink, tmp_path / "spool", interval_s=3600, nice=nice)
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    with provider.get_tracer("t").start_as_current_span("s"):
+        pass
+    assert proc.force_flush(5_000)
+    assert sink.nice == os.getpriority(os.PRIO_PROCESS, 0) + nice
+    provider.shutdown()
