@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +136,9 @@ def attributes_json(attrs: list[dict[str, Any]]) -> tuple[pa.Array, bytes]:
     return pc.utf8_slice_codeunits(lines, 0, -1).cast(pa.string()), data
 
 
-def lifted_columns(ndjson: bytes, attrs: list[dict[str, Any]] | None = None) -> dict[str, pa.Array]:
+def lifted_columns(
+    ndjson: bytes | pa.Buffer, attrs: list[dict[str, Any]] | None = None
+) -> dict[str, pa.Array]:
     """The queried attributes (``LIFTED``) as typed columns, parsed out of the batch's
     newline-delimited JSON by Arrow's reader (C++, the GIL released, the other keys skipped);
     when a value does not have its column's type (a tenant given as a number, tokens as a
@@ -208,9 +211,16 @@ NATIVE_ORDER = (tuple(SpanKind), tuple(StatusCode))
 
 def native_to_arrow(taken: tuple[Any, ...]) -> pa.Table:
     """The native span buffer's columns (``_spanbuf.SpanBuffer.take``) as one Arrow table of
-    ``SPAN_SCHEMA``: every array is laid over the buffers ``add`` filled on the producer's
-    thread (no copy, no per-span Python), the attributes' JSON cut into one text per span, and
-    the lifted columns parsed out of it as in the Python path (``lifted_columns``)."""
+    ``SPAN_SCHEMA``."""
+    return next(native_batches(taken, max(1, taken[0])), None) or SPAN_SCHEMA.empty_table()
+
+
+def native_batches(taken: tuple[Any, ...], size: int) -> Iterator[pa.Table]:
+    """The native span buffer's columns as Arrow tables of at most ``size`` rows. Every array is
+    laid over the buffers ``add`` filled on the producer's thread (no copy, no per-span Python);
+    each batch's attributes are cut into one JSON text per span and its lifted columns parsed
+    out of its own stretch of the JSON (``lifted_columns``) when the batch is asked for, so the
+    drain commits one batch while it builds the next."""
     (n, trace, span, parent, parent_ok, name_off, name, kind, start, start_ok) = taken[:10]
     (end, end_ok, status, attr_off, attrs) = taken[10:]
     buf = pa.py_buffer
@@ -230,7 +240,7 @@ def native_to_arrow(taken: tuple[Any, ...]) -> pa.Table:
     def names(indices: bytes, dictionary: pa.Array) -> pa.Array:
         return dictionary.take(pa.Array.from_buffers(pa.uint8(), n, [None, buf(indices)]))
 
-    columns: dict[str, pa.Array] = {
+    whole: dict[str, pa.Array] = {
         "trace_id": hex_ids(trace, 32),
         "span_id": hex_ids(span, 16),
         "parent_id": hex_ids(parent, 16, parent_ok),
@@ -239,7 +249,12 @@ def native_to_arrow(taken: tuple[Any, ...]) -> pa.Table:
         "start_ns": int64(start, start_ok),
         "end_ns": int64(end, end_ok),
         "status": names(status, _STATUS_NAMES),
-        "attributes": pc.utf8_slice_codeunits(text(attr_off, attrs), 0, -1).cast(pa.string()),
-        **lifted_columns(attrs),
     }
-    return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+    objects, json_at, ndjson = text(attr_off, attrs), np.frombuffer(attr_off, np.int64), buf(attrs)
+    for lo in range(0, n, size):
+        rows = min(size, n - lo)
+        columns = {column: array.slice(lo, rows) for column, array in whole.items()}
+        columns["attributes"] = pc.utf8_slice_codeunits(objects.slice(lo, rows), 0, -1).cast(pa.string())
+        first, last = int(json_at[lo]), int(json_at[lo + rows])
+        columns |= lifted_columns(ndjson.slice(first, last - first))
+        yield pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)

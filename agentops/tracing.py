@@ -163,9 +163,9 @@ if _spanbuf is not None:
             return native_to_arrow(self.take())
 
         def batches(self, size: int) -> Iterator[pa.Table]:
-            table = self.to_arrow()
-            for lo in range(0, table.num_rows, size):
-                yield table.slice(lo, size)
+            from .span_arrow import native_batches
+
+            return native_batches(self.take(), size)
 
     def _encode_attributes(attrs: Mapping[str, Any]) -> bytes:
         from .span_json import encode_attributes  # msgspec loads with the first such mapping

@@ -37,7 +37,7 @@ from pathlib import Path
 import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from auraison.agentops.span_arrow import native_to_arrow
+from auraison.agentops.span_arrow import native_batches, native_to_arrow
 from auraison.agentops.tracing import (
     BACKGROUND_NICE,
     COLUMNS,
@@ -109,9 +109,7 @@ class Taken:
         return self.taken[0]
 
     def batches(self, size: int) -> Iterator[pa.Table]:
-        table = native_to_arrow(self.taken)
-        for lo in range(0, table.num_rows, size):
-            yield table.slice(lo, size)
+        return native_batches(self.taken, size)
 
 
 def _copy(cols: SpanColumns) -> SpanColumns:
@@ -274,6 +272,8 @@ def producer(block: int, rounds: int, new_lake: Callable[[], Lake]) -> None:
         arms[f"the runtime's drain ({block:,}-row commits, one per block), {label}"] = Arm(
             columns, new_lake(), True
         )
+    at_par = f"the same, the C buffer, the drain at the producer's priority (not {BACKGROUND_NICE} below)"
+    arms[at_par] = Arm(COLUMNS, new_lake(), True, nice=0)
     measured = [k for k in arms if k != "sdk"]
     sdk_wall: list[float] = []
     sdk_cpu: list[float] = []

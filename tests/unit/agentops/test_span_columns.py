@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -234,16 +235,16 @@ def test_the_drain_thread_outlives_a_failure_that_is_not_the_sink_s(
     provider = TracerProvider()
     provider.add_span_processor(proc)
     tracer = provider.get_tracer("t")
-    real = columns.to_arrow
+    real = columns.batches
     broken = threading.Event()
 
-    def once(self: SpanColumns) -> pa.Table:
+    def once(self: SpanColumns, size: int) -> Iterator[pa.Table]:
         if not broken.is_set():
             broken.set()
             raise RuntimeError("a bug in the build")
-        return real(self)
+        return real(self, size)
 
-    monkeypatch.setattr(columns, "to_arrow", once)
+    monkeypatch.setattr(columns, "batches", once)
     with tracer.start_as_current_span("lost to the bug"):
         pass
     assert broken.wait(5)  # the full batch woke the thread, and its build raised

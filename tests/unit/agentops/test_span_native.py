@@ -222,3 +222,18 @@ def test_every_float_reads_back_as_the_same_double() -> None:
     got = [json.loads(a)["v"] for a in c.to_arrow().column("attributes").to_pylist()]
     assert [math.copysign(1, g) for g in got] == [math.copysign(1, v) for v in values]
     assert got == values
+
+
+def test_batches_are_built_one_at_a_time_and_make_the_same_rows() -> None:
+    """The drain asks for one batch while it commits the one before: each batch's attributes
+    and lifted columns come from its own stretch of the JSON — a mistyped value in one batch
+    (a tenant given as a number) sends that batch alone the per-object way."""
+    both = Both()
+    for i in range(25):
+        tenant: Any = 7 if i == 12 else "acme"
+        both.on_end(_span(i, attributes={"auraison.tenant": tenant, "gen_ai.usage.input_tokens": i}))
+    parts = list(both.c.batches(10))
+    assert [p.num_rows for p in parts] == [10, 10, 5]
+    assert_same(both.py.to_arrow(), pa.concat_tables(parts))
+    assert parts[1].column("tenant").to_pylist()[2] == "7"
+    assert parts[2].column("input_tokens").to_pylist() == [20, 21, 22, 23, 24]
