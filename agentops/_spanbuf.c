@@ -7,7 +7,8 @@
  * nanoseconds and keeps no Python object alive; the drain lays Arrow arrays over the finished
  * buffers (`span_arrow.native_to_arrow`) with no per-span work left under the GIL.
  *
- * The Python fallback (`tracing.SpanColumns`) produces the same table; this module is optional
+ * The Python fallback (`tracing.SpanColumns`) produces the same rows (a number in the
+ * attributes' JSON may be spelled another way: 1e+16 for 1e16); this module is optional
  * (a machine with no C compiler installs without it) and `tracing` picks it when it is built.
  *
  * Columns (`take()` copies them out as bytes objects and empties the buffer):
@@ -103,7 +104,8 @@ enum {
 typedef struct {
     PyObject_HEAD
     Py_ssize_t n;
-    int taking; /* `take` is copying out (the GIL released): no `add` meanwhile */
+    int busy; /* an `add` (which may run Python code) or a `take` (which releases the GIL) is
+               * under way: neither may start on this buffer meanwhile */
     Buf col[N_COLS];
 } SpanBuffer;
 
@@ -261,6 +263,7 @@ static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
  * when it gives back x that text is written straight from m (no dtoa, no allocation); any other
  * value gets Python's repr. */
 static int put_double(Buf *b, double x) {
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0 /* doubles computed as doubles, no wider */
     for (int k = 0; k < 10; k++) {
         double scaled = x * POW10[k];
         if (fabs(scaled) >= 9007199254740992.0)
@@ -270,6 +273,8 @@ static int put_double(Buf *b, double x) {
         long long m = (long long)scaled;
         if ((double)m / POW10[k] != x)
             continue;
+        for (; k > 0 && m % 10 == 0; k--) /* 0.07 is 70 / 10^3 before it is 7 / 10^2 */
+            m /= 10;
         char digits[40], *d = digits + sizeof digits;
         unsigned long long u = m < 0 ? 0ULL - (unsigned long long)m : (unsigned long long)m;
         if (k == 0) /* an integral value keeps its ".0", as Python's repr does */
@@ -285,6 +290,7 @@ static int put_double(Buf *b, double x) {
             *--d = '-';
         return buf_put(b, d, digits + sizeof digits - d);
     }
+#endif
     char *text = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (text == NULL)
         return -1;
@@ -452,6 +458,19 @@ static void rewind_to(SpanBuffer *self, Py_ssize_t n, Py_ssize_t name_len, Py_ss
     }
 }
 
+/* The offset columns' leading 0, in both or neither (room for both is made first). */
+static int start_offsets(SpanBuffer *self) {
+    Buf *names = &self->col[C_NAME_OFF], *attrs = &self->col[C_ATTR_OFF];
+    if (names->len != 0)
+        return 0;
+    if (buf_reserve(names, 8) < 0 || buf_reserve(attrs, 8) < 0)
+        return -1;
+    memset(names->p, 0, 8);
+    memset(attrs->p, 0, 8);
+    names->len = attrs->len = 8;
+    return 0;
+}
+
 static int span_add(SpanBuffer *self, PyObject *span) {
     Py_ssize_t row = self->n;
     unsigned char raw[16];
@@ -460,10 +479,10 @@ static int span_add(SpanBuffer *self, PyObject *span) {
     Py_ssize_t name_mark = self->col[C_NAME].len, attrs_mark = self->col[C_ATTRS].len;
     int ok = -1;
 
-    if (self->col[C_NAME_OFF].len == 0 && (buf_put(&self->col[C_NAME_OFF], &(int64_t){0}, 8) < 0 ||
-                                           buf_put(&self->col[C_ATTR_OFF], &(int64_t){0}, 8) < 0))
+    if (start_offsets(self) < 0)
         return -1;
-    /* the attributes first: the only step that may run Python code (the fallback encoder) */
+    /* the attributes first: the step most likely to run Python code (the fallback encoder;
+     * `busy` keeps this buffer to this call meanwhile) */
     if (put_attributes(self, span) < 0)
         goto done;
     if (put_offset(&self->col[C_ATTR_OFF], &self->col[C_ATTRS]) < 0)
@@ -552,13 +571,14 @@ static PyObject *SpanBuffer_add(SpanBuffer *self, PyObject *span) {
         PyErr_SetString(PyExc_RuntimeError, "_spanbuf.configure() has not been called");
         return NULL;
     }
-    if (self->taking) {
-        PyErr_SetString(PyExc_RuntimeError, "add() during take(): a buffer is cut before it is read");
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "SpanBuffer.add() while another add() or take() runs on it");
         return NULL;
     }
-    if (span_add(self, span) < 0)
-        return NULL;
-    return PyLong_FromSsize_t(self->n);
+    self->busy = 1;
+    int r = span_add(self, span);
+    self->busy = 0;
+    return r < 0 ? NULL : PyLong_FromSsize_t(self->n);
 }
 
 /* One spare set of emptied buffers (their capacity kept) for the next SpanBuffer: guarded by
@@ -573,12 +593,18 @@ static Py_ssize_t capacity(const Buf *cols) {
     return cap;
 }
 
-/* The buffers become the spare set if they are larger than the one kept (else they are freed). */
+/* The most memory a spare set may hold: ~100k spans of ordinary size. A burst of huge spans
+ * leaves its buffers to the allocator instead of pinning them for the process's life. */
+#define SPARE_MAX ((Py_ssize_t)64 << 20)
+
+/* The buffers become the spare set if they are larger than the one kept and within SPARE_MAX
+ * (else they are freed). */
 static void give_back(SpanBuffer *self) {
     Buf *drop = self->col;
     for (int c = 0; c < N_COLS; c++)
         self->col[c].len = 0;
-    if (!g_has_spare || capacity(g_spare) < capacity(self->col)) {
+    Py_ssize_t cap = capacity(self->col);
+    if (cap <= SPARE_MAX && (!g_has_spare || capacity(g_spare) < cap)) {
         Buf old[N_COLS];
         memcpy(old, g_spare, sizeof old);
         memcpy(g_spare, self->col, sizeof g_spare);
@@ -590,30 +616,30 @@ static void give_back(SpanBuffer *self) {
 }
 
 static PyObject *SpanBuffer_take(SpanBuffer *self, PyObject *Py_UNUSED(ignored)) {
-    if (self->taking) {
-        PyErr_SetString(PyExc_RuntimeError, "take() while another take() copies this buffer");
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "SpanBuffer.take() while an add() or take() runs on it");
         return NULL;
     }
     PyObject *out = PyTuple_New(N_COLS + 1), *bytes[N_COLS] = {NULL};
     if (out == NULL)
         return NULL;
-    if (self->col[C_NAME_OFF].len == 0) { /* no rows: the offsets still hold one 0 */
-        if (buf_put(&self->col[C_NAME_OFF], &(int64_t){0}, 8) < 0 ||
-            buf_put(&self->col[C_ATTR_OFF], &(int64_t){0}, 8) < 0)
-            goto fail;
-    }
+    if (start_offsets(self) < 0) /* no rows: the offsets still hold one 0 */
+        goto fail;
     for (int c = 0; c < N_COLS; c++)
         if ((bytes[c] = PyBytes_FromStringAndSize(NULL, self->col[c].len)) == NULL)
             goto fail;
     /* the copy touches fresh pages: on this (the drain's) thread, the producer free to run */
-    self->taking = 1;
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     for (int c = 0; c < N_COLS; c++)
         if (self->col[c].len)
             memcpy(PyBytes_AS_STRING(bytes[c]), self->col[c].p, (size_t)self->col[c].len);
     Py_END_ALLOW_THREADS
-    self->taking = 0;
-    PyTuple_SET_ITEM(out, 0, PyLong_FromSsize_t(self->n));
+    self->busy = 0;
+    PyObject *rows = PyLong_FromSsize_t(self->n);
+    if (rows == NULL)
+        goto fail;
+    PyTuple_SET_ITEM(out, 0, rows);
     for (int c = 0; c < N_COLS; c++)
         PyTuple_SET_ITEM(out, c + 1, bytes[c]);
     self->n = 0;

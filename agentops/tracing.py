@@ -191,14 +191,17 @@ BACKGROUND_NICE = 10
 
 def _background(nice: int = BACKGROUND_NICE) -> None:
     """Run the calling thread (the drain, the lake writer) ``nice`` steps below the process's
-    priority: the batches are background work, and on a machine whose cores are busy the thread
-    that makes the spans — an agent's tool call — should get the core first. Linux sets a nice
-    per thread; elsewhere this does nothing."""
+    main thread: the batches are background work, and on a machine whose cores are busy the
+    thread that makes the spans — an agent's tool call — should get the core first. Linux sets
+    a nice per thread (and a thread inherits its creator's, so the target is absolute, never
+    added twice); elsewhere this does nothing."""
     if sys.platform != "linux" or nice <= 0:
         return
     try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + nice)
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
     except OSError:  # a sandbox may refuse it: the drain runs at the process's priority
         pass
 
@@ -271,6 +274,7 @@ class SinkProcessor(SpanProcessor):
         self._drain_lock = threading.Lock()
         self._stop = False
         self.sink_failures = 0
+        self.refused = 0  # spans the buffer could not hold (``_refused``)
         self.on_batch: Callable[[int], None] | None = None  # a benchmark's probe: rows committed
         self._pool: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="trace-sink", daemon=True)
@@ -287,13 +291,30 @@ class SinkProcessor(SpanProcessor):
         if self.write_ahead and "auraison.decision" in _plain_attrs(span):
             line = encode_row(span_to_row(span))  # a tool call's span: on disk before its answer
         with self._lock:
-            n = self._cols.add(span)
+            try:
+                n = self._cols.add(span)
+            except Exception as exc:  # a span no column can hold: never the agent's failure
+                self._refused(span, exc)
+                return
             if line is not None:
                 self._wal.write((n - 1) // self.batch, line)  # the batch that will carry it
         if n == self.batch:
             self._wake.set()
         elif n >= self.max_buffer:
             self._spill()
+
+    def _refused(self, span: ReadableSpan, exc: Exception) -> None:
+        """A span the buffer refused (built by hand with an id that is not an int, a time past
+        64 bits, an attribute mapping that cannot be read): counted and logged — the first one
+        with its error, then every thousandth — and the call that ended it goes on."""
+        self.refused += 1
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.error(
+                "span refused by the trace buffer",
+                span=getattr(span, "name", None),
+                error=repr(exc),
+                refused=self.refused,
+            )
 
     def add(self, item: ReadableSpan | dict[str, Any]) -> None:
         """A finished span, or a ready ``spans`` row (dict) from elsewhere."""

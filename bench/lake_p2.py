@@ -216,9 +216,8 @@ class Arm:
         if columns is not None:
             sink = LakeTraceSink(lake)  # type: ignore[arg-type] - an idle arm never writes
             spool = Path(tempfile.mkdtemp()) / "spool"
-            self.proc = SinkProcessor(
-                sink, spool, batch=10**9, max_buffer=10**9, interval_s=3600, columns=columns
-            )
+            unbounded = {"batch": 10**9, "max_buffer": 10**9, "interval_s": 3600}  # a block, a commit
+            self.proc = SinkProcessor(sink, spool, columns=columns, nice=nice, **unbounded)
             self.provider.add_span_processor(self.proc)
         self.tracer = self.provider.get_tracer("bench")
 
