@@ -19,8 +19,6 @@ which the lake commits exactly once. A batch the sink refuses goes to the spool 
 from __future__ import annotations
 
 import gc
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -185,27 +183,6 @@ COLUMNS: type[SpanColumns] | type[NativeSpanColumns] = SpanColumns if _spanbuf i
 wherever a C compiler is found), else the Python columns; both give the same table."""
 
 
-BACKGROUND_NICE = 10
-"""How far below the process's own priority the drain's threads run (Linux: a thread's nice)."""
-
-
-def _background(nice: int = BACKGROUND_NICE) -> None:
-    """Run the calling thread (the drain, the lake writer) ``nice`` steps below the process's
-    main thread: the batches are background work, and on a machine whose cores are busy the
-    thread that makes the spans — an agent's tool call — should get the core first. Linux sets
-    a nice per thread (and a thread inherits its creator's, so the target is absolute, never
-    added twice); elsewhere this does nothing."""
-    if sys.platform != "linux" or nice <= 0:
-        return
-    try:
-        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + nice)
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < target:
-            os.setpriority(os.PRIO_PROCESS, tid, target)
-    except OSError:  # a sandbox may refuse it: the drain runs at the process's priority
-        pass
-
-
 class JsonlExporter(SpanExporter):
     """One JSON object per finished span, appended to a file."""
 
@@ -258,10 +235,8 @@ class SinkProcessor(SpanProcessor):
         interval_s: float = 1.0,
         write_ahead: bool = False,
         columns: Callable[[], SpanColumns | NativeSpanColumns] | None = None,
-        nice: int = BACKGROUND_NICE,
     ) -> None:
         self.sink = sink
-        self.nice = nice
         self._columns = columns or COLUMNS
         self.spool = Spool(spool_dir)
         self.write_ahead = write_ahead
@@ -349,7 +324,6 @@ class SinkProcessor(SpanProcessor):
             wal.discard()
 
     def _run(self) -> None:
-        _background(self.nice)
         while not self._stop:
             self._wake.wait(self.interval_s)
             self._wake.clear()
@@ -420,9 +394,7 @@ class SinkProcessor(SpanProcessor):
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                1, thread_name_prefix="trace-sink-write", initializer=_background, initargs=(self.nice,)
-            )
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="trace-sink-write")
         return self._pool
 
     def _settled(self, fut: Future[None], part: pa.Table, batch_id: str) -> bool:

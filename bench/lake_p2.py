@@ -38,14 +38,7 @@ import pyarrow as pa
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from auraison.agentops.span_arrow import native_batches, native_to_arrow
-from auraison.agentops.tracing import (
-    BACKGROUND_NICE,
-    COLUMNS,
-    NativeSpanColumns,
-    SinkProcessor,
-    SpanColumns,
-    _background,
-)
+from auraison.agentops.tracing import COLUMNS, NativeSpanColumns, SinkProcessor, SpanColumns
 from auraison.lakehouse.catalog import ALIAS, Lake
 from auraison.lakehouse.writer import BATCHES, LakeTraceSink, append_arrow, append_batches, new_batch_id
 from auraison.logging import configure_logging
@@ -204,12 +197,9 @@ class Arm:
     alone. Its timer never fires: a drained arm's block starts a drain of the spans the block
     before it left (``SinkProcessor._drain``, on a thread beside the producer), the steady state
     of the runtime's drain (a commit a second of what the second before made), with every drain
-    inside a timed block and none inside the SDK's. Its thread runs as the processor's own does
-    (``tracing._background``)."""
+    inside a timed block and none inside the SDK's."""
 
-    def __init__(
-        self, columns: Columns | None, lake: Lake | None, drained: bool, nice: int = BACKGROUND_NICE
-    ) -> None:
+    def __init__(self, columns: Columns | None, lake: Lake | None, drained: bool) -> None:
         self.provider = TracerProvider()
         self.proc: SinkProcessor | None = None
         self.lake, self.drained, self.made = lake, drained, 0
@@ -217,7 +207,7 @@ class Arm:
             sink = LakeTraceSink(lake)  # type: ignore[arg-type] - an idle arm never writes
             spool = Path(tempfile.mkdtemp()) / "spool"
             unbounded = {"batch": 10**9, "max_buffer": 10**9, "interval_s": 3600}  # a block, a commit
-            self.proc = SinkProcessor(sink, spool, columns=columns, nice=nice, **unbounded)
+            self.proc = SinkProcessor(sink, spool, columns=columns, **unbounded)
             self.provider.add_span_processor(self.proc)
         self.tracer = self.provider.get_tracer("bench")
 
@@ -225,7 +215,7 @@ class Arm:
         """One block of spans: (wall, this thread's CPU) µs per span."""
         drain = None
         if self.proc is not None and self.drained:
-            drain = threading.Thread(target=self._drain, args=(self.proc,), name="bench-drain")
+            drain = threading.Thread(target=self.proc._drain, name="bench-drain")
             drain.start()
         t0, c0 = time.perf_counter(), time.thread_time()
         for a in attrs:
@@ -238,11 +228,6 @@ class Arm:
             self.proc._cut()  # on_end alone: drop the rows, nothing is written
         self.made += len(attrs)
         return wall / len(attrs) * 1e6, cpu / len(attrs) * 1e6
-
-    @staticmethod
-    def _drain(proc: SinkProcessor) -> None:
-        _background(proc.nice)  # as the processor's own drain thread runs
-        proc._drain()
 
     def close(self) -> None:
         if self.proc is not None and self.drained:
@@ -261,18 +246,18 @@ def producer(block: int, rounds: int, new_lake: Callable[[], Lake]) -> None:
     it) and wall time (which also counts the GIL a drain holds and the cores its commits take:
     on two shared cores they compete). This host's speed swings by a quarter within seconds, so
     the arms are short blocks (``block`` spans, under a second) taken in turn, each between two
-    blocks of the SDK alone and read against their mean; the order turns every round. Each cost
-    is also read as a share of that baseline (``SHARE``)."""
+    blocks of the SDK alone and read against their mean; the order turns every round. One arm is
+    the SDK alone again: its spread is what the host alone puts on a figure. Each cost is also
+    read as a share of that baseline (``SHARE``)."""
     attrs = [_attrs(i) for i in range(block)]
     arms: dict[str, Arm] = {"sdk": Arm(None, None, False)}
+    arms["the SDK alone again: the measurement's own noise (its true cost is 0)"] = Arm(None, None, False)
     for label, columns in BUFFERS.items():
         arms[f"on_end alone, drain idle, {label}"] = Arm(columns, None, False)
     for label, columns in BUFFERS.items():
         arms[f"the runtime's drain ({block:,}-row commits, one per block), {label}"] = Arm(
             columns, new_lake(), True
         )
-    at_par = f"the same, the C buffer, the drain at the producer's priority (not {BACKGROUND_NICE} below)"
-    arms[at_par] = Arm(COLUMNS, new_lake(), True, nice=0)
     measured = [k for k in arms if k != "sdk"]
     sdk_wall: list[float] = []
     sdk_cpu: list[float] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import threading
@@ -267,26 +266,3 @@ def test_one_process_of_many_replays_a_segment_and_a_dead_ones_claim_comes_back(
     orphan = seg.rename(seg.with_name(f"{seg.name}.{int(dead.stdout)}.claimed"))
     (back,) = spool.segments()  # a claim whose process died is replayed by the next one
     assert back == orphan and Spool.batch_id(back) == "b-1" and Spool.read(back) == [{"span_id": "a"}]
-
-
-class NiceSink(BatchSink):
-    """Records the priority of the thread that commits."""
-
-    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
-        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        super().write(batch, batch_id, replay)
-
-
-@pytest.mark.parametrize("nice", [10, 0])
-def test_the_drain_commits_below_the_producers_priority(tmp_path: Path, nice: int) -> None:
-    """The drain is background work: its writer thread runs ``nice`` steps below the process
-    (Linux sets it per thread), so a producer on busy cores gets the core first."""
-    sink = NiceSink()
-    proc = SinkProcessor(sink, tmp_path / "spool", interval_s=3600, nice=nice)
-    provider = TracerProvider()
-    provider.add_span_processor(proc)
-    with provider.get_tracer("t").start_as_current_span("s"):
-        pass
-    assert proc.force_flush(5_000)
-    assert sink.nice == os.getpriority(os.PRIO_PROCESS, 0) + nice
-    provider.shutdown()

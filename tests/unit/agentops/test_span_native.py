@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -237,3 +238,66 @@ def test_batches_are_built_one_at_a_time_and_make_the_same_rows() -> None:
     assert_same(both.py.to_arrow(), pa.concat_tables(parts))
     assert parts[1].column("tenant").to_pylist()[2] == "7"
     assert parts[2].column("input_tokens").to_pylist() == [20, 21, 22, 23, 24]
+
+
+class Keep:
+    """A sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+
+    def write(self, batch: pa.Table, batch_id: str, replay: bool = True) -> None:
+        self.tables.append(batch)
+
+
+def test_a_refused_span_is_counted_and_the_call_that_ended_it_goes_on(tmp_path: Path) -> None:
+    """The SDK does not catch a processor's exception: a span the buffer cannot hold (a time
+    past 64 bits, set by hand) must not fail the agent's call. It is counted, and the spans
+    around it land."""
+    sink = Keep()
+    proc = tracing.SinkProcessor(sink, tmp_path / "spool", interval_s=3600)
+    proc.on_end(_span(1))
+    proc.on_end(_span(2, end_time=2**64))
+    proc.on_end(_span(3))
+    assert proc.refused == 1 and proc.pending() == 2
+    assert proc.force_flush(5_000)
+    assert [t.column("name").to_pylist() for t in sink.tables] == [["hand 1", "hand 3"]]
+    proc.shutdown()
+
+
+class Reentrant(Mapping[str, Any]):
+    """A mapping whose reading adds a span to the same buffer (the fallback encoder runs it)."""
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+        self.error: Exception | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return 1
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            self.buffer.add(_span(9))
+        except RuntimeError as exc:
+            self.error = exc
+        try:
+            self.buffer.take()
+        except RuntimeError as exc:
+            self.error = self.error or exc
+        return iter(["k"])
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_an_add_that_runs_python_code_keeps_the_buffer_to_itself() -> None:
+    """The fallback encoder runs Python code in the middle of ``add``: another add or a take on
+    the same buffer meanwhile is refused (it would see half a row), and the row completes."""
+    c = tracing.NativeSpanColumns()
+    c.add(_span(0))
+    mapping = Reentrant(c)
+    c.add(_span(1, attributes=mapping))
+    assert isinstance(mapping.error, RuntimeError) and "while another" in str(mapping.error)
+    table = c.to_arrow()
+    assert table.column("name").to_pylist() == ["hand 0", "hand 1"]
+    assert json.loads(table.column("attributes")[1].as_py()) == {"k": 1}
