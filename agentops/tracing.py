@@ -180,7 +180,7 @@ if _spanbuf is not None:
 
 COLUMNS: type[SpanColumns] | type[NativeSpanColumns] = SpanColumns if _spanbuf is None else NativeSpanColumns
 """The span buffer the processor uses: the native one where it was built (``setup.py`` builds it
-wherever a C compiler is found), else the Python columns; both give the same table."""
+wherever a C compiler is found), else the Python columns; both give the same rows."""
 
 
 class JsonlExporter(SpanExporter):

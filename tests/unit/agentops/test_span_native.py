@@ -1,4 +1,4 @@
-"""The native span buffer (``agentops/_spanbuf.c``) against the Python columns: the same table
+"""The native span buffer (``agentops/_spanbuf.c``) against the Python columns: the same rows
 for the same spans, whatever the attributes hold, and a span it refuses leaves no row."""
 
 from __future__ import annotations
