@@ -28,7 +28,11 @@ Columns = type[SpanColumns] | type["tracing.NativeSpanColumns"]
 @pytest.fixture(params=["python", "native"])
 def columns(request: pytest.FixtureRequest) -> Columns:
     """Both span buffers: the Python columns and the C one (built by ``make install``)."""
-    return SpanColumns if request.param == "python" else tracing.NativeSpanColumns
+    if request.param == "python":
+        return SpanColumns
+    if tracing._spanbuf is None:
+        pytest.fail("agentops/_spanbuf.c was not built (is a C compiler installed?): run make install")
+    return tracing.NativeSpanColumns
 
 
 class Keep(SpanProcessor):
