@@ -243,17 +243,22 @@ static int json_str(Buf *b, PyObject *s) {
     return 0;
 }
 
-/* A signed integer's decimal digits. */
-static int put_int(Buf *b, long long x) {
-    char digits[24], *d = digits + sizeof digits;
-    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+/* `u`'s decimal digits written backwards, ending at `end`; returns where they start. */
+static char *digits_before(char *end, unsigned long long u) {
     do {
-        *--d = (char)('0' + u % 10);
+        *--end = (char)('0' + u % 10);
         u /= 10;
     } while (u);
+    return end;
+}
+
+/* A signed integer's decimal digits. */
+static int put_int(Buf *b, long long x) {
+    char digits[24], *end = digits + sizeof digits;
+    char *d = digits_before(end, x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x);
     if (x < 0)
         *--d = '-';
-    return buf_put(b, d, digits + sizeof digits - d);
+    return buf_put(b, d, end - d);
 }
 
 static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
@@ -282,10 +287,7 @@ static int put_double(Buf *b, double x) {
         for (int i = 0; i < k; i++, u /= 10)
             *--d = (char)('0' + u % 10);
         *--d = '.';
-        do {
-            *--d = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
+        d = digits_before(d, u);
         if (signbit(x))
             *--d = '-';
         return buf_put(b, d, digits + sizeof digits - d);

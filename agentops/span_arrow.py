@@ -203,16 +203,18 @@ def _columns_to_arrow(names: list[str], attrs: list[dict[str, Any]], cols: SpanC
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 
-_KIND_NAMES = pa.array([k.name.lower() for k in SpanKind], pa.string())
-_STATUS_NAMES = pa.array([s.name.lower() for s in StatusCode], pa.string())
-NATIVE_ORDER = (tuple(SpanKind), tuple(StatusCode))
-"""The members the native buffer's kind and status columns index (``_spanbuf.configure``)."""
+_KIND_NAMES = pa.array(list(_KIND.values()), pa.string())
+_STATUS_NAMES = pa.array(list(_STATUS.values()), pa.string())
+"""The names the native buffer's kind and status indices take: its members in enum order, as
+``tracing`` hands them to ``_spanbuf.configure``."""
 
 
 def native_to_arrow(taken: tuple[Any, ...]) -> pa.Table:
     """The native span buffer's columns (``_spanbuf.SpanBuffer.take``) as one Arrow table of
     ``SPAN_SCHEMA``."""
-    return next(native_batches(taken, max(1, taken[0])), None) or SPAN_SCHEMA.empty_table()
+    if taken[0] == 0:
+        return SPAN_SCHEMA.empty_table()
+    return next(native_batches(taken, taken[0]))
 
 
 def native_batches(taken: tuple[Any, ...], size: int) -> Iterator[pa.Table]:

@@ -170,12 +170,9 @@ if _spanbuf is not None:
 
         return encode_attributes(attrs)
 
-    def _configure_native() -> None:
-        from opentelemetry.trace import SpanKind, StatusCode
+    from opentelemetry.trace import SpanKind, StatusCode
 
-        _spanbuf.configure(tuple(SpanKind), tuple(StatusCode), _encode_attributes)
-
-    _configure_native()
+    _spanbuf.configure(tuple(SpanKind), tuple(StatusCode), _encode_attributes)
 
 
 COLUMNS: type[SpanColumns] | type[NativeSpanColumns] = SpanColumns if _spanbuf is None else NativeSpanColumns

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, Tracer, TracerProvider
 
 from auraison.agentops.span_arrow import native_batches, native_to_arrow
 from auraison.agentops.tracing import COLUMNS, NativeSpanColumns, SinkProcessor, SpanColumns
@@ -66,8 +66,11 @@ def _attrs(i: int) -> dict:
 
 def make_spans(provider: TracerProvider, n: int) -> tuple[float, float]:
     """``n`` spans through ``provider``; returns (wall seconds, this thread's CPU seconds)."""
-    tracer = provider.get_tracer("bench")
-    attrs = [_attrs(i) for i in range(n)]
+    return timed_spans(provider.get_tracer("bench"), [_attrs(i) for i in range(n)])
+
+
+def timed_spans(tracer: Tracer, attrs: list[dict]) -> tuple[float, float]:
+    """One ``execute_tool`` span per attribute set, timed: (wall seconds, this thread's CPU)."""
     t0, c0 = time.perf_counter(), time.thread_time()
     for a in attrs:
         with tracer.start_as_current_span(f"execute_tool {a['gen_ai.tool.name']}", attributes=a):
@@ -217,11 +220,7 @@ class Arm:
         if self.proc is not None and self.drained:
             drain = threading.Thread(target=self.proc._drain, name="bench-drain")
             drain.start()
-        t0, c0 = time.perf_counter(), time.thread_time()
-        for a in attrs:
-            with self.tracer.start_as_current_span(f"execute_tool {a['gen_ai.tool.name']}", attributes=a):
-                pass
-        wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        wall, cpu = timed_spans(self.tracer, attrs)
         if drain is not None:
             drain.join()  # untimed: the drain that ran beside the block ends before the next one
         elif self.proc is not None:
